@@ -1,0 +1,43 @@
+/** CPU time of processes, from /proc (Linux): how much of each phase each process spent working. */
+import { readFileSync } from "node:fs";
+
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+export interface Probe {
+  name: string;
+  pid: number;
+}
+
+/** User + system CPU milliseconds the process (all its threads) has used so far; NaN if unreadable. */
+export function cpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const utime = Number(fields[11]);
+    const stime = Number(fields[12]);
+    return ((utime + stime) * 1000) / TICKS_PER_SECOND;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+export function snapshot(probes: readonly Probe[]): Record<string, number> {
+  return Object.fromEntries(probes.map((p) => [p.name, cpuMs(p.pid)]));
+}
+
+/** CPU ms per process between two snapshots. */
+export function delta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.keys(before).map((k) => [k, after[k]! - before[k]!]));
+}
+
+/** Busy CPU milliseconds of the whole machine (every process, every core) so far, from /proc/stat. */
+export function machineBusyMs(): number {
+  try {
+    const line = readFileSync("/proc/stat", "utf8").split("\n")[0]!;
+    const [, user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).map(Number);
+    return ((user! + nice! + system! + irq! + softirq! + steal!) * 1000) / TICKS_PER_SECOND;
+  } catch {
+    return Number.NaN;
+  }
+}

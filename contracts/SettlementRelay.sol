@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
+
+/// @title SettlementRelay
+/// @notice Anchors TEE inference records on-chain. Only accounts holding RELAYER_ROLE can emit, so an
+/// auditor can trust every event that comes from this address. The admin (DEFAULT_ADMIN_ROLE) grants
+/// and revokes relayers.
+///
+/// Batches: the relayer anchors the root of an OpenZeppelin StandardMerkleTree whose leaves use
+/// leaf encoding v1 (see packages/inference/README.md, LEAF-ENCODING):
+///   leaf = keccak256(bytes.concat(keccak256(abi.encode(teeId, inputHash, outputHash, timestamp, teeSignature))))
+/// with sorted-pair hashing, so proofs from `StandardMerkleTree.getProof` verify with `verifyInference`.
+/// A root can be anchored once; `anchoredAt(root)` is the block it was anchored in (0 when never).
+///
+/// TEE attestations are EIP-712 typed data `TeeAttestation(bytes32 teeId,bytes32 inputHash,bytes32 outputHash,uint256 timestamp)`
+/// under the domain {name: "TEE Inference", version: "1"}: no chainId and no verifyingContract, so one
+/// signature made by the TEE is valid wherever it is anchored.
+contract SettlementRelay is AccessControl {
+    bytes32 public constant RELAYER_ROLE = keccak256("RELAYER_ROLE");
+
+    bytes32 public constant TEE_ATTESTATION_TYPEHASH =
+        keccak256("TeeAttestation(bytes32 teeId,bytes32 inputHash,bytes32 outputHash,uint256 timestamp)");
+
+    /// @notice EIP-712 domain separator of TEE attestations: {name: "TEE Inference", version: "1"}.
+    bytes32 public constant TEE_DOMAIN_SEPARATOR = keccak256(
+        abi.encode(keccak256("EIP712Domain(string name,string version)"), keccak256("TEE Inference"), keccak256("1"))
+    );
+
+    /// @notice Block number in which each Merkle root was anchored; 0 when it never was.
+    mapping(bytes32 merkleRoot => uint256 blockNumber) public anchoredAt;
+
+    event Settlement(bytes32 indexed inputHash, bytes32 indexed outputHash);
+    event SettlementWithMetadata(
+        bytes32 indexed inputHash, bytes32 indexed outputHash, string modelInfo, string inputData, string outputData
+    );
+    event BatchSettlement(bytes32 indexed merkleRoot, uint256 batchSize, bytes walrusBlobId);
+
+    error RootAlreadyAnchored(bytes32 merkleRoot, uint256 blockNumber);
+    error EmptyBatch();
+    error ZeroRoot();
+    error ZeroAdmin();
+
+    constructor(address admin, address[] memory relayers) {
+        if (admin == address(0)) revert ZeroAdmin();
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        for (uint256 i = 0; i < relayers.length; i++) {
+            _grantRole(RELAYER_ROLE, relayers[i]);
+        }
+    }
+
+    function settle(bytes32 inputHash, bytes32 outputHash) external onlyRole(RELAYER_ROLE) {
+        emit Settlement(inputHash, outputHash);
+    }
+
+    function settleWithMetadata(
+        bytes32 inputHash,
+        bytes32 outputHash,
+        string calldata modelInfo,
+        string calldata inputData,
+        string calldata outputData
+    ) external onlyRole(RELAYER_ROLE) {
+        emit SettlementWithMetadata(inputHash, outputHash, modelInfo, inputData, outputData);
+    }
+
+    /// @param walrusBlobId UTF-8 bytes of the Walrus blob id (base64url text) holding the tree dump.
+    function settleBatch(bytes32 merkleRoot, uint256 batchSize, bytes calldata walrusBlobId)
+        external
+        onlyRole(RELAYER_ROLE)
+    {
+        if (merkleRoot == bytes32(0)) revert ZeroRoot();
+        if (batchSize == 0) revert EmptyBatch();
+        uint256 previous = anchoredAt[merkleRoot];
+        if (previous != 0) revert RootAlreadyAnchored(merkleRoot, previous);
+        anchoredAt[merkleRoot] = block.number;
+        emit BatchSettlement(merkleRoot, batchSize, walrusBlobId);
+    }
+
+    /// @notice The leaf hash of an inference record under leaf encoding v1 (zero values for absent TEE fields).
+    function inferenceLeaf(
+        bytes32 teeId,
+        bytes32 inputHash,
+        bytes32 outputHash,
+        uint256 timestamp,
+        bytes calldata teeSignature
+    ) public pure returns (bytes32) {
+        return keccak256(bytes.concat(keccak256(abi.encode(teeId, inputHash, outputHash, timestamp, teeSignature))));
+    }
+
+    /// @notice True when `root` was anchored here and `proof` shows the record is a leaf of it.
+    function verifyInference(
+        bytes32 root,
+        bytes32[] calldata proof,
+        bytes32 teeId,
+        bytes32 inputHash,
+        bytes32 outputHash,
+        uint256 timestamp,
+        bytes calldata teeSignature
+    ) external view returns (bool) {
+        if (anchoredAt[root] == 0) return false;
+        return MerkleProof.verifyCalldata(proof, root, inferenceLeaf(teeId, inputHash, outputHash, timestamp, teeSignature));
+    }
+
+    /// @notice The EIP-712 digest a TEE signs for one inference.
+    function teeAttestationDigest(bytes32 teeId, bytes32 inputHash, bytes32 outputHash, uint256 timestamp)
+        public
+        pure
+        returns (bytes32)
+    {
+        bytes32 structHash = keccak256(abi.encode(TEE_ATTESTATION_TYPEHASH, teeId, inputHash, outputHash, timestamp));
+        return MessageHashUtils.toTypedDataHash(TEE_DOMAIN_SEPARATOR, structHash);
+    }
+
+    /// @notice True when `signature` is `signer`'s secp256k1 signature of the attestation (malleable or
+    /// malformed signatures are false, never a revert).
+    function verifyTeeSignature(
+        address signer,
+        bytes32 teeId,
+        bytes32 inputHash,
+        bytes32 outputHash,
+        uint256 timestamp,
+        bytes calldata signature
+    ) external pure returns (bool) {
+        (address recovered, ECDSA.RecoverError err,) =
+            ECDSA.tryRecover(teeAttestationDigest(teeId, inputHash, outputHash, timestamp), signature);
+        return err == ECDSA.RecoverError.NoError && recovered == signer && signer != address(0);
+    }
+}

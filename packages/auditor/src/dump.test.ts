@@ -1,0 +1,81 @@
+import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
+import { describe, expect, it } from "vitest";
+import { keccak256, toHex } from "viem";
+import { findLeaf, parseBatchDump, toLeaf } from "./dump.ts";
+import { DUMP_FORMAT, LEAF_TYPES, ZERO_BYTES32 } from "./formats.ts";
+
+const h = (s: string) => keccak256(toHex(s));
+const values = [
+  [ZERO_BYTES32, h("in0"), h("out0"), "1700000000", "0x"],
+  [h("tee"), h("in1"), h("out1"), "1700000001", `0x${"11".repeat(65)}`],
+];
+const tree = StandardMerkleTree.of(values, [...LEAF_TYPES]);
+const dump = {
+  format: DUMP_FORMAT,
+  leafEncoding: ["bytes32 teeId", "bytes32 inputHash", "bytes32 outputHash", "uint256 timestamp", "bytes teeSignature"],
+  tree: tree.dump(),
+  recordIds: ["0xaa", "0xbb"],
+  createdAt: "2025-01-01T00:00:00.000Z",
+};
+const bytes = (v: unknown) => new TextEncoder().encode(typeof v === "string" ? v : JSON.stringify(v));
+const mutate = (f: (d: any) => void) => {
+  const copy = structuredClone(dump) as any;
+  f(copy);
+  return copy;
+};
+
+describe("parseBatchDump", () => {
+  it("reads a genuine dump: leaves in value order, their slots and record ids", () => {
+    const parsed = parseBatchDump(bytes(dump));
+    expect(parsed.ok).toBe(true);
+    if (!parsed.ok) return;
+    expect(parsed.value.leaves.map((l) => l.inputHash)).toEqual([h("in0"), h("in1")]);
+    expect(parsed.value.treeIndices).toEqual(tree.dump().values.map((v) => v.treeIndex));
+    expect(parsed.value.recordIds).toEqual(["0xaa", "0xbb"]);
+    expect(parsed.value.leaves[1]!.timestamp).toBe(1_700_000_001n);
+    expect(findLeaf(parsed.value, h("in1"), h("out1"))).toBe(1);
+    expect(findLeaf(parsed.value, h("in1").toUpperCase().replace("0X", "0x") as `0x${string}`, h("out1"))).toBe(1);
+    expect(findLeaf(parsed.value, h("in1"), h("out0"))).toBe(-1);
+  });
+
+  it.each([
+    ["bytes that are not UTF-8", new Uint8Array([0xff, 0xfe, 0x00]), /not UTF-8 JSON/],
+    ["JSON that is not an object", bytes("[1,2]"), /not a JSON object/],
+    ["another format", bytes(mutate((d) => (d.format = "x402-inference-batch/2"))), /unknown dump format/],
+    ["a missing tree", bytes(mutate((d) => delete d.tree)), /no StandardMerkleTree dump/],
+    ["another leaf encoding", bytes(mutate((d) => (d.tree.leafEncoding = ["bytes32", "bytes32"]))), /is not v1/],
+    ["no leaves", bytes(mutate((d) => (d.tree.values = []))), /no leaves/],
+    ["a short hash", bytes(mutate((d) => (d.tree.values[0].value[1] = "0x1234"))), /leaf #0: inputHash is not 32-byte hex/],
+    ["a four-field leaf", bytes(mutate((d) => d.tree.values[1].value.pop())), /leaf #1: expected 5 fields/],
+    ["a timestamp that is not a number", bytes(mutate((d) => (d.tree.values[0].value[3] = "soon"))), /timestamp is not an integer/],
+    ["another declared leaf encoding", bytes(mutate((d) => (d.leafEncoding = ["bytes32", "bytes32", "bytes32", "uint256", "bytes"]))), /declares leaf encoding/],
+    ["record ids that do not match the leaves", bytes(mutate((d) => d.recordIds.pop())), /one record id per leaf/],
+    ["a value without its tree index", bytes(mutate((d) => delete d.tree.values[0].treeIndex)), /leaf #0 is not \{value, treeIndex\}/],
+  ])("refuses %s", (_name, input, error) => {
+    const parsed = parseBatchDump(input);
+    expect(parsed.ok).toBe(false);
+    expect(!parsed.ok && parsed.error).toMatch(error);
+  });
+});
+
+describe("toLeaf", () => {
+  it.each([
+    ["an odd-length signature", [ZERO_BYTES32, h("a"), h("b"), "1", "0xabc"], /teeSignature is not hex bytes/],
+    ["a negative timestamp", [ZERO_BYTES32, h("a"), h("b"), "-1", "0x"], /out of uint256 range/],
+    ["a timestamp above uint256", [ZERO_BYTES32, h("a"), h("b"), (2n ** 256n).toString(), "0x"], /out of uint256 range/],
+    ["an empty timestamp", [ZERO_BYTES32, h("a"), h("b"), "", "0x"], /not an integer/],
+  ])("refuses %s", (_name, value, error) => {
+    expect(toLeaf(value)).toMatch(error);
+  });
+
+  it("normalises hex to lower case", () => {
+    const upper = `0x${h("a").slice(2).toUpperCase()}`;
+    expect(toLeaf([ZERO_BYTES32, upper, h("b"), "5", "0xAB"])).toEqual({
+      teeId: ZERO_BYTES32,
+      inputHash: h("a"),
+      outputHash: h("b"),
+      timestamp: 5n,
+      teeSignature: "0xab",
+    });
+  });
+});

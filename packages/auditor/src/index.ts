@@ -1,0 +1,12 @@
+export * from "./checks.ts";
+export * from "./formats.ts";
+export * from "./merkle.ts";
+export * from "./dump.ts";
+export * from "./tee.ts";
+export * from "./blob-id.ts";
+export * from "./hint.ts";
+export * from "./aggregator.ts";
+export { AuditConfigError, connectChain, blobIdFromBytes, type BatchEvent, type SettlementEvent, type ChainReader } from "./chain.ts";
+export * from "./config.ts";
+export * from "./render.ts";
+export * from "./verify.ts";

@@ -1,0 +1,86 @@
+import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
+import { describe, expect, it } from "vitest";
+import { keccak256, toHex, type Hex } from "viem";
+import { LEAF_TYPES, ZERO_BYTES32, type InferenceLeaf } from "./formats.ts";
+import { firstDifference, hashPair, leafHash, processProof, proofFromTree, rebuildTree } from "./merkle.ts";
+
+const h = (s: string) => keccak256(toHex(s));
+const leaf = (i: number, extra: Partial<InferenceLeaf> = {}): InferenceLeaf => ({
+  teeId: ZERO_BYTES32,
+  inputHash: h(`in${i}`),
+  outputHash: h(`out${i}`),
+  timestamp: BigInt(1_700_000_000 + i),
+  teeSignature: "0x",
+  ...extra,
+});
+const asValue = (l: InferenceLeaf) => [l.teeId, l.inputHash, l.outputHash, l.timestamp.toString(), l.teeSignature];
+const ozTree = (leaves: InferenceLeaf[], sortLeaves = true) => StandardMerkleTree.of(leaves.map(asValue), [...LEAF_TYPES], { sortLeaves });
+const indices = (t: ReturnType<typeof ozTree>) => t.dump().values.map((v) => v.treeIndex);
+
+describe("leaf and pair hashing agree with OpenZeppelin's StandardMerkleTree", () => {
+  it.each([
+    ["no TEE fields", leaf(1)],
+    ["a 65-byte signature and a large timestamp", leaf(2, { teeId: h("tee"), teeSignature: `0x${"ab".repeat(65)}`, timestamp: 2n ** 255n })],
+  ])("%s", (_name, l) => {
+    const tree = ozTree([l, leaf(9)]);
+    expect(tree.dump().tree).toContain(leafHash(l));
+  });
+
+  it("sorts a pair before hashing, so order does not matter", () => {
+    expect(hashPair(h("a"), h("b"))).toBe(hashPair(h("b"), h("a")));
+    const [low, high] = [h("a"), h("b")].sort();
+    expect(hashPair(h("a"), h("b"))).toBe(keccak256(`0x${low!.slice(2)}${high!.slice(2)}`));
+  });
+});
+
+describe("rebuildTree recomputes OpenZeppelin's root from the leaves and their slots", () => {
+  it.each([1, 2, 3, 5, 8, 13])("%i leaves, sorted and unsorted", (n) => {
+    const leaves = Array.from({ length: n }, (_, i) => leaf(i));
+    for (const sort of [true, false]) {
+      const oz = ozTree(leaves, sort);
+      const rebuilt = rebuildTree(leaves, indices(oz));
+      expect(rebuilt.ok && rebuilt.root).toBe(oz.root);
+      expect(rebuilt.ok && firstDifference(oz.dump().tree, rebuilt.tree)).toBe(-1);
+      for (let i = 0; i < n; i++) {
+        const proof = proofFromTree((rebuilt as { tree: Hex[] }).tree, indices(oz)[i]!);
+        expect(proof).toEqual(oz.getProof(i));
+        expect(processProof(leafHash(leaves[i]!), proof)).toBe(oz.root);
+      }
+    }
+  });
+
+  it.each([
+    ["no leaves", [], [], /no leaves/],
+    ["a missing index", [leaf(0), leaf(1)], [1], /every leaf needs a tree index/],
+    ["an index outside the leaf slots", [leaf(0), leaf(1)], [0, 1], /outside the leaf slots/],
+    ["two leaves in one slot", [leaf(0), leaf(1)], [1, 1], /two leaves claim tree index 1/],
+  ] as [string, InferenceLeaf[], number[], RegExp][])("refuses %s", (_name, leaves, idx, error) => {
+    const rebuilt = rebuildTree(leaves, idx);
+    expect(rebuilt.ok).toBe(false);
+    expect(!rebuilt.ok && rebuilt.error).toMatch(error);
+  });
+
+  it("finds where a stored tree stops matching its leaves", () => {
+    const leaves = [leaf(0), leaf(1), leaf(2)];
+    const oz = ozTree(leaves);
+    const changed = [...leaves];
+    changed[1] = leaf(7);
+    const rebuilt = rebuildTree(changed, indices(oz));
+    expect(rebuilt.ok && firstDifference(oz.dump().tree, rebuilt.tree)).toBe(0);
+    expect(firstDifference(oz.dump().tree.slice(1), (rebuilt as { tree: Hex[] }).tree)).toBe(4);
+  });
+});
+
+describe("processProof", () => {
+  const leaves = [leaf(0), leaf(1), leaf(2), leaf(3)];
+  const oz = ozTree(leaves);
+  const other = ozTree([leaf(0), leaf(5), leaf(6), leaf(7)]);
+  it.each([
+    ["the leaf's own proof", leaves[0]!, oz.getProof(0), true],
+    ["a proof from another tree", leaves[0]!, other.getProof(0), false],
+    ["another leaf with the first leaf's proof", leaves[1]!, oz.getProof(0), false],
+    ["a truncated proof", leaves[0]!, oz.getProof(0).slice(1), false],
+  ] as const)("%s -> %s", (_name, l, proof, holds) => {
+    expect(processProof(leafHash(l), proof as Hex[]) === oz.root).toBe(holds);
+  });
+});

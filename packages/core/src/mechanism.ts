@@ -1,0 +1,76 @@
+/** The seams between the protocol core and the chain packages. Types only. */
+import type { ChainFamily, NetworkInfo } from "./networks.ts";
+import type { PaymentRequest } from "./request.ts";
+import type { Rejection } from "./reasons.ts";
+
+export type VerifyOutcome = { isValid: true; payer: string } | ({ isValid: false; payer?: string } & Rejection);
+
+export type SettleOutcome =
+  | { success: true; payer: string; transaction: string; amount: bigint }
+  | ({ success: false; payer?: string; transaction: string } & Rejection);
+
+/** One payment scheme on one chain family (e.g. `exact` on EVM), serving the networks it was given. */
+export interface PaymentMechanism {
+  readonly scheme: string;
+  readonly family: ChainFamily;
+  readonly networks: readonly NetworkInfo[];
+  /** `extra` for this network's `/supported` kinds (e.g. Solana's `feePayer`). */
+  supportedExtra(network: NetworkInfo): Record<string, unknown> | undefined;
+  /** Addresses that sign settlements, for `/supported`'s `signers`. */
+  signers(): string[];
+  verify(request: PaymentRequest): Promise<VerifyOutcome>;
+  settle(request: PaymentRequest): Promise<SettleOutcome>;
+}
+
+/**
+ * Settlement ledger: the record that makes "one success per payment" hold across requests,
+ * restarts and processes. Keys identify a payment (EVM: chain, token, payer, authorization nonce;
+ * Solana: the transaction message). Every write is a compare-and-set on `version`.
+ */
+export type LedgerState =
+  /** Someone holds the payment and has not broadcast yet (lease-bound, so a crash frees it). */
+  | "claimed"
+  /** A transaction was signed and recorded (hash and raw bytes) before it was sent; outcome unknown. */
+  | "broadcast"
+  | "success"
+  | "failed";
+
+export interface LedgerEntry {
+  key: string;
+  state: LedgerState;
+  version: number;
+  network: string;
+  payer?: string;
+  amount?: string;
+  /** Transaction hash (EVM) or signature (Solana), known before the broadcast. */
+  transaction?: string;
+  /** The signed transaction, so an unconfirmed broadcast can be re-sent byte for byte, never re-signed. */
+  rawTransaction?: string;
+  /**
+   * Transactions of the same signer at the nonces just below `transaction`'s that it depends on (an
+   * ERC-2612 `permit` before its `transferFrom`), recorded with it before anything is sent, so a
+   * reconcile can re-send them byte for byte too.
+   */
+  priorTransactions?: { transaction: string; rawTransaction: string }[];
+  /** Set once some caller was told `settlement_pending`: the next settle may reconcile. */
+  pendingAnswered?: boolean;
+  reason?: string;
+  message?: string;
+  leaseUntil?: number;
+  updatedAt: number;
+}
+
+export interface SettlementLedger {
+  get(key: string): Promise<LedgerEntry | undefined>;
+  /**
+   * Writes `next` (with version + 1) if the stored entry's version equals `expectedVersion`,
+   * or if there is none and `expectedVersion` is 0. Resolves once durable. Returns the stored
+   * entry, or undefined when another writer got there first.
+   */
+  compareAndSet(next: Omit<LedgerEntry, "version">, expectedVersion: number): Promise<LedgerEntry | undefined>;
+  /** Removes a `claimed` entry whose holder found the payment invalid before broadcasting anything. */
+  release(key: string, expectedVersion: number): Promise<boolean>;
+  /** Entries in `broadcast` state, for metrics and reconciliation. */
+  countUnconfirmed(): Promise<number>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,85 @@
+/**
+ * Reason strings a facilitator answers with. Spec names where the spec has one; the reference
+ * implementation's names otherwise; our own only where neither has a name for the case.
+ * Internally we always use the v2 spelling; `reasonForVersion` maps to v1 where they differ.
+ */
+export const Reason = {
+  // spec
+  insufficientFunds: "insufficient_funds",
+  validAfter: "invalid_exact_evm_payload_authorization_valid_after",
+  validBefore: "invalid_exact_evm_payload_authorization_valid_before",
+  valueMismatch: "invalid_exact_evm_payload_authorization_value_mismatch",
+  signature: "invalid_exact_evm_payload_signature",
+  recipientMismatch: "invalid_exact_evm_payload_recipient_mismatch",
+  invalidNetwork: "invalid_network",
+  invalidPayload: "invalid_payload",
+  invalidRequirements: "invalid_payment_requirements",
+  invalidScheme: "invalid_scheme",
+  unsupportedScheme: "unsupported_scheme",
+  invalidVersion: "invalid_x402_version",
+  invalidTransactionState: "invalid_transaction_state",
+  unexpectedVerify: "unexpected_verify_error",
+  unexpectedSettle: "unexpected_settle_error",
+  // reference implementation
+  nonceAlreadyUsed: "invalid_exact_evm_nonce_already_used",
+  insufficientBalance: "invalid_exact_evm_insufficient_balance",
+  tokenNameMismatch: "invalid_exact_evm_token_name_mismatch",
+  tokenVersionMismatch: "invalid_exact_evm_token_version_mismatch",
+  evmTransactionFailed: "invalid_exact_evm_transaction_failed",
+  transferEventMismatch: "invalid_exact_evm_transfer_event_mismatch",
+  evmSimulationFailed: "invalid_exact_evm_transaction_simulation_failed",
+  assetNotDeployed: "asset_not_deployed_contract",
+  duplicateSettlement: "duplicate_settlement",
+  settlementPending: "settlement_pending",
+  // ERC-2612 permit payloads (no published names exist; ours follow the EIP-3009 family's pattern)
+  permitSpenderMismatch: "invalid_exact_evm_permit_spender_mismatch",
+  permitDeadline: "invalid_exact_evm_permit_deadline",
+  permitNonce: "invalid_exact_evm_permit_nonce",
+  // Solana
+  svmInstructionsLength: "invalid_exact_svm_payload_transaction_instructions_length",
+  svmInstructions: "invalid_exact_svm_payload_transaction_instructions",
+  svmComputeLimit: "invalid_exact_svm_payload_transaction_instructions_compute_limit_instruction",
+  svmComputePrice: "invalid_exact_svm_payload_transaction_instructions_compute_price_instruction_too_high",
+  svmFeePayerInInstruction: "invalid_exact_svm_payload_transaction_fee_payer_included_in_instruction_accounts",
+  svmFeePayerTransferring: "invalid_exact_svm_payload_transaction_fee_payer_transferring_funds",
+  svmFeePayerMismatch: "invalid_exact_svm_payload_transaction_fee_payer_mismatch",
+  svmMintMismatch: "invalid_exact_svm_payload_mint_mismatch",
+  svmRecipientMismatch: "invalid_exact_svm_payload_recipient_mismatch",
+  svmAmountMismatch: "invalid_exact_svm_payload_amount_mismatch",
+  svmMemoMismatch: "invalid_exact_svm_payload_memo_mismatch",
+  svmSignature: "invalid_exact_svm_payload_transaction_signature",
+  svmBlockhashExpired: "invalid_exact_svm_payload_transaction_blockhash_expired",
+  svmSimulationFailed: "invalid_exact_svm_payload_transaction_simulation_failed",
+  svmTransactionFailed: "invalid_exact_svm_transaction_failed",
+  svmCreateAta: "invalid_exact_svm_payload_transaction_create_ata_instruction",
+  svmVersion: "invalid_exact_svm_payload_transaction_version",
+  // server level
+  unauthorized: "unauthorized",
+  rateLimited: "rate_limited",
+  payloadTooLarge: "payload_too_large",
+  unavailable: "service_unavailable",
+  // inference anchoring (no published names exist)
+  invalidInferenceRecord: "invalid_inference_record",
+  invalidSettlementType: "invalid_settlement_type",
+  invalidTeeSignature: "invalid_tee_signature",
+  unknownTee: "unknown_tee",
+  notFound: "not_found",
+} as const;
+
+export type ReasonCode = (typeof Reason)[keyof typeof Reason];
+
+/** A rejection: the spec's reason string plus a sentence a human can act on. */
+export interface Rejection {
+  reason: ReasonCode;
+  message: string;
+}
+
+export const reject = (reason: ReasonCode, message: string): Rejection => ({ reason, message });
+
+const V1_SPELLING: Partial<Record<ReasonCode, string>> = {
+  [Reason.valueMismatch]: "invalid_exact_evm_payload_authorization_value",
+};
+
+export function reasonForVersion(reason: ReasonCode, x402Version: 1 | 2): string {
+  return x402Version === 1 ? (V1_SPELLING[reason] ?? reason) : reason;
+}

@@ -1,0 +1,113 @@
+/**
+ * The local world: the chains, tokens, funded payers and services that the embedded default and the
+ * end-to-end tests share, described by `.devnet/devnet.json` (architecture.md, "The devnet contract").
+ */
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import type { Address, Hex } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import type { NetworkOverride, TransferMethod } from "@facilitator/core";
+import { devKey, DevRole } from "./accounts.ts";
+import { startAnvil, type AnvilNode } from "./anvil.ts";
+import { deployPermitToken, deployTestUsdc, mintTokens } from "./deploy.ts";
+import { repoRoot } from "./paths.ts";
+
+export interface EvmWorldNetwork {
+  network: string;
+  caip2: string;
+  chainId: number;
+  rpcUrl: string;
+  asset: { address: Address; name: string; version: string; decimals: number; transferMethod: TransferMethod };
+  facilitatorAddress: Address;
+  payer: { address: Address; privateKey: Hex };
+  payTo: Address;
+}
+
+export interface DevnetJson {
+  facilitatorUrl: string;
+  networks: Record<string, EvmWorldNetwork | Record<string, unknown>>;
+  settlementRelay?: { network: string; address: Address };
+  walrus?: { publisherUrl: string; aggregatorUrl: string };
+  inferenceApiKey?: string;
+  tee?: { teeId: Hex; privateKey: Hex; address: Address };
+}
+
+/** The EVM chains of the local world: real chain ids, tokens shaped like the real ones. */
+export const EVM_WORLD_CHAINS = [
+  { network: "base-sepolia", chainId: 84532, name: "USDC", version: "2", decimals: 6, transferMethod: "eip3009" },
+  { network: "og-evm", chainId: 10740, name: "OUSDC", version: "2", decimals: 6, transferMethod: "eip3009" },
+  { network: "megaeth", chainId: 4326, name: "MegaUSD", version: "1", decimals: 18, transferMethod: "permit" },
+] as const satisfies readonly { network: string; chainId: number; name: string; version: string; decimals: number; transferMethod: TransferMethod }[];
+
+/** Accounts outside anvil's ten funded ones, so the payer holds tokens and no gas money. */
+const PAYER_INDEX = 20;
+const PAY_TO_INDEX = 21;
+
+export interface EvmWorld {
+  networks: Record<string, EvmWorldNetwork>;
+  nodes: Record<string, AnvilNode>;
+  facilitatorKeys: Hex[];
+  deployerKey: Hex;
+  stop(): Promise<void>;
+}
+
+export async function startEvmWorld(opts: { networks?: readonly string[]; tokensPerPayer?: bigint } = {}): Promise<EvmWorld> {
+  const chosen = EVM_WORLD_CHAINS.filter((c) => !opts.networks || opts.networks.includes(c.network));
+  const deployerKey = devKey(DevRole.deployer);
+  const facilitatorKeys = [devKey(DevRole.facilitator), devKey(DevRole.facilitator2)];
+  const payerKey = devKey(PAYER_INDEX);
+  const payer = privateKeyToAccount(payerKey).address;
+  const payTo = privateKeyToAccount(devKey(PAY_TO_INDEX)).address;
+  const nodes: Record<string, AnvilNode> = {};
+  const networks: Record<string, EvmWorldNetwork> = {};
+  try {
+    await Promise.all(
+      chosen.map(async (c) => {
+        const node = await startAnvil({ chainId: c.chainId });
+        nodes[c.network] = node;
+        const target = { rpcUrl: node.rpcUrl, chainId: c.chainId, deployerKey };
+        const deploy = c.transferMethod === "permit" ? deployPermitToken : deployTestUsdc;
+        const token = await deploy({ ...target, name: c.name, version: c.version, decimals: c.decimals });
+        await mintTokens({ ...target, token, to: payer, amount: (opts.tokensPerPayer ?? 1_000_000n) * 10n ** BigInt(c.decimals) });
+        networks[c.network] = {
+          network: c.network,
+          caip2: `eip155:${c.chainId}`,
+          chainId: c.chainId,
+          rpcUrl: node.rpcUrl,
+          asset: { address: token, name: c.name, version: c.version, decimals: c.decimals, transferMethod: c.transferMethod },
+          facilitatorAddress: privateKeyToAccount(facilitatorKeys[0]!).address,
+          payer: { address: payer, privateKey: payerKey },
+          payTo,
+        };
+      }),
+    );
+  } catch (e) {
+    await Promise.all(Object.values(nodes).map((n) => n.stop()));
+    throw e;
+  }
+  return {
+    networks,
+    nodes,
+    facilitatorKeys,
+    deployerKey,
+    async stop() {
+      await Promise.all(Object.values(nodes).map((n) => n.stop()));
+    },
+  };
+}
+
+/** Registry overrides that point the built-in networks at the local world. */
+export function evmWorldOverrides(world: Pick<EvmWorld, "networks">): NetworkOverride[] {
+  return Object.values(world.networks).map((n) => ({ name: n.network, rpcUrl: n.rpcUrl, asset: n.asset }));
+}
+
+export const devnetJsonPath = join(repoRoot, ".devnet", "devnet.json");
+
+export function writeDevnetJson(json: DevnetJson, path = devnetJsonPath): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, JSON.stringify(json, null, 2) + "\n", { mode: 0o600 });
+}
+
+export function removeDevnetJson(path = devnetJsonPath): void {
+  rmSync(path, { force: true });
+}

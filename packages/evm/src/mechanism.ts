@@ -1,0 +1,170 @@
+/** The `exact` scheme on EVM networks: verify and settle, one handler per token transfer method. */
+import {
+  Reason,
+  reject,
+  type NetworkInfo,
+  type PaymentMechanism,
+  type PaymentRequest,
+  type SettleOutcome,
+  type SettlementLedger,
+  type TransferMethod,
+  type VerifyOutcome,
+} from "@facilitator/core";
+import { createPublicClient, getAddress, http, type Address, type Hex, type PublicClient } from "viem";
+import { createEip3009Handler } from "./eip3009-handler.ts";
+import { createPermitHandler } from "./permit-handler.ts";
+import { FeeOracle } from "./fees.ts";
+import { nodeMessage } from "./rpc-errors.ts";
+import { settlePayment, type NetworkRuntime, type SettleConfig } from "./settle.ts";
+import { SignerPool } from "./signer-pool.ts";
+import type { TransferMethodHandler } from "./transfer-method.ts";
+
+export interface EvmExactMechanismOptions {
+  networks: readonly NetworkInfo[];
+  /** Facilitator keys: one list for every network, or lists per network (v1 name or CAIP-2 id). */
+  signers: readonly Hex[] | Readonly<Record<string, readonly Hex[]>>;
+  ledger: SettlementLedger;
+  /** Bound of one receipt wait; must stay well below the official clients' 90 s. Default 30 s. */
+  receiptTimeoutMs?: number;
+  /** Receipt polling interval. Default 250 ms (use ~50 ms on local chains). */
+  pollingIntervalMs?: number;
+  /** How often a stalled receipt wait checks the signer's queue for dropped transactions. */
+  stallCheckMs?: number;
+  /** Claim/broadcast lease. Default 2 x receiptTimeoutMs. */
+  leaseMs?: number;
+  /** Gas limit as a percentage of the estimate. Default 125. */
+  gasMarginPercent?: number;
+  /** validBefore must be at least this far ahead. Default 6 s. */
+  validBeforeMarginSeconds?: number;
+  /** Per JSON-RPC HTTP request. Default 10 s. */
+  rpcTimeoutMs?: number;
+  /**
+   * The signer each ERC-2612 network advertises as permit spender (v1 name or CAIP-2 id -> address of
+   * one of its keys). Default: its first key. Permits naming any of its keys are accepted either way.
+   */
+  permitSpenders?: Readonly<Record<string, string>>;
+  /** Extra or replacement handlers. EIP-3009 and ERC-2612 permit are built in. */
+  transferMethods?: Partial<Record<TransferMethod, TransferMethodHandler>>;
+  /** Clock in ms (tests). */
+  now?: () => number;
+  /** Told what each successful settlement transaction cost, in wei (for the gas-spent metric). */
+  onGasSpent?: (network: NetworkInfo, wei: bigint) => void;
+}
+
+export interface EvmExactMechanism extends PaymentMechanism {
+  /** The runtime of one network (clients, signer pool): for tests and operational checks. */
+  runtime(network: NetworkInfo | string): NetworkRuntime | undefined;
+}
+
+/** Official x402 clients give up after 90 s; a settle must answer (pending if need be) well before. */
+const MAX_RECEIPT_TIMEOUT_MS = 80_000;
+
+export function createEvmExactMechanism(opts: EvmExactMechanismOptions): EvmExactMechanism {
+  const receiptTimeoutMs = opts.receiptTimeoutMs ?? 30_000;
+  if (receiptTimeoutMs > MAX_RECEIPT_TIMEOUT_MS) {
+    throw new Error(`receiptTimeoutMs ${receiptTimeoutMs} is too long: official x402 clients time out at 90 s; keep it at most ${MAX_RECEIPT_TIMEOUT_MS}`);
+  }
+  const cfg: SettleConfig = {
+    ledger: opts.ledger,
+    receiptTimeoutMs,
+    pollingIntervalMs: opts.pollingIntervalMs ?? 250,
+    stallCheckMs: opts.stallCheckMs ?? Math.min(5_000, Math.max(500, Math.floor(receiptTimeoutMs / 3))),
+    leaseMs: opts.leaseMs ?? 2 * receiptTimeoutMs,
+    gasMarginPercent: BigInt(opts.gasMarginPercent ?? 125),
+    now: opts.now ?? Date.now,
+    onGasSpent: opts.onGasSpent,
+  };
+  const runtimes = new Map<string, NetworkRuntime>();
+  const handlers: Partial<Record<TransferMethod, TransferMethodHandler>> = {
+    eip3009: createEip3009Handler({ validBeforeMarginSeconds: opts.validBeforeMarginSeconds }) as TransferMethodHandler,
+    permit: createPermitHandler({
+      spenders: (network) => permitSpenders(runtimes.get(network.caip2), opts.permitSpenders),
+      deadlineMarginSeconds: opts.validBeforeMarginSeconds,
+    }) as TransferMethodHandler,
+    ...opts.transferMethods,
+  };
+
+  for (const network of opts.networks) {
+    if (network.family !== "evm" || network.chainId === undefined) throw new Error(`network ${network.name} is not an EVM network`);
+    const handler = handlers[network.asset.transferMethod];
+    if (!handler) {
+      throw new Error(`network ${network.name}: no handler for transfer method "${network.asset.transferMethod}" (pass it in transferMethods)`);
+    }
+    const client = createPublicClient({
+      // No transport retries: a silent node would multiply every bound by the retry count; sends retry on their own.
+      transport: http(network.rpcUrl, { batch: true, timeout: opts.rpcTimeoutMs ?? 10_000, retryCount: 0 }),
+      pollingInterval: cfg.pollingIntervalMs,
+    }) as PublicClient;
+    const chain = { network, chainId: network.chainId, client };
+    const fees = new FeeOracle(client);
+    const pool = new SignerPool(keysFor(opts.signers, network), { client, chainId: network.chainId, fees });
+    runtimes.set(network.caip2, { network, chain, handler, pool, fees });
+    if (network.asset.transferMethod === "permit") permitSpenders(runtimes.get(network.caip2), opts.permitSpenders); // fail at start, not per request
+  }
+  const runtimeOf = (n: NetworkInfo | string) => runtimes.get(typeof n === "string" ? n : n.caip2) ?? [...runtimes.values()].find((r) => r.network.name === n);
+
+  return {
+    scheme: "exact",
+    family: "evm",
+    networks: [...runtimes.values()].map((r) => r.network),
+    runtime: runtimeOf,
+
+    supportedExtra(network) {
+      const rt = runtimeOf(network);
+      return rt?.handler.supportedExtra(rt.network);
+    },
+
+    signers() {
+      return [...new Set([...runtimes.values()].flatMap((r) => r.pool.addresses))];
+    },
+
+    async verify(request: PaymentRequest): Promise<VerifyOutcome> {
+      const rt = runtimeOf(request.network);
+      if (!rt || request.scheme !== "exact") return { isValid: false, ...refusal(request) };
+      const parsed = rt.handler.parse(request);
+      if (!parsed.ok) return { isValid: false, ...parsed.rejection, ...(parsed.payer ? { payer: parsed.payer } : {}) };
+      const p = parsed.value;
+      const late = rt.handler.checkTime(p, BigInt(Math.floor(cfg.now() / 1000)));
+      if (late) return { isValid: false, payer: p.payer, ...late };
+      try {
+        const settler = rt.handler.settler?.(p) ?? rt.pool.addresses[0]!;
+        const checked = await rt.handler.checkOnChain(rt.chain, p, settler, { estimateGas: false });
+        return checked.ok ? { isValid: true, payer: p.payer } : { isValid: false, payer: p.payer, ...checked.rejection };
+      } catch (e) {
+        return { isValid: false, payer: p.payer, ...reject(Reason.unexpectedVerify, `chain reads failed: ${nodeMessage(e)}`) };
+      }
+    },
+
+    async settle(request: PaymentRequest): Promise<SettleOutcome> {
+      const rt = runtimeOf(request.network);
+      if (!rt || request.scheme !== "exact") return { success: false, transaction: "", ...refusal(request) };
+      return settlePayment(rt, cfg, request);
+    },
+  };
+}
+
+/** Why a request that the registry should never have routed here is refused. */
+function refusal(request: PaymentRequest) {
+  return request.scheme !== "exact"
+    ? reject(Reason.unsupportedScheme, `scheme ${request.scheme} is not handled here; only exact`)
+    : reject(Reason.invalidNetwork, `network ${request.networkId} is not served by this EVM mechanism`);
+}
+
+function keysFor(signers: EvmExactMechanismOptions["signers"], network: NetworkInfo): readonly Hex[] {
+  if (Array.isArray(signers)) return signers;
+  const byNetwork = signers as Readonly<Record<string, readonly Hex[]>>;
+  const keys = byNetwork[network.name] ?? byNetwork[network.caip2];
+  if (!keys?.length) throw new Error(`no signer keys configured for network ${network.name}`);
+  return keys;
+}
+
+/** A permit network's signers, the advertised spender first. */
+function permitSpenders(rt: NetworkRuntime | undefined, configured: EvmExactMechanismOptions["permitSpenders"]): Address[] {
+  if (!rt) return [];
+  const addresses = rt.pool.addresses;
+  const wanted = configured?.[rt.network.name] ?? configured?.[rt.network.caip2];
+  if (!wanted) return addresses;
+  const spender = getAddress(wanted);
+  if (!addresses.includes(spender)) throw new Error(`permit spender ${spender} of ${rt.network.name} is not one of its signer keys`);
+  return [spender, ...addresses.filter((a) => a !== spender)];
+}

@@ -1,0 +1,234 @@
+/**
+ * EmbeddedQueue: the InferenceQueue in an lmdb file, for the one-process embedded default. Every
+ * change is one lmdb transaction, committed with fsync before its promise resolves (overlappingSync
+ * off), so an acknowledged record survives kill -9 and power loss. Leases live in memory: one process
+ * owns the file's work (a restarted process starts with no leases and resumes every open batch).
+ */
+import { randomBytes } from "node:crypto";
+import { open, type RootDatabase } from "lmdb";
+import type { Hex } from "viem";
+import { laneOf, type Anchor, type Lane, type RecordEntry, type RecordStatus } from "./records.ts";
+import {
+  LeaseLostError,
+  type Batch,
+  type BatchLimits,
+  type EnqueueItem,
+  type EnqueueResult,
+  type FormResult,
+  type InferenceQueue,
+  type QueueStats,
+} from "./queue.ts";
+
+type Key = (string | number)[];
+const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+const STATUSES: RecordStatus[] = ["queued", "batched", "anchored", "failed"];
+
+/** Batch ids sort by formation time, so open batches are resumed oldest first. */
+export function newBatchId(now = Date.now()): string {
+  return `${String(now).padStart(15, "0")}-${randomBytes(6).toString("hex")}`;
+}
+
+export interface EmbeddedQueueOptions {
+  /** Folder of the lmdb environment (created if missing). */
+  path: string;
+}
+
+export class EmbeddedQueue implements InferenceQueue {
+  private readonly db: RootDatabase<unknown, Key>;
+  private readonly leased = new Set<string>();
+
+  constructor(opts: EmbeddedQueueOptions) {
+    // overlappingSync off: a commit resolves only once fsync'd, not merely visible.
+    this.db = open<unknown, Key>({ path: opts.path, compression: false, overlappingSync: false, cache: false });
+  }
+
+  enqueue(items: readonly EnqueueItem[]): Promise<EnqueueResult[]> {
+    const now = Date.now();
+    return this.db.transaction(() =>
+      items.map(({ id, record }): EnqueueResult => {
+        const existing = this.db.get(["r", id]) as RecordEntry | undefined;
+        if (existing) return { id, created: false, status: existing.status };
+        const seq = ((this.db.get(["m", "seq"]) as number | undefined) ?? 0) + 1;
+        this.db.put(["m", "seq"], seq);
+        const entry: RecordEntry = { id, record, status: "queued", enqueuedAt: now };
+        this.db.put(["r", id], entry);
+        this.db.put(["w", laneOf(record.settlementType), seq], { id, at: now });
+        this.bump("queued", 1);
+        return { id, created: true, status: "queued" };
+      }),
+    );
+  }
+
+  async get(id: Hex): Promise<RecordEntry | undefined> {
+    return this.db.get(["r", id]) as RecordEntry | undefined;
+  }
+
+  async getMany(ids: readonly Hex[]): Promise<(RecordEntry | undefined)[]> {
+    return ids.map((id) => this.db.get(["r", id]) as RecordEntry | undefined);
+  }
+
+  formBatch(lane: Lane, limits: BatchLimits): Promise<FormResult> {
+    const now = Date.now();
+    return this.db.transaction((): FormResult => {
+      const waiting = [...this.db.getRange({ start: ["w", lane], end: ["w", lane, MAX_SEQ], limit: limits.maxSize })];
+      if (waiting.length === 0) return {};
+      const oldest = (waiting[0]!.value as { at: number }).at;
+      if (waiting.length < limits.maxSize && now - oldest < limits.maxWaitMs) return { retryInMs: oldest + limits.maxWaitMs - now };
+      const batch: Batch = {
+        id: newBatchId(now),
+        lane,
+        recordIds: [],
+        createdAt: new Date(now).toISOString(),
+        state: "open",
+        progress: "formed",
+        version: 1,
+        attempts: 0,
+        failures: 0,
+      };
+      for (const { key, value } of waiting) {
+        const id = (value as { id: Hex }).id;
+        this.db.remove(key);
+        const rec = this.db.get(["r", id]) as RecordEntry | undefined;
+        if (!rec || rec.status !== "queued") continue;
+        this.db.put(["r", id], { ...rec, status: "batched", batchId: batch.id });
+        batch.recordIds.push(id);
+      }
+      if (batch.recordIds.length === 0) return {};
+      this.bump("queued", -batch.recordIds.length);
+      this.bump("batched", batch.recordIds.length);
+      this.db.put(["b", batch.id], batch);
+      this.db.put(["o", batch.id], true);
+      return { batch };
+    });
+  }
+
+  async leaseBatch(): Promise<Batch | undefined> {
+    const now = Date.now();
+    for (const { key } of this.db.getRange({ start: ["o"], end: ["o", "\uffff"] })) {
+      const id = key[1] as string;
+      if (this.leased.has(id)) continue;
+      const batch = this.db.get(["b", id]) as Batch | undefined;
+      if (!batch || batch.state !== "open" || (batch.retryAt ?? 0) > now) continue;
+      this.leased.add(id);
+      return batch;
+    }
+    return undefined;
+  }
+
+  async saveBatch(batch: Batch): Promise<Batch> {
+    return this.db.transaction(() => {
+      const next = { ...this.current(batch), ...batch, version: batch.version + 1 };
+      this.db.put(["b", batch.id], next);
+      return next;
+    });
+  }
+
+  async completeBatch(batch: Batch, anchors: ReadonlyMap<Hex, Anchor>): Promise<void> {
+    await this.db.transaction(() => {
+      this.current(batch);
+      for (const id of batch.recordIds) {
+        const rec = this.db.get(["r", id]) as RecordEntry;
+        if (rec.status === "anchored") continue;
+        this.bump(rec.status, -1);
+        this.bump("anchored", 1);
+        const { error: _dropped, ...rest } = rec;
+        this.db.put(["r", id], { ...rest, status: "anchored", anchor: anchors.get(id) });
+      }
+      this.db.put(["b", batch.id], { ...batch, state: "anchored", version: batch.version + 1, retryAt: undefined });
+      this.db.remove(["o", batch.id]);
+    });
+    this.leased.delete(batch.id);
+  }
+
+  async deferBatch(batch: Batch): Promise<void> {
+    try {
+      await this.saveBatch(batch);
+    } finally {
+      this.leased.delete(batch.id);
+    }
+  }
+
+  async parkBatch(batch: Batch, error: { reason: string; message: string }): Promise<void> {
+    try {
+      await this.db.transaction(() => {
+        this.current(batch);
+        for (const id of batch.recordIds) {
+          const rec = this.db.get(["r", id]) as RecordEntry;
+          if (rec.status !== "batched") continue;
+          this.bump("batched", -1);
+          this.bump("failed", 1);
+          this.db.put(["r", id], { ...rec, status: "failed", error });
+        }
+        this.db.put(["b", batch.id], { ...batch, state: "parked", lastError: error, version: batch.version + 1 });
+        this.db.remove(["o", batch.id]);
+        this.db.put(["p", batch.id], true);
+      });
+    } finally {
+      this.leased.delete(batch.id);
+    }
+  }
+
+  async releaseBatch(batch: Batch): Promise<void> {
+    this.leased.delete(batch.id);
+  }
+
+  async retryParked(batchId?: string): Promise<number> {
+    return this.db.transaction(() => {
+      const ids = batchId ? [batchId] : [...this.db.getKeys({ start: ["p"], end: ["p", "\uffff"] })].map((k) => k[1] as string);
+      let count = 0;
+      for (const id of ids) {
+        const batch = this.db.get(["b", id]) as Batch | undefined;
+        if (!batch || batch.state !== "parked") continue;
+        for (const rid of batch.recordIds) {
+          const rec = this.db.get(["r", rid]) as RecordEntry;
+          if (rec.status !== "failed") continue;
+          this.bump("failed", -1);
+          this.bump("batched", 1);
+          const { error: _cleared, ...rest } = rec;
+          this.db.put(["r", rid], { ...rest, status: "batched" });
+        }
+        this.db.put(["b", id], { ...batch, state: "open", attempts: 0, retryAt: undefined, version: batch.version + 1 });
+        this.db.remove(["p", id]);
+        this.db.put(["o", id], true);
+        count++;
+      }
+      return count;
+    });
+  }
+
+  async getBatch(id: string): Promise<Batch | undefined> {
+    return this.db.get(["b", id]) as Batch | undefined;
+  }
+
+  async stats(): Promise<QueueStats> {
+    const records = Object.fromEntries(STATUSES.map((s) => [s, (this.db.get(["c", s]) as number | undefined) ?? 0])) as QueueStats["records"];
+    const oldest = (["batch", "single"] as Lane[])
+      .map((lane) => [...this.db.getRange({ start: ["w", lane], end: ["w", lane, MAX_SEQ], limit: 1 })][0]?.value as { at: number } | undefined)
+      .filter((w) => w !== undefined)
+      .map((w) => w.at);
+    return {
+      records,
+      ...(oldest.length ? { oldestQueuedAt: Math.min(...oldest) } : {}),
+      openBatches: this.db.getKeysCount({ start: ["o"], end: ["o", "\uffff"] }),
+      parkedBatches: this.db.getKeysCount({ start: ["p"], end: ["p", "\uffff"] }),
+    };
+  }
+
+  async close(): Promise<void> {
+    this.leased.clear();
+    await this.db.close();
+  }
+
+  /** The stored batch, if `batch` is its latest open version; inside a transaction. */
+  private current(batch: Batch): Batch {
+    const stored = this.db.get(["b", batch.id]) as Batch | undefined;
+    if (!stored || stored.version !== batch.version || stored.state !== "open") throw new LeaseLostError(batch.id);
+    return stored;
+  }
+
+  private bump(status: RecordStatus, delta: number): void {
+    const key: Key = ["c", status];
+    this.db.put(key, ((this.db.get(key) as number | undefined) ?? 0) + delta);
+  }
+}
+

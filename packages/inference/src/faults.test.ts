@@ -1,0 +1,217 @@
+/** Bad input, Walrus outages, a revoked relayer, individual settlements: with each queue implementation. */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { decodeEventLog, parseAbiItem, type Hex } from "viem";
+import { Reason } from "@facilitator/core";
+import { startRedis, type RedisServer } from "@facilitator/devnet";
+import { BullQueue } from "./bull-queue.ts";
+import { EmbeddedQueue } from "./embedded-queue.ts";
+import type { InferenceQueue } from "./queue.ts";
+import { SETTLEMENT_RELAY_ABI } from "./relay.ts";
+import { InferenceService } from "./service.ts";
+import type { WorkerEvent } from "./worker.ts";
+import { makeRecords, startTestWorld, waitFor, type TestWorld } from "./testing/world.ts";
+
+let world: TestWorld;
+let redis: RedisServer;
+const dirs: string[] = [];
+let n = 0;
+
+beforeAll(async () => {
+  [world, redis] = await Promise.all([startTestWorld(), startRedis()]);
+});
+
+afterAll(async () => {
+  await Promise.all([world?.stop(), redis?.stop()]);
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const queues: [string, () => InferenceQueue][] = [
+  [
+    "EmbeddedQueue",
+    () => {
+      const path = mkdtempSync(join(tmpdir(), "faults-"));
+      dirs.push(path);
+      return new EmbeddedQueue({ path });
+    },
+  ],
+  ["BullQueue", () => new BullQueue({ connection: redis.url, name: `faults-${++n}`, lockDurationMs: 2000 })],
+];
+
+const ids = (results: Awaited<ReturnType<InferenceService["submit"]>>): Hex[] =>
+  results.map((r) => {
+    if (!("id" in r)) throw new Error(`refused: ${JSON.stringify(r)}`);
+    return r.id;
+  });
+
+async function allAnchored(service: InferenceService, recordIds: Hex[]): Promise<boolean> {
+  const views = await Promise.all(recordIds.map((id) => service.status(id)));
+  return views.every((v) => v?.status === "anchored");
+}
+
+describe.each(queues)("%s", (label, makeQueue) => {
+  it("refuses malformed records at the door, each with its reason, and anchors the good ones beside and after them", async () => {
+    const service = new InferenceService({ queue: makeQueue(), validation: world.validation });
+    const [good1, good2, good3, tampered] = makeRecords(4, `door-${label}`, { tee: world.tee });
+    try {
+      const results = await service.submit([
+        good1,
+        { ...good2, inputHash: "0x1234" },
+        { ...tampered, outputHash: good1!.outputHash },
+        { ...good2, settlementType: "settle-soon" },
+        good2,
+      ]);
+      expect(results.map((r) => ("error" in r ? r.error.reason : "ok"))).toEqual([
+        "ok",
+        Reason.invalidInferenceRecord,
+        Reason.invalidTeeSignature,
+        Reason.invalidSettlementType,
+        "ok",
+      ]);
+      const worker = service.startWorker({ relay: world.relay(), blobs: world.blobs(), batchSize: 2, batchTimeoutMs: 50, pollIntervalMs: 20 });
+      try {
+        const later = ids(await service.submit([good3]));
+        const accepted = [...ids([results[0]!, results[4]!]), ...later];
+        await waitFor(() => allAnchored(service, accepted), "good records anchored");
+        // Refused records stored nothing.
+        expect((await service.metrics()).records).toMatchObject({ anchored: 3, queued: 0, batched: 0, failed: 0 });
+      } finally {
+        await worker.stop();
+      }
+    } finally {
+      await service.close();
+    }
+  });
+
+  it("anchors settle and settle-metadata records one transaction each, with their events", async () => {
+    const service = new InferenceService({ queue: makeQueue(), validation: world.validation });
+    const plain = makeRecords(2, `single-${label}`, { type: "settle" });
+    const [meta] = makeRecords(1, `meta-${label}`, { type: "settle-metadata" });
+    const worker = service.startWorker({ relay: world.relay(), blobs: world.blobs(), batchSize: 10, batchTimeoutMs: 50, pollIntervalMs: 20 });
+    try {
+      const accepted = ids(await service.submit([...plain, meta]));
+      await waitFor(() => allAnchored(service, accepted), "single records anchored");
+      const views = await Promise.all(accepted.map((id) => service.status(id)));
+      expect(new Set(views.map((v) => v!.transactionHash)).size).toBe(3);
+      expect(views[0]).not.toHaveProperty("root");
+      const events = await Promise.all(
+        views.map(async (v) => {
+          const receipt = await world.client.getTransactionReceipt({ hash: v!.transactionHash! });
+          expect(receipt.logs[0]!.address.toLowerCase()).toBe(world.relayAddress.toLowerCase());
+          return decodeEventLog({ abi: SETTLEMENT_RELAY_ABI, ...receipt.logs[0]! });
+        }),
+      );
+      expect(events[0]).toMatchObject({ eventName: "Settlement", args: { inputHash: plain[0]!.inputHash, outputHash: plain[0]!.outputHash } });
+      expect(events[2]).toMatchObject({
+        eventName: "SettlementWithMetadata",
+        args: { inputHash: meta!.inputHash, modelInfo: "test-model", inputData: "prompt 0", outputData: "answer 0" },
+      });
+    } finally {
+      await worker.stop();
+      await service.close();
+    }
+  });
+
+  it("waits out a Walrus outage answering 504, then completes the batch", async () => {
+    const service = new InferenceService({ queue: makeQueue(), validation: world.validation });
+    const events: WorkerEvent[] = [];
+    world.walrus.setFault(504);
+    const worker = service.startWorker({
+      relay: world.relay(),
+      blobs: world.blobs({ attempts: 2, backoffMs: 10 }),
+      batchSize: 5,
+      batchTimeoutMs: 50,
+      pollIntervalMs: 20,
+      maxAttempts: 2,
+      backoffBaseMs: 50,
+      backoffMaxMs: 150,
+      onEvent: (e) => events.push(e),
+    });
+    try {
+      const accepted = ids(await service.submit(makeRecords(5, `walrus-${label}`, { tee: world.tee })));
+      await waitFor(async () => events.filter((e) => e.type === "deferred" && e.reason === "walrus_unavailable").length >= 3, "retries during the outage");
+      expect(await allAnchored(service, accepted)).toBe(false);
+      world.walrus.setFault(null);
+      await waitFor(() => allAnchored(service, accepted), "anchored after the outage");
+      expect(events.some((e) => e.type === "parked")).toBe(false);
+      expect((await service.metrics()).records.failed).toBe(0);
+    } finally {
+      world.walrus.setFault(null);
+      await worker.stop();
+      await service.close();
+    }
+  });
+
+  it("signs anew only when the recorded transaction can never be mined (its nonce went elsewhere), and anchors once", async () => {
+    const service = new InferenceService({ queue: makeQueue(), validation: world.validation });
+    const events: WorkerEvent[] = [];
+    let recorded: Hex | undefined;
+    const worker = service.startWorker({
+      relay: world.relay(),
+      blobs: world.blobs(),
+      batchSize: 2,
+      batchTimeoutMs: 50,
+      pollIntervalMs: 20,
+      backoffBaseMs: 100,
+      onEvent: (e) => events.push(e),
+      async onStep(step, batch) {
+        if (step !== "signed" || recorded) return;
+        recorded = batch.tx!.hash;
+        // Before the recorded transaction is sent, another one from the same relayer takes its nonce.
+        const other = world.relay();
+        const tx = await other.prepare({ functionName: "settle", args: [batch.root!, batch.root!] });
+        await other.broadcast(tx);
+        await other.waitMined(tx);
+        throw new Error("simulated failure between signing and sending");
+      },
+    });
+    try {
+      const accepted = ids(await service.submit(makeRecords(2, `dropped-${label}`, { tee: world.tee })));
+      await waitFor(() => allAnchored(service, accepted), "anchored with a new transaction");
+      const view = await service.status(accepted[0]!);
+      expect(view!.transactionHash).not.toBe(recorded);
+      expect(events).toContainEqual(expect.objectContaining({ type: "resigned", reason: "tx_dropped" }));
+      const logs = await world.client.getLogs({
+        address: world.relayAddress,
+        event: parseAbiItem("event BatchSettlement(bytes32 indexed merkleRoot, uint256 batchSize, bytes walrusBlobId)"),
+        args: { merkleRoot: view!.root! },
+        fromBlock: 0n,
+      });
+      expect(logs.map((l) => l.transactionHash)).toEqual([view!.transactionHash]);
+    } finally {
+      await worker.stop();
+      await service.close();
+    }
+  });
+
+  it("parks a batch whose relayer lost its role, with the reason, and completes it after the role is restored and the batch retried", async () => {
+    const service = new InferenceService({ queue: makeQueue(), validation: world.validation });
+    await world.setRelayer(false);
+    const worker = service.startWorker({ relay: world.relay(), blobs: world.blobs(), batchSize: 3, batchTimeoutMs: 50, pollIntervalMs: 20, maxAttempts: 2, backoffBaseMs: 50 });
+    try {
+      const accepted = ids(await service.submit(makeRecords(3, `revoked-${label}`, { tee: world.tee })));
+      const failed = await waitFor(async () => {
+        const v = await service.status(accepted[0]!);
+        return v?.status === "failed" ? v : undefined;
+      }, "batch parked");
+      expect(failed.error).toMatchObject({ reason: "relayer_not_authorized" });
+      // The worker counts the park after the queue has stored it; readers can see the status first.
+      const m = await waitFor(async () => {
+        const now = await service.metrics();
+        return now.workers.batchesParked === 1 ? now : undefined;
+      }, "park counted");
+      expect(m).toMatchObject({ parkedBatches: 1, records: { failed: 3 }, workers: { batchesParked: 1 } });
+
+      await world.setRelayer(true);
+      expect(await service.retryParked()).toBe(1);
+      await waitFor(() => allAnchored(service, accepted), "anchored after retry");
+      expect(await service.metrics()).toMatchObject({ parkedBatches: 0, records: { failed: 0, anchored: 3 } });
+    } finally {
+      await world.setRelayer(true);
+      await worker.stop();
+      await service.close();
+    }
+  });
+});

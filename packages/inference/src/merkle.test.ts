@@ -1,0 +1,78 @@
+import { describe, expect, it } from "vitest";
+import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
+import { encodeAbiParameters, keccak256, concat, toHex, type Hex } from "viem";
+import { buildBatchTree, LEAF_ENCODING_V1, leafValue, loadBatchDump, siblingPath, verifyLeafProof, ZERO_BYTES32 } from "./merkle.ts";
+import type { InferenceRecord } from "./records.ts";
+
+const h = (s: string): Hex => keccak256(toHex(s));
+const recs: InferenceRecord[] = Array.from({ length: 5 }, (_, i) => ({
+  inputHash: h(`in${i}`),
+  outputHash: h(`out${i}`),
+  settlementType: "settle-batch",
+  ...(i % 2 ? { teeId: h("tee"), teeTimestamp: String(1000 + i), teeSignature: `0x${"ab".repeat(65)}` as Hex } : {}),
+}));
+const ids = recs.map((_, i) => `id-${i}`);
+const createdAt = "2025-01-01T00:00:00.000Z";
+
+describe("leaf encoding v1", () => {
+  it("puts zero values for absent TEE fields", () => {
+    expect(leafValue(recs[0]!)).toEqual([ZERO_BYTES32, h("in0"), h("out0"), "0", "0x"]);
+    expect(leafValue(recs[1]!)).toEqual([h("tee"), h("in1"), h("out1"), "1001", `0x${"ab".repeat(65)}`]);
+  });
+
+  it("hashes leaves as keccak256(keccak256(abi.encode(teeId, inputHash, outputHash, timestamp, teeSignature)))", () => {
+    const tree = buildBatchTree(recs, ids, createdAt);
+    const v = leafValue(recs[1]!);
+    const inner = keccak256(encodeAbiParameters(LEAF_ENCODING_V1.map((f) => ({ type: f.split(" ")[0]! })), [v[0], v[1], v[2], BigInt(v[3]), v[4]]));
+    expect(tree.tree.leafHash(v)).toBe(keccak256(concat([inner])));
+  });
+});
+
+describe("batch trees and dumps", () => {
+  it("are deterministic: the same batch gives the same bytes and root", () => {
+    const a = buildBatchTree(recs, ids, createdAt);
+    const b = buildBatchTree(recs, ids, createdAt);
+    expect(a.dumpJson).toBe(b.dumpJson);
+    expect(a.root).toBe(b.root);
+    expect(buildBatchTree(recs, ids, "2025-01-01T00:00:00.001Z").root).toBe(a.root);
+    expect(buildBatchTree(recs.slice(1), ids.slice(1), createdAt).root).not.toBe(a.root);
+  });
+
+  it("give proofs that verify with OpenZeppelin's verifier and fail for a changed record", () => {
+    const t = buildBatchTree(recs, ids, createdAt);
+    recs.forEach((r, i) => {
+      expect(verifyLeafProof(t.root, r, t.proof(i))).toBe(true);
+      expect(StandardMerkleTree.verify(t.root, ["bytes32", "bytes32", "bytes32", "uint256", "bytes"], leafValue(r), t.proof(i))).toBe(true);
+    });
+    expect(verifyLeafProof(t.root, { ...recs[1]!, teeTimestamp: "1002" }, t.proof(1))).toBe(false);
+    expect(verifyLeafProof(t.root, recs[2]!, t.proof(1))).toBe(false);
+  });
+
+  it("round-trip through the versioned dump, which names each record's id", () => {
+    const t = buildBatchTree(recs, ids, createdAt);
+    const { dump, root } = loadBatchDump(new TextEncoder().encode(t.dumpJson));
+    expect(root).toBe(t.root);
+    expect(dump).toMatchObject({ format: "x402-inference-batch/1", leafEncoding: [...LEAF_ENCODING_V1], recordIds: ids, createdAt });
+    expect(dump.tree.values[3]!.value).toEqual(leafValue(recs[3]!));
+  });
+
+  it("refuse a dump whose values were changed after the tree was built", () => {
+    const t = buildBatchTree(recs, ids, createdAt);
+    const dump = JSON.parse(t.dumpJson);
+    dump.tree.values[0].value[2] = h("forged");
+    expect(() => loadBatchDump(JSON.stringify(dump))).toThrow();
+    expect(() => loadBatchDump(JSON.stringify({ ...JSON.parse(t.dumpJson), format: "other/1" }))).toThrow(/format/);
+    expect(() => loadBatchDump(JSON.stringify({ ...JSON.parse(t.dumpJson), recordIds: ids.slice(1) }))).toThrow(/recordIds/);
+  });
+});
+
+describe("siblingPath", () => {
+  it("gives the same proof as the library's getProof for every leaf", () => {
+    for (const size of [1, 2, 3, 7, 16, 33]) {
+      const values = Array.from({ length: size }, (_, i) => [`0x${(i + 1).toString(16).padStart(64, "0")}`]);
+      const tree = StandardMerkleTree.of(values, ["bytes32"]);
+      const dump = tree.dump();
+      for (let i = 0; i < size; i++) expect(siblingPath(dump.tree as `0x${string}`[], dump.values[i]!.treeIndex)).toEqual(tree.getProof(i));
+    }
+  });
+});

@@ -1,0 +1,216 @@
+/** One contract suite for every InferenceQueue: EmbeddedQueue (lmdb) and BullQueue (BullMQ on a private redis-server). */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { keccak256, toHex, type Hex } from "viem";
+import { startRedis, type RedisServer } from "@facilitator/devnet";
+import { BullQueue } from "./bull-queue.ts";
+import { EmbeddedQueue } from "./embedded-queue.ts";
+import { LeaseLostError, type EnqueueItem, type InferenceQueue } from "./queue.ts";
+import { recordId, type Anchor, type InferenceRecord, type SettlementType } from "./records.ts";
+
+interface Harness {
+  queue: InferenceQueue;
+  /** Another handle on the same store, as a restarted or second worker process would open. */
+  another(): InferenceQueue;
+}
+
+let redis: RedisServer;
+const dirs: string[] = [];
+let n = 0;
+
+const implementations: [string, () => Harness][] = [
+  [
+    "EmbeddedQueue",
+    () => {
+      const path = mkdtempSync(join(tmpdir(), "queue-"));
+      dirs.push(path);
+      return { queue: new EmbeddedQueue({ path }), another: () => new EmbeddedQueue({ path }) };
+    },
+  ],
+  [
+    "BullQueue",
+    () => {
+      const name = `contract-${++n}`;
+      const make = () => new BullQueue({ connection: redis.url, name, lockDurationMs: 1000, stalledIntervalMs: 300 });
+      return { queue: make(), another: make };
+    },
+  ],
+];
+
+beforeAll(async () => {
+  redis = await startRedis();
+});
+
+afterAll(async () => {
+  await redis?.stop();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const h = (s: string): Hex => keccak256(toHex(s));
+function item(label: string, settlementType: SettlementType = "settle-batch"): EnqueueItem {
+  const record: InferenceRecord = { inputHash: h(`in-${label}`), outputHash: h(`out-${label}`), settlementType };
+  return { id: recordId(record), record };
+}
+const anchorFor = (batchId: string, i: number): Anchor => ({
+  kind: "batch",
+  batchId,
+  transactionHash: h("tx"),
+  blockNumber: 7,
+  network: "base-sepolia",
+  relayAddress: "0x0000000000000000000000000000000000000001",
+  root: h("root"),
+  index: i,
+  proof: [h("p")],
+  batchSize: 3,
+  walrusBlobId: "blob",
+});
+
+async function eventually<T>(probe: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe.each(implementations)("%s", (_, make) => {
+  it("stores a record once: enqueuing a known id changes nothing and returns the same id", async () => {
+    const { queue } = make();
+    try {
+      const a = item("a");
+      expect(await queue.enqueue([a, a])).toEqual([
+        { id: a.id, created: true, status: "queued" },
+        { id: a.id, created: false, status: "queued" },
+      ]);
+      expect(await queue.enqueue([a])).toEqual([{ id: a.id, created: false, status: "queued" }]);
+      expect(await queue.get(a.id)).toMatchObject({ id: a.id, status: "queued", record: a.record });
+      expect(await queue.get(h("unknown"))).toBeUndefined();
+      const stats = await queue.stats();
+      expect(stats.records.queued).toBe(1);
+      expect(Date.now() - stats.oldestQueuedAt!).toBeLessThan(60_000);
+    } finally {
+      await queue.close();
+    }
+  });
+
+  it("forms batches by size, oldest first, and by age for the rest; lanes stay apart", async () => {
+    const { queue } = make();
+    try {
+      const items = ["1", "2", "3", "4", "5"].map((l) => item(l));
+      const single = item("s", "settle");
+      for (const it of items) await queue.enqueue([it]);
+      await queue.enqueue([single]);
+
+      const first = await queue.formBatch("batch", { maxSize: 3, maxWaitMs: 60_000 });
+      expect(first.batch?.recordIds).toEqual(items.slice(0, 3).map((i) => i.id));
+      expect(first.batch).toMatchObject({ lane: "batch", state: "open", progress: "formed", attempts: 0 });
+      expect(await queue.get(items[0]!.id)).toMatchObject({ status: "batched", batchId: first.batch!.id });
+
+      const waiting = await queue.formBatch("batch", { maxSize: 3, maxWaitMs: 60_000 });
+      if (waiting.batch) throw new Error("formed a batch before it was full or old enough");
+      expect(waiting.retryInMs).toBeGreaterThan(0);
+
+      const rest = await queue.formBatch("batch", { maxSize: 3, maxWaitMs: 0 });
+      expect(rest.batch?.recordIds).toEqual(items.slice(3).map((i) => i.id));
+      expect(await queue.formBatch("batch", { maxSize: 3, maxWaitMs: 0 })).toEqual({});
+
+      const s = await queue.formBatch("single", { maxSize: 1, maxWaitMs: 0 });
+      expect(s.batch).toMatchObject({ lane: "single", recordIds: [single.id] });
+      expect((await queue.stats()).records).toMatchObject({ queued: 0, batched: 6 });
+      expect((await queue.stats()).oldestQueuedAt).toBeUndefined();
+    } finally {
+      await queue.close();
+    }
+  });
+
+  it("leases a batch to one holder, versions each save, and completes it with every record's anchor", async () => {
+    const { queue } = make();
+    try {
+      const items = ["x", "y", "z"].map((l) => item(l));
+      await queue.enqueue(items);
+      const { batch } = await queue.formBatch("batch", { maxSize: 3, maxWaitMs: 0 });
+      const leased = await queue.leaseBatch();
+      expect(leased?.id).toBe(batch!.id);
+      expect(await queue.leaseBatch()).toBeUndefined();
+
+      const saved = await queue.saveBatch({ ...leased!, progress: "uploaded", root: h("root"), blobId: "blob" });
+      expect(saved.version).toBe(leased!.version + 1);
+      await expect(queue.saveBatch({ ...leased!, progress: "signed" })).rejects.toBeInstanceOf(LeaseLostError);
+      expect(await queue.getBatch(batch!.id)).toMatchObject({ progress: "uploaded", root: h("root"), blobId: "blob" });
+
+      const anchors = new Map(saved.recordIds.map((id, i) => [id, anchorFor(saved.id, i)]));
+      await queue.completeBatch(saved, anchors);
+      for (const [i, it] of items.entries()) {
+        expect(await queue.get(it.id)).toMatchObject({ status: "anchored", anchor: { index: i, root: h("root"), transactionHash: h("tx") } });
+      }
+      expect(await queue.getBatch(batch!.id)).toMatchObject({ state: "anchored" });
+      expect(await queue.leaseBatch()).toBeUndefined();
+      expect(await queue.stats()).toMatchObject({ records: { queued: 0, batched: 0, anchored: 3, failed: 0 }, openBatches: 0 });
+      // An anchored record posted again stays anchored, once.
+      expect(await queue.enqueue([items[0]!])).toEqual([{ id: items[0]!.id, created: false, status: "anchored" }]);
+      expect(await queue.formBatch("batch", { maxSize: 1, maxWaitMs: 0 })).toEqual({});
+    } finally {
+      await queue.close();
+    }
+  });
+
+  it("holds a deferred batch until its retry time", async () => {
+    const { queue } = make();
+    try {
+      await queue.enqueue([item("d")]);
+      await queue.formBatch("batch", { maxSize: 1, maxWaitMs: 0 });
+      const leased = await queue.leaseBatch();
+      await queue.deferBatch({ ...leased!, failures: 1, retryAt: Date.now() + 400, lastError: { reason: "walrus_unavailable", message: "504" } });
+      expect(await queue.leaseBatch()).toBeUndefined();
+      const again = await eventually(() => queue.leaseBatch());
+      expect(again).toMatchObject({ id: leased!.id, failures: 1, lastError: { reason: "walrus_unavailable" } });
+    } finally {
+      await queue.close();
+    }
+  });
+
+  it("parks a failing batch with its records failed, and re-opens it on retry", async () => {
+    const { queue } = make();
+    try {
+      const items = [item("p1"), item("p2")];
+      await queue.enqueue(items);
+      await queue.formBatch("batch", { maxSize: 2, maxWaitMs: 0 });
+      const leased = await queue.leaseBatch();
+      const error = { reason: "relayer_not_authorized", message: "role revoked" };
+      await queue.parkBatch({ ...leased!, attempts: 3 }, error);
+      expect(await queue.get(items[0]!.id)).toMatchObject({ status: "failed", error });
+      expect(await queue.stats()).toMatchObject({ records: { failed: 2, batched: 0 }, parkedBatches: 1, openBatches: 0 });
+      expect(await queue.leaseBatch()).toBeUndefined();
+
+      expect(await queue.retryParked()).toBe(1);
+      expect(await queue.get(items[1]!.id)).toMatchObject({ status: "batched" });
+      expect((await queue.get(items[1]!.id))?.error).toBeUndefined();
+      expect(await queue.stats()).toMatchObject({ records: { failed: 0, batched: 2 }, parkedBatches: 0, openBatches: 1 });
+      const again = await eventually(() => queue.leaseBatch());
+      expect(again).toMatchObject({ id: leased!.id, state: "open", attempts: 0 });
+      expect(await queue.retryParked()).toBe(0);
+    } finally {
+      await queue.close();
+    }
+  });
+
+  it("lets another handle resume a batch whose holder vanished, from its recorded step", async () => {
+    const h1 = make();
+    await h1.queue.enqueue([item("r1"), item("r2")]);
+    await h1.queue.formBatch("batch", { maxSize: 2, maxWaitMs: 0 });
+    const leased = await h1.queue.leaseBatch();
+    await h1.queue.saveBatch({ ...leased!, progress: "uploaded", root: h("r"), blobId: "b" });
+    await h1.queue.close(); // the holder dies without giving the batch back
+    const q2 = h1.another();
+    try {
+      const resumed = await eventually(() => q2.leaseBatch());
+      expect(resumed).toMatchObject({ id: leased!.id, progress: "uploaded", root: h("r"), blobId: "b" });
+    } finally {
+      await q2.close();
+    }
+  });
+});

@@ -1,0 +1,73 @@
+/** Inference records: what gets anchored, and the id that makes anchoring idempotent. */
+import { keccak256, toBytes, type Address, type Hex } from "viem";
+
+export const SETTLEMENT_TYPES = ["settle", "settle-metadata", "settle-batch"] as const;
+export type SettlementType = (typeof SETTLEMENT_TYPES)[number];
+
+/** A validated record in its one normal form (lower-case hex, timestamp as a decimal string). */
+export interface InferenceRecord {
+  inputHash: Hex;
+  outputHash: Hex;
+  settlementType: SettlementType;
+  teeId?: Hex;
+  /** uint256 as a decimal string (unix seconds by convention). */
+  teeTimestamp?: string;
+  /** 65-byte EIP-712 signature over TeeAttestation(teeId, inputHash, outputHash, teeTimestamp). */
+  teeSignature?: Hex;
+  modelInfo?: string;
+  inputData?: string;
+  outputData?: string;
+  /** The x402 payment this inference was paid with, when it came through `/settle`. */
+  payment?: { network: string; transaction: string };
+}
+
+/** `settle-batch` records go into Merkle batches; the others are anchored one transaction each. */
+export type Lane = "batch" | "single";
+export const laneOf = (type: SettlementType): Lane => (type === "settle-batch" ? "batch" : "single");
+
+/**
+ * The record id: keccak256 over a versioned prefix and the record's canonical JSON (keys sorted,
+ * absent fields omitted). Same content, same id, so a repeated post anchors once.
+ */
+export function recordId(record: InferenceRecord): Hex {
+  return keccak256(toBytes(`x402-inference-record/1\n${canonicalJson(record)}`));
+}
+
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== "object") return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+}
+
+export type RecordStatus = "queued" | "batched" | "anchored" | "failed";
+
+/** Where and how a record was anchored: everything an auditor needs to check it. */
+export interface Anchor {
+  kind: Lane;
+  batchId: string;
+  transactionHash: Hex;
+  blockNumber: number;
+  network: string;
+  relayAddress: Address;
+  /** Batch records only: */
+  root?: Hex;
+  /** Position of the record in the batch dump's `recordIds` and `tree.values`. */
+  index?: number;
+  proof?: Hex[];
+  batchSize?: number;
+  walrusBlobId?: string;
+}
+
+export interface RecordEntry {
+  id: Hex;
+  record: InferenceRecord;
+  status: RecordStatus;
+  /** ms since the epoch at which the record was accepted. */
+  enqueuedAt: number;
+  batchId?: string;
+  anchor?: Anchor;
+  error?: { reason: string; message: string };
+}

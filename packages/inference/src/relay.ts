@@ -1,0 +1,246 @@
+/**
+ * The relay client: talks to SettlementRelay through one relayer key.
+ *
+ * Sending is split so the caller can persist between steps (worker.ts): `prepare` simulates the call
+ * and signs it (nothing leaves the process), the caller records the signed bytes and hash, then
+ * `broadcast` sends exactly those bytes, and `outcome` tells whether they were mined, are still
+ * pending, or can never be mined (their nonce went to another transaction), in which case, and only
+ * then, the caller may sign again. Nonces come from the chain's pending count at signing time, so a
+ * transaction that was signed and never sent leaves no gap that stalls later ones.
+ */
+import {
+  BaseError,
+  ContractFunctionRevertedError,
+  createPublicClient,
+  createWalletClient,
+  defineChain,
+  encodeFunctionData,
+  http,
+  InsufficientFundsError,
+  keccak256,
+  NonceTooLowError,
+  parseAbi,
+  parseAbiItem,
+  toHex,
+  type Address,
+  type Chain,
+  type Hex,
+  type TransactionReceipt,
+} from "viem";
+import { privateKeyToAccount, type PrivateKeyAccount } from "viem/accounts";
+
+export const SETTLEMENT_RELAY_ABI = parseAbi([
+  "function RELAYER_ROLE() view returns (bytes32)",
+  "function DEFAULT_ADMIN_ROLE() view returns (bytes32)",
+  "function hasRole(bytes32 role, address account) view returns (bool)",
+  "function grantRole(bytes32 role, address account)",
+  "function revokeRole(bytes32 role, address account)",
+  "function settle(bytes32 inputHash, bytes32 outputHash)",
+  "function settleWithMetadata(bytes32 inputHash, bytes32 outputHash, string modelInfo, string inputData, string outputData)",
+  "function settleBatch(bytes32 merkleRoot, uint256 batchSize, bytes walrusBlobId)",
+  "function anchoredAt(bytes32 merkleRoot) view returns (uint256)",
+  "function inferenceLeaf(bytes32 teeId, bytes32 inputHash, bytes32 outputHash, uint256 timestamp, bytes teeSignature) pure returns (bytes32)",
+  "function verifyInference(bytes32 root, bytes32[] proof, bytes32 teeId, bytes32 inputHash, bytes32 outputHash, uint256 timestamp, bytes teeSignature) view returns (bool)",
+  "function teeAttestationDigest(bytes32 teeId, bytes32 inputHash, bytes32 outputHash, uint256 timestamp) pure returns (bytes32)",
+  "function TEE_DOMAIN_SEPARATOR() view returns (bytes32)",
+  "function verifyTeeSignature(address signer, bytes32 teeId, bytes32 inputHash, bytes32 outputHash, uint256 timestamp, bytes signature) pure returns (bool)",
+  "event Settlement(bytes32 indexed inputHash, bytes32 indexed outputHash)",
+  "event SettlementWithMetadata(bytes32 indexed inputHash, bytes32 indexed outputHash, string modelInfo, string inputData, string outputData)",
+  "event BatchSettlement(bytes32 indexed merkleRoot, uint256 batchSize, bytes walrusBlobId)",
+  "error AccessControlUnauthorizedAccount(address account, bytes32 neededRole)",
+  "error RootAlreadyAnchored(bytes32 merkleRoot, uint256 blockNumber)",
+  "error EmptyBatch()",
+  "error ZeroRoot()",
+]);
+
+const BATCH_SETTLEMENT_EVENT = parseAbiItem("event BatchSettlement(bytes32 indexed merkleRoot, uint256 batchSize, bytes walrusBlobId)");
+
+/** `keccak256("RELAYER_ROLE")`. */
+export const RELAYER_ROLE: Hex = keccak256(toHex("RELAYER_ROLE"));
+
+/** A failure of one anchoring step. `transient` ones are retried without limit; the others count toward parking. */
+export class AnchorError extends Error {
+  constructor(
+    readonly reason: string,
+    message: string,
+    readonly transient: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "AnchorError";
+  }
+}
+
+export interface SignedTx {
+  hash: Hex;
+  raw: Hex;
+  nonce: number;
+  from: Address;
+}
+
+export type TxOutcome =
+  | { state: "mined"; receipt: TransactionReceipt }
+  | { state: "pending" }
+  /** The nonce was consumed by another transaction: this one can never be mined. */
+  | { state: "dropped" };
+
+export type RelayCall =
+  | { functionName: "settleBatch"; args: readonly [Hex, bigint, Hex] }
+  | { functionName: "settle"; args: readonly [Hex, Hex] }
+  | { functionName: "settleWithMetadata"; args: readonly [Hex, Hex, string, string, string] };
+
+export interface RelayClientOptions {
+  rpcUrl: string;
+  chainId: number;
+  /** The SettlementRelay contract. */
+  relayAddress: Address;
+  /** Holds RELAYER_ROLE on the relay. Never logged. */
+  relayerKey: Hex;
+  /** The network name recorded in anchors (e.g. `base-sepolia`). */
+  network: string;
+  /** Receipt polling; 50 ms suits local chains, about a block time suits real ones. */
+  pollingIntervalMs?: number;
+  /** How long one wait for a receipt may last before the step is retried later. */
+  receiptTimeoutMs?: number;
+}
+
+export class RelayClient {
+  readonly relayAddress: Address;
+  readonly network: string;
+  readonly chainId: number;
+  private readonly account: PrivateKeyAccount;
+  private readonly chain: Chain;
+  private readonly publicClient;
+  private readonly walletClient;
+  private readonly receiptTimeoutMs: number;
+  private readonly pollingIntervalMs: number;
+  private signing: Promise<unknown> = Promise.resolve();
+
+  constructor(opts: RelayClientOptions) {
+    this.relayAddress = opts.relayAddress;
+    this.network = opts.network;
+    this.chainId = opts.chainId;
+    this.account = privateKeyToAccount(opts.relayerKey);
+    this.pollingIntervalMs = opts.pollingIntervalMs ?? 1000;
+    this.receiptTimeoutMs = opts.receiptTimeoutMs ?? 120_000;
+    this.chain = defineChain({
+      id: opts.chainId,
+      name: opts.network,
+      nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+      rpcUrls: { default: { http: [opts.rpcUrl] } },
+    });
+    const transport = http(opts.rpcUrl, { retryCount: 2 });
+    this.publicClient = createPublicClient({ chain: this.chain, transport, pollingInterval: this.pollingIntervalMs });
+    this.walletClient = createWalletClient({ account: this.account, chain: this.chain, transport, pollingInterval: this.pollingIntervalMs });
+  }
+
+  get relayerAddress(): Address {
+    return this.account.address;
+  }
+
+  /**
+   * Simulates `call` from the relayer (a revert costs nothing here) and signs it with the next
+   * pending nonce. Signing is serialised within this process so two calls never share a nonce.
+   */
+  prepare(call: RelayCall): Promise<SignedTx> {
+    const task = this.signing.then(() => this.prepareNow(call));
+    this.signing = task.catch(() => undefined);
+    return task;
+  }
+
+  private async prepareNow(call: RelayCall): Promise<SignedTx> {
+    const data = encodeFunctionData({ abi: SETTLEMENT_RELAY_ABI, ...call } as never);
+    let gas: bigint;
+    try {
+      await this.publicClient.simulateContract({ address: this.relayAddress, abi: SETTLEMENT_RELAY_ABI, account: this.account, ...call } as never);
+      gas = await this.publicClient.estimateGas({ account: this.account, to: this.relayAddress, data });
+    } catch (e) {
+      throw classify(e, `simulating ${call.functionName}`);
+    }
+    try {
+      const nonce = await this.publicClient.getTransactionCount({ address: this.account.address, blockTag: "pending" });
+      const request = await this.walletClient.prepareTransactionRequest({
+        account: this.account,
+        chain: this.chain,
+        to: this.relayAddress,
+        data,
+        nonce,
+        gas: (gas * 125n) / 100n,
+      });
+      const raw = await this.account.signTransaction(request as never);
+      return { hash: keccak256(raw), raw, nonce, from: this.account.address };
+    } catch (e) {
+      throw classify(e, `signing ${call.functionName}`);
+    }
+  }
+
+  /** Sends the signed bytes. "Already known" and "nonce too low" are not errors here: `outcome` decides. */
+  async broadcast(tx: SignedTx): Promise<void> {
+    try {
+      await this.publicClient.sendRawTransaction({ serializedTransaction: tx.raw });
+    } catch (e) {
+      if (e instanceof BaseError && (e.walk((c) => c instanceof NonceTooLowError) || /already known|already imported/i.test(e.message))) return;
+      throw classify(e, "broadcasting");
+    }
+  }
+
+  /** Mined, pending or dropped. The nonce is read before the receipt, so "dropped" is never a race. */
+  async outcome(tx: SignedTx): Promise<TxOutcome> {
+    try {
+      const confirmedNonce = await this.publicClient.getTransactionCount({ address: tx.from, blockTag: "latest" });
+      const receipt = await this.publicClient.getTransactionReceipt({ hash: tx.hash }).catch((e) => {
+        if (e instanceof BaseError && e.name === "TransactionReceiptNotFoundError") return undefined;
+        throw e;
+      });
+      if (receipt) return { state: "mined", receipt };
+      return confirmedNonce > tx.nonce ? { state: "dropped" } : { state: "pending" };
+    } catch (e) {
+      throw classify(e, "reading the transaction outcome");
+    }
+  }
+
+  /** Waits (bounded) for the receipt; a timeout is transient: the step resumes later with the same hash. */
+  async waitMined(tx: SignedTx): Promise<TransactionReceipt> {
+    try {
+      return await this.publicClient.waitForTransactionReceipt({ hash: tx.hash, timeout: this.receiptTimeoutMs, pollingInterval: this.pollingIntervalMs });
+    } catch (e) {
+      throw classify(e, `waiting for ${tx.hash}`);
+    }
+  }
+
+  /** The transaction that anchored `root`, read from the relay's own events (for a root found already anchored). */
+  async findBatchAnchor(root: Hex): Promise<{ transactionHash: Hex; blockNumber: number } | undefined> {
+    const block = await this.publicClient.readContract({ address: this.relayAddress, abi: SETTLEMENT_RELAY_ABI, functionName: "anchoredAt", args: [root] });
+    if (block === 0n) return undefined;
+    const logs = await this.publicClient.getLogs({
+      address: this.relayAddress,
+      event: BATCH_SETTLEMENT_EVENT,
+      args: { merkleRoot: root },
+      fromBlock: block,
+      toBlock: block,
+    });
+    const log = logs[0];
+    return log ? { transactionHash: log.transactionHash!, blockNumber: Number(log.blockNumber) } : undefined;
+  }
+}
+
+/** Maps a viem failure to an AnchorError: chain-side refusals count toward parking, transport trouble does not. */
+export function classify(e: unknown, doing: string): AnchorError {
+  if (e instanceof AnchorError) return e;
+  if (e instanceof BaseError) {
+    const reverted = e.walk((c) => c instanceof ContractFunctionRevertedError) as ContractFunctionRevertedError | null;
+    if (reverted) {
+      const name = reverted.data?.errorName;
+      if (name === "AccessControlUnauthorizedAccount") {
+        return new AnchorError("relayer_not_authorized", `${doing}: the relayer key does not hold RELAYER_ROLE on the relay`, false, { cause: e });
+      }
+      if (name === "RootAlreadyAnchored") return new AnchorError("root_already_anchored", `${doing}: the root is already anchored`, false, { cause: e });
+      return new AnchorError("relay_reverted", `${doing}: the relay reverted (${name ?? reverted.reason ?? reverted.shortMessage})`, false, { cause: e });
+    }
+    if (e.walk((c) => c instanceof InsufficientFundsError)) {
+      return new AnchorError("relayer_insufficient_funds", `${doing}: the relayer cannot pay for gas`, false, { cause: e });
+    }
+    return new AnchorError("rpc_unavailable", `${doing}: ${e.shortMessage}`, true, { cause: e });
+  }
+  return new AnchorError("rpc_unavailable", `${doing}: ${(e as Error)?.message ?? String(e)}`, true, { cause: e });
+}

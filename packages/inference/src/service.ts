@@ -1,0 +1,175 @@
+/**
+ * The intake facade the HTTP layer calls: validate at the door, enqueue durably, answer per record;
+ * look records up with their proofs; run workers.
+ */
+import { Reason, reject, type Rejection } from "@facilitator/core";
+import type { Address, Hex } from "viem";
+import type { InferenceQueue, QueueStats } from "./queue.ts";
+import type { RecordEntry, RecordStatus, SettlementType } from "./records.ts";
+import { validateRecord, type ValidationConfig } from "./validation.ts";
+import { startWorker, type AnchorWorkerOptions, type WorkerHandle, type WorkerStats } from "./worker.ts";
+
+export type SubmitResult =
+  /** Accepted (`duplicate`: the same record was accepted before; nothing new was stored). */
+  | { id: Hex; status: RecordStatus; duplicate: boolean }
+  | { error: Rejection };
+
+/** What `GET /inference/settlements/:id` shows. Anchor fields are present once anchored. */
+export interface RecordView {
+  id: Hex;
+  status: RecordStatus;
+  settlementType: SettlementType;
+  inputHash: Hex;
+  outputHash: Hex;
+  teeId?: Hex;
+  teeTimestamp?: string;
+  teeSignature?: Hex;
+  /** The x402 payment the inference was paid with, when it came through `/settle`. */
+  payment?: { network: string; transaction: string };
+  enqueuedAt: string;
+  batchId?: string;
+  error?: { reason: string; message: string };
+  root?: Hex;
+  index?: number;
+  proof?: Hex[];
+  batchSize?: number;
+  walrusBlobId?: string;
+  transactionHash?: Hex;
+  blockNumber?: number;
+  network?: string;
+  relayAddress?: Address;
+}
+
+export interface InferenceMetrics extends QueueStats {
+  /** Summed over this process's workers. */
+  workers: WorkerStats;
+}
+
+/** The queue could not be reached: nothing was stored; the caller should retry (HTTP 503). */
+export class InferenceUnavailableError extends Error {
+  readonly reason = Reason.unavailable;
+  constructor(cause: unknown) {
+    super(`the inference queue is unavailable: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    this.name = "InferenceUnavailableError";
+  }
+}
+
+export interface InferenceServiceOptions {
+  queue: InferenceQueue;
+  validation: ValidationConfig;
+  /** Records accepted in one `submit` call (default 1000). */
+  maxRecordsPerSubmit?: number;
+}
+
+const RECORD_ID = /^0x[0-9a-f]{64}$/;
+
+export class InferenceService {
+  readonly queue: InferenceQueue;
+  readonly maxRecordsPerSubmit: number;
+  private readonly validation: ValidationConfig;
+  private readonly workers = new Set<WorkerHandle>();
+
+  constructor(opts: InferenceServiceOptions) {
+    this.queue = opts.queue;
+    this.validation = opts.validation;
+    this.maxRecordsPerSubmit = opts.maxRecordsPerSubmit ?? 1000;
+  }
+
+  /**
+   * Validates every record on its own and durably enqueues the valid ones before resolving. One
+   * result per input, in order. Throws InferenceUnavailableError (nothing stored) if the queue fails.
+   */
+  async submit(inputs: readonly unknown[], opts: { defaultType?: SettlementType } = {}): Promise<SubmitResult[]> {
+    if (inputs.length > this.maxRecordsPerSubmit) {
+      const error = reject(Reason.payloadTooLarge, `at most ${this.maxRecordsPerSubmit} records per request`);
+      return inputs.map(() => ({ error }));
+    }
+    const checked = inputs.map((input) => validateRecord(input, this.validation, opts.defaultType));
+    const valid = checked.flatMap((c) => (c.ok ? [{ id: c.id, record: c.record }] : []));
+    let stored: Awaited<ReturnType<InferenceQueue["enqueue"]>> = [];
+    if (valid.length) {
+      try {
+        stored = await this.queue.enqueue(valid);
+      } catch (e) {
+        throw new InferenceUnavailableError(e);
+      }
+      for (const w of this.workers) w.wake();
+    }
+    let next = 0;
+    return checked.map((c): SubmitResult => {
+      if (!c.ok) return { error: { reason: c.reason, message: c.message } };
+      const s = stored[next++]!;
+      return { id: s.id, status: s.status, duplicate: !s.created };
+    });
+  }
+
+  /** The record, its status and (once anchored) its proof; undefined for an unknown or malformed id. */
+  async status(id: string): Promise<RecordView | undefined> {
+    if (!RECORD_ID.test(id.toLowerCase())) return undefined;
+    const entry = await this.queue.get(id.toLowerCase() as Hex);
+    return entry && toRecordView(entry);
+  }
+
+  /** Starts a worker on this service's queue; records submitted here wake it at once. */
+  startWorker(opts: Omit<AnchorWorkerOptions, "queue">): WorkerHandle {
+    const handle = startWorker({ ...opts, queue: this.queue });
+    const tracked: WorkerHandle = {
+      stop: async () => {
+        await handle.stop();
+        this.workers.delete(tracked);
+      },
+      wake: handle.wake,
+      stats: handle.stats,
+    };
+    this.workers.add(tracked);
+    return tracked;
+  }
+
+  /** Re-opens parked batches (e.g. after the relayer role is restored); returns how many. */
+  retryParked(batchId?: string): Promise<number> {
+    return this.queue.retryParked(batchId);
+  }
+
+  async metrics(): Promise<InferenceMetrics> {
+    const workers: WorkerStats = { batchesAnchored: 0, recordsAnchored: 0, batchesParked: 0, failures: 0 };
+    for (const w of this.workers) {
+      const s = w.stats();
+      for (const k of Object.keys(workers) as (keyof WorkerStats)[]) workers[k] += s[k];
+    }
+    return { ...(await this.queue.stats()), workers };
+  }
+
+  /** Stops this service's workers (each finishes its step) and closes the queue. */
+  async close(): Promise<void> {
+    await Promise.all([...this.workers].map((w) => w.stop()));
+    await this.queue.close();
+  }
+}
+
+export function toRecordView(entry: RecordEntry): RecordView {
+  const r = entry.record;
+  const a = entry.anchor;
+  return {
+    id: entry.id,
+    status: entry.status,
+    settlementType: r.settlementType,
+    inputHash: r.inputHash,
+    outputHash: r.outputHash,
+    ...(r.teeId ? { teeId: r.teeId } : {}),
+    ...(r.teeTimestamp !== undefined ? { teeTimestamp: r.teeTimestamp } : {}),
+    ...(r.teeSignature ? { teeSignature: r.teeSignature } : {}),
+    ...(r.payment ? { payment: r.payment } : {}),
+    enqueuedAt: new Date(entry.enqueuedAt).toISOString(),
+    ...(entry.batchId ? { batchId: entry.batchId } : {}),
+    ...(entry.error ? { error: entry.error } : {}),
+    ...(a && entry.status === "anchored"
+      ? {
+          ...(a.root ? { root: a.root, index: a.index, proof: a.proof, batchSize: a.batchSize, walrusBlobId: a.walrusBlobId } : {}),
+          transactionHash: a.transactionHash,
+          blockNumber: a.blockNumber,
+          network: a.network,
+          relayAddress: a.relayAddress,
+        }
+      : {}),
+  };
+}

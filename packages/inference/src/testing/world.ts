@@ -1,0 +1,113 @@
+/**
+ * A small local world for the inference tests: anvil, a deployed SettlementRelay with a relayer, the
+ * local Walrus-compatible service, and one registered TEE key. Test support only (not exported).
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createPublicClient, createWalletClient, defineChain, http, keccak256, toHex, type Address, type Hex, type PublicClient } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { devKey, DevRole, loadArtifact, startAnvil, startWalrusService, type AnvilNode, type WalrusService } from "@facilitator/devnet";
+import { deploySettlementRelay } from "../deploy.ts";
+import { RELAYER_ROLE, RelayClient, SETTLEMENT_RELAY_ABI } from "../relay.ts";
+import type { InferenceRecord, SettlementType } from "../records.ts";
+import { signTeeAttestation } from "../tee.ts";
+import type { ValidationConfig } from "../validation.ts";
+import { WalrusClient } from "../walrus.ts";
+
+export const CHAIN_ID = 84532;
+export const NETWORK = "base-sepolia";
+
+export interface TestWorld {
+  anvil: AnvilNode;
+  walrus: WalrusService;
+  walrusDir: string;
+  relayAddress: Address;
+  relayerKey: Hex;
+  adminKey: Hex;
+  tee: { id: Hex; key: Hex; address: Address };
+  client: PublicClient;
+  validation: ValidationConfig;
+  relay(opts?: { receiptTimeoutMs?: number }): RelayClient;
+  blobs(opts?: { attempts?: number; backoffMs?: number }): WalrusClient;
+  setRelayer(allowed: boolean): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startTestWorld(): Promise<TestWorld> {
+  const anvil = await startAnvil({ chainId: CHAIN_ID });
+  const walrusDir = mkdtempSync(join(tmpdir(), "walrus-"));
+  const walrus = await startWalrusService({ dir: walrusDir });
+  const adminKey = devKey(DevRole.deployer);
+  const relayerKey = devKey(DevRole.relayer);
+  const relayer = privateKeyToAccount(relayerKey).address;
+  const { address: relayAddress } = await deploySettlementRelay({
+    rpcUrl: anvil.rpcUrl,
+    chainId: CHAIN_ID,
+    deployerKey: adminKey,
+    relayers: [relayer],
+    artifact: loadArtifact("SettlementRelay"),
+    pollingIntervalMs: 50,
+  });
+  const teeKey = devKey(8);
+  const tee = { id: keccak256(toHex("test-tee")), key: teeKey, address: privateKeyToAccount(teeKey).address };
+  const chain = defineChain({ id: CHAIN_ID, name: NETWORK, nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [anvil.rpcUrl] } } });
+  const client = createPublicClient({ chain, transport: http(anvil.rpcUrl), pollingInterval: 50 }) as PublicClient;
+  const admin = createWalletClient({ account: privateKeyToAccount(adminKey), chain, transport: http(anvil.rpcUrl), pollingInterval: 50 });
+
+  return {
+    anvil,
+    walrus,
+    walrusDir,
+    relayAddress,
+    relayerKey,
+    adminKey,
+    tee,
+    client,
+    validation: { requireTeeSignature: false, teeKeys: new Map([[tee.id, tee.address]]) },
+    relay: (opts = {}) =>
+      new RelayClient({ rpcUrl: anvil.rpcUrl, chainId: CHAIN_ID, relayAddress, relayerKey, network: NETWORK, pollingIntervalMs: 50, receiptTimeoutMs: opts.receiptTimeoutMs ?? 10_000 }),
+    blobs: (opts = {}) => new WalrusClient({ publisherUrl: walrus.publisherUrl, aggregatorUrl: walrus.aggregatorUrl, attempts: opts.attempts ?? 3, backoffMs: opts.backoffMs ?? 20 }),
+    async setRelayer(allowed) {
+      const hash = await admin.writeContract({ address: relayAddress, abi: SETTLEMENT_RELAY_ABI, functionName: allowed ? "grantRole" : "revokeRole", args: [RELAYER_ROLE, relayer] });
+      await client.waitForTransactionReceipt({ hash });
+    },
+    async stop() {
+      await walrus.stop();
+      await anvil.stop();
+      rmSync(walrusDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** `n` distinct records (TEE-signed unless `signed` is false) tagged by `label`. */
+export function makeRecords(
+  n: number,
+  label: string,
+  opts: { type?: SettlementType; tee?: TestWorld["tee"]; signed?: boolean } = {},
+): InferenceRecord[] {
+  return Array.from({ length: n }, (_, i) => {
+    const r: InferenceRecord = {
+      inputHash: keccak256(toHex(`${label}:in:${i}`)),
+      outputHash: keccak256(toHex(`${label}:out:${i}`)),
+      settlementType: opts.type ?? "settle-batch",
+    };
+    if (opts.tee && opts.signed !== false) {
+      r.teeId = opts.tee.id;
+      r.teeTimestamp = String(1_700_000_000 + i);
+      r.teeSignature = signTeeAttestation(opts.tee.key, { teeId: r.teeId, inputHash: r.inputHash, outputHash: r.outputHash, timestamp: BigInt(r.teeTimestamp) });
+    }
+    if (r.settlementType === "settle-metadata") Object.assign(r, { modelInfo: "test-model", inputData: `prompt ${i}`, outputData: `answer ${i}` });
+    return r;
+  });
+}
+
+export async function waitFor<T>(probe: () => Promise<T | undefined | false>, what: string, ms = 30_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

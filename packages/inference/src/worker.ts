@@ -1,0 +1,291 @@
+/**
+ * The anchoring worker. One loop per worker: resume any open batch that is due, otherwise form a new
+ * one (by size, or by the age of its oldest record), and take it through its steps, persisting each:
+ *
+ *   formed    records assigned; the tree is fixed by them and `createdAt`
+ *   uploaded  dump stored on Walrus; root and blob id recorded          (Merkle batches only)
+ *   signed    relay transaction simulated, signed and recorded before it is sent
+ *   anchored  receipt seen; every record marked anchored with its proof
+ *
+ * A worker that dies at any point is replaced by one that resumes from the recorded step: the same
+ * dump (same blob id), the same root, the same signed bytes. A new transaction is signed only when the
+ * recorded one provably can never be mined (its nonce went to another transaction) or was mined and
+ * reverted. Failures are retried with exponential backoff; transport trouble (Walrus 5xx, RPC down)
+ * forever, chain refusals (role revoked, no gas money, revert) `maxAttempts` times, then the batch is
+ * parked and its records marked failed with the reason, until `retryParked`.
+ */
+import { toHex, type Hex } from "viem";
+import { buildBatchTree, type BatchTree } from "./merkle.ts";
+import { LeaseLostError, type Batch, type InferenceQueue } from "./queue.ts";
+import type { Anchor, InferenceRecord } from "./records.ts";
+import { AnchorError, classify, type RelayCall, type RelayClient } from "./relay.ts";
+import { WalrusError, type BlobStore } from "./walrus.ts";
+
+export type WorkerStep = "formed" | "uploaded" | "signed" | "sent" | "anchored";
+
+export interface WorkerEvent {
+  type: "anchored" | "deferred" | "parked" | "lease_lost" | "loop_error" | "root_already_anchored" | "resigned";
+  batchId?: string;
+  size?: number;
+  reason?: string;
+  message?: string;
+}
+
+export interface AnchorWorkerOptions {
+  queue: InferenceQueue;
+  relay: RelayClient;
+  blobs: BlobStore;
+  /** SETTLEMENT_BATCH_SIZE: records per Merkle batch. */
+  batchSize: number;
+  /** SETTLEMENT_BATCH_TIMEOUT: a smaller batch forms once its oldest record waited this long (ms). */
+  batchTimeoutMs: number;
+  /** Idle wait between looks at the queue (ms). */
+  pollIntervalMs?: number;
+  /** Chain refusals tolerated before a batch is parked. */
+  maxAttempts?: number;
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  /** Called after each persisted step; for observation and for crash tests' stop-points. */
+  onStep?: (step: WorkerStep, batch: Batch) => void | Promise<void>;
+  onEvent?: (event: WorkerEvent) => void;
+}
+
+export interface WorkerStats {
+  batchesAnchored: number;
+  recordsAnchored: number;
+  /** Batches this worker parked: a counter to expose as a metric. */
+  batchesParked: number;
+  failures: number;
+}
+
+export interface WorkerHandle {
+  /** Finishes the current step, gives the batch back, and resolves when the loop has ended. */
+  stop(): Promise<void>;
+  /** Looks at the queue now instead of after the idle wait (e.g. right after an enqueue). */
+  wake(): void;
+  stats(): WorkerStats;
+}
+
+export function startWorker(opts: AnchorWorkerOptions): WorkerHandle {
+  const worker = new AnchorWorker(opts);
+  const loop = worker.run();
+  return {
+    async stop() {
+      worker.stopping = true;
+      worker.wake();
+      await loop;
+    },
+    wake: () => worker.wake(),
+    stats: () => ({ ...worker.stats }),
+  };
+}
+
+class AnchorWorker {
+  stopping = false;
+  readonly stats: WorkerStats = { batchesAnchored: 0, recordsAnchored: 0, batchesParked: 0, failures: 0 };
+  private wakeUp: (() => void) | undefined;
+  private readonly poll: number;
+  private readonly maxAttempts: number;
+  private readonly backoffBase: number;
+  private readonly backoffMax: number;
+
+  constructor(private readonly o: AnchorWorkerOptions) {
+    this.poll = o.pollIntervalMs ?? 250;
+    this.maxAttempts = o.maxAttempts ?? 5;
+    this.backoffBase = o.backoffBaseMs ?? 1000;
+    this.backoffMax = o.backoffMaxMs ?? 60_000;
+    if (!(o.batchSize >= 1)) throw new Error("batchSize must be at least 1");
+  }
+
+  wake(): void {
+    this.wakeUp?.();
+  }
+
+  async run(): Promise<void> {
+    while (!this.stopping) {
+      let idle = this.poll;
+      try {
+        const leased = await this.o.queue.leaseBatch();
+        if (leased) {
+          await this.work(leased);
+          continue;
+        }
+        const formed = await this.o.queue.formBatch("batch", { maxSize: this.o.batchSize, maxWaitMs: this.o.batchTimeoutMs });
+        if (formed.batch) {
+          await this.o.onStep?.("formed", formed.batch);
+          continue;
+        }
+        const single = await this.o.queue.formBatch("single", { maxSize: 1, maxWaitMs: 0 });
+        if (single.batch) {
+          await this.o.onStep?.("formed", single.batch);
+          continue;
+        }
+        if (formed.retryInMs !== undefined) idle = Math.max(1, Math.min(idle, formed.retryInMs));
+      } catch (e) {
+        this.o.onEvent?.({ type: "loop_error", message: (e as Error).message });
+      }
+      await this.sleep(idle);
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeUp = done;
+    });
+  }
+
+  private async work(leased: Batch): Promise<void> {
+    let batch = leased;
+    try {
+      const records = await this.loadRecords(batch);
+      const tree = batch.lane === "batch" ? buildBatchTree(records, batch.recordIds, batch.createdAt) : undefined;
+      if (tree && batch.root && batch.root !== tree.root) {
+        throw new AnchorError("batch_inconsistent", `batch ${batch.id}: rebuilt root ${tree.root} differs from recorded ${batch.root}`, false);
+      }
+      for (;;) {
+        if (this.stopping) return await this.o.queue.releaseBatch(batch);
+        if (batch.progress === "formed" && tree) {
+          const stored = await this.o.blobs.store(tree.dumpJson).catch((e) => {
+            throw walrusFailure(e);
+          });
+          batch = await this.o.queue.saveBatch({ ...batch, progress: "uploaded", root: tree.root, blobId: stored.blobId });
+          await this.o.onStep?.("uploaded", batch);
+        } else if (batch.progress === "formed" || batch.progress === "uploaded") {
+          const signed = await this.sign(batch, records);
+          if (signed === "anchored") return;
+          batch = signed;
+          await this.o.onStep?.("signed", batch);
+        } else {
+          const tx = batch.tx!;
+          let outcome = await this.o.relay.outcome(tx);
+          if (outcome.state === "pending") {
+            await this.o.relay.broadcast(tx);
+            await this.o.onStep?.("sent", batch);
+            outcome = { state: "mined", receipt: await this.o.relay.waitMined(tx) };
+          }
+          if (outcome.state === "dropped" || outcome.receipt.status !== "success") {
+            // This transaction can never anchor the batch: sign anew from the step before.
+            const reverted = outcome.state === "mined";
+            batch = await this.o.queue.saveBatch({ ...batch, progress: tree ? "uploaded" : "formed", tx: undefined });
+            this.o.onEvent?.({ type: "resigned", batchId: batch.id, reason: reverted ? "tx_reverted" : "tx_dropped" });
+            if (reverted) throw new AnchorError("tx_reverted", `relay transaction ${tx.hash} reverted`, false);
+            continue;
+          }
+          await this.complete(batch, tree, outcome.receipt.transactionHash, Number(outcome.receipt.blockNumber));
+          return;
+        }
+      }
+    } catch (e) {
+      await this.failed(batch, e);
+    }
+  }
+
+  /** Simulates and signs the relay call, then records the signed transaction before anything is sent. */
+  private async sign(batch: Batch, records: InferenceRecord[]): Promise<Batch | "anchored"> {
+    try {
+      const tx = await this.o.relay.prepare(relayCall(batch, records));
+      return await this.o.queue.saveBatch({ ...batch, progress: "signed", tx });
+    } catch (e) {
+      // The contract refusing a repeated root is the last line of defence, not the plan: if it ever
+      // fires, the root is on chain already, so the batch is complete with the transaction that did it.
+      if (e instanceof AnchorError && e.reason === "root_already_anchored" && batch.root) {
+        const found = await this.o.relay.findBatchAnchor(batch.root);
+        if (found) {
+          this.o.onEvent?.({ type: "root_already_anchored", batchId: batch.id });
+          await this.complete(batch, buildBatchTree(records, batch.recordIds, batch.createdAt), found.transactionHash, found.blockNumber);
+          return "anchored";
+        }
+      }
+      throw e;
+    }
+  }
+
+  private async complete(batch: Batch, tree: BatchTree | undefined, transactionHash: Hex, blockNumber: number): Promise<void> {
+    const base = {
+      batchId: batch.id,
+      transactionHash,
+      blockNumber,
+      network: this.o.relay.network,
+      relayAddress: this.o.relay.relayAddress,
+    };
+    const anchors = new Map<Hex, Anchor>();
+    batch.recordIds.forEach((id, index) => {
+      anchors.set(
+        id,
+        tree
+          ? { kind: "batch", ...base, root: tree.root, index, proof: tree.proof(index), batchSize: batch.recordIds.length, walrusBlobId: batch.blobId! }
+          : { kind: "single", ...base },
+      );
+    });
+    const done = { ...batch, anchoredTx: transactionHash, anchoredBlock: blockNumber };
+    await this.o.queue.completeBatch(done, anchors);
+    this.stats.batchesAnchored++;
+    this.stats.recordsAnchored += batch.recordIds.length;
+    this.o.onEvent?.({ type: "anchored", batchId: batch.id, size: batch.recordIds.length });
+    await this.o.onStep?.("anchored", done);
+  }
+
+  private async failed(batch: Batch, e: unknown): Promise<void> {
+    if (e instanceof LeaseLostError) {
+      this.o.onEvent?.({ type: "lease_lost", batchId: batch.id, message: e.message });
+      await this.o.queue.releaseBatch(batch).catch(() => undefined);
+      return;
+    }
+    const err = classify(e, "anchoring");
+    const error = { reason: err.reason, message: err.message };
+    this.stats.failures++;
+    const next: Batch = {
+      ...batch,
+      failures: batch.failures + 1,
+      attempts: batch.attempts + (err.transient ? 0 : 1),
+      lastError: error,
+      retryAt: Date.now() + Math.min(this.backoffMax, this.backoffBase * 2 ** batch.failures),
+    };
+    try {
+      if (!err.transient && next.attempts >= this.maxAttempts) {
+        await this.o.queue.parkBatch(next, error);
+        this.stats.batchesParked++;
+        this.o.onEvent?.({ type: "parked", batchId: batch.id, ...error });
+      } else {
+        await this.o.queue.deferBatch(next);
+        this.o.onEvent?.({ type: "deferred", batchId: batch.id, ...error });
+      }
+    } catch (e2) {
+      // The store itself is failing: give the lease back; the batch is resumed once the store answers.
+      await this.o.queue.releaseBatch(batch).catch(() => undefined);
+      this.o.onEvent?.({ type: "loop_error", batchId: batch.id, message: (e2 as Error).message });
+    }
+  }
+
+  private async loadRecords(batch: Batch): Promise<InferenceRecord[]> {
+    const entries = await this.o.queue.getMany(batch.recordIds);
+    return entries.map((entry, i) => {
+      if (!entry) throw new AnchorError("batch_inconsistent", `record ${batch.recordIds[i]} of batch ${batch.id} is missing`, false);
+      return entry.record;
+    });
+  }
+}
+
+function relayCall(batch: Batch, records: InferenceRecord[]): RelayCall {
+  if (batch.lane === "batch") {
+    return { functionName: "settleBatch", args: [batch.root!, BigInt(batch.recordIds.length), toHex(batch.blobId!)] };
+  }
+  const r = records[0]!;
+  if (r.settlementType === "settle-metadata") {
+    return { functionName: "settleWithMetadata", args: [r.inputHash, r.outputHash, r.modelInfo ?? "", r.inputData ?? "", r.outputData ?? ""] };
+  }
+  return { functionName: "settle", args: [r.inputHash, r.outputHash] };
+}
+
+function walrusFailure(e: unknown): AnchorError {
+  if (e instanceof WalrusError) {
+    return new AnchorError(e.transient ? "walrus_unavailable" : "walrus_refused", e.message, e.transient, { cause: e });
+  }
+  return new AnchorError("walrus_unavailable", (e as Error)?.message ?? String(e), true, { cause: e });
+}
+

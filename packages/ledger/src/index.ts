@@ -1,0 +1,2 @@
+export { EmbeddedLedger } from "./embedded.ts";
+export { RedisLedger, type RedisLedgerOptions } from "./redis.ts";

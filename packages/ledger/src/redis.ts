@@ -1,0 +1,103 @@
+import { randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
+import type { LedgerEntry, SettlementLedger } from "@facilitator/core";
+import { nextStored } from "./entry.ts";
+
+export interface RedisLedgerOptions {
+  /** A `redis://` URL, or a client this ledger borrows (and then does not close). */
+  redis: string | Redis;
+  /** Prefix of every key this ledger writes; default `x402:ledger:`. */
+  prefix?: string;
+  /**
+   * Connection errors of a client this ledger created (it reconnects by itself; commands still fail
+   * or retry on their own). Without a listener ioredis prints "Unhandled error event" for each.
+   */
+  onConnectionError?: (error: Error) => void;
+}
+
+/**
+ * Compare-and-set in one Lua script, so it is atomic across every process sharing the Redis.
+ * Idempotent for its own write: ioredis re-sends a command whose answer a dropped connection
+ * swallowed, so a write stored by this very call (same random writer token) still counts as won.
+ * The token, not the content, identifies the call: two callers may well write identical entries.
+ * KEYS: entry hash, unconfirmed set. ARGV: expected version, new version, JSON, state, ledger key, token.
+ */
+const CAS_SCRIPT = `
+local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+if current ~= tonumber(ARGV[1]) then
+  if current == tonumber(ARGV[2]) and redis.call('HGET', KEYS[1], 'w') == ARGV[6] then return 1 end
+  return 0
+end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 's', ARGV[4], 'd', ARGV[3], 'w', ARGV[6])
+if ARGV[4] == 'broadcast' then redis.call('SADD', KEYS[2], ARGV[5]) else redis.call('SREM', KEYS[2], ARGV[5]) end
+return 1
+`;
+
+/** KEYS: entry hash, unconfirmed set. ARGV: expected version, ledger key. */
+const RELEASE_SCRIPT = `
+if tonumber(redis.call('HGET', KEYS[1], 'v') or '0') ~= tonumber(ARGV[1]) then return 0 end
+if redis.call('HGET', KEYS[1], 's') ~= 'claimed' then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[2])
+return 1
+`;
+
+type LedgerCommands = {
+  ledgerCas(entryKey: string, setKey: string, expected: number, version: number, json: string, state: string, key: string, token: string): Promise<number>;
+  ledgerRelease(entryKey: string, setKey: string, expected: number, key: string): Promise<number>;
+};
+
+/**
+ * Settlement ledger on Redis, shared by every API process. Durable before resolving only when the
+ * Redis runs with `appendonly yes` and `appendfsync always` (Redis answers a write after the fsync);
+ * that is the operator's configuration to set.
+ */
+export class RedisLedger implements SettlementLedger {
+  private readonly redis: Redis & LedgerCommands;
+  private readonly ownsClient: boolean;
+  private readonly prefix: string;
+
+  constructor(opts: RedisLedgerOptions) {
+    this.ownsClient = typeof opts.redis === "string";
+    const client = typeof opts.redis === "string" ? new Redis(opts.redis) : opts.redis;
+    if (this.ownsClient) client.on("error", opts.onConnectionError ?? (() => undefined));
+    client.defineCommand("ledgerCas", { numberOfKeys: 2, lua: CAS_SCRIPT });
+    client.defineCommand("ledgerRelease", { numberOfKeys: 2, lua: RELEASE_SCRIPT });
+    this.redis = client as Redis & LedgerCommands;
+    this.prefix = opts.prefix ?? "x402:ledger:";
+  }
+
+  private entryKey(key: string): string {
+    return `${this.prefix}entry:${key}`;
+  }
+
+  private get setKey(): string {
+    return `${this.prefix}unconfirmed`;
+  }
+
+  async get(key: string): Promise<LedgerEntry | undefined> {
+    const json = await this.redis.hget(this.entryKey(key), "d");
+    return json === null ? undefined : (JSON.parse(json) as LedgerEntry);
+  }
+
+  async compareAndSet(next: Omit<LedgerEntry, "version">, expectedVersion: number): Promise<LedgerEntry | undefined> {
+    const stored = nextStored(next, expectedVersion);
+    const json = JSON.stringify(stored);
+    const won = await this.redis.ledgerCas(
+      this.entryKey(stored.key), this.setKey, expectedVersion, stored.version, json, stored.state, stored.key, randomBytes(12).toString("hex"),
+    );
+    return won === 1 ? stored : undefined;
+  }
+
+  async release(key: string, expectedVersion: number): Promise<boolean> {
+    return (await this.redis.ledgerRelease(this.entryKey(key), this.setKey, expectedVersion, key)) === 1;
+  }
+
+  async countUnconfirmed(): Promise<number> {
+    return this.redis.scard(this.setKey);
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsClient) await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}

@@ -1,0 +1,121 @@
+/** The HTTP shell: express routes over the Facilitator, with limits, logs and protocol-shaped errors. */
+import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from "express";
+import type { Logger } from "pino";
+import { Reason } from "@facilitator/core";
+import type { Facilitator } from "./facilitator.ts";
+import type { InferencePipeline } from "./inference.ts";
+import { refuse } from "./ops/rejection.ts";
+
+export interface AppOptions {
+  facilitator: Facilitator;
+  logger: Logger;
+  /** Largest accepted request body; a Solana transaction or EVM authorization is a few KiB. */
+  bodyLimit?: string;
+  /** Extra routers (inference doors, explorer, metrics), each parsing its own body. */
+  routers?: express.Router[];
+  /** Inference records named by /settle headers (`x-input-hash`, `x-output-hash`, ...). */
+  inference?: Pick<InferencePipeline, "precheck" | "submitFromSettle">;
+  /** Run before /verify and /settle parse their bodies (metrics, API keys, rate limits), so a refused caller costs no parsing. */
+  paymentGuards?: RequestHandler[];
+}
+
+export function createApp(opts: AppOptions): express.Express {
+  const { facilitator, logger } = opts;
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("trust proxy", false);
+  app.use(requestLog(logger));
+  const json = express.json({ limit: opts.bodyLimit ?? "64kb" });
+
+  app.get("/health", (_req, res) => void res.json({ status: "ok" }));
+  app.get("/supported", (_req, res) => void res.json(facilitator.supported()));
+  app.get("/verify", (_req, res) => void res.json(describe("verify")));
+  app.get("/settle", (_req, res) => void res.json(describe("settle")));
+
+  const guards = opts.paymentGuards ?? [];
+  app.post("/verify", ...guards, json, async (req, res) => {
+    const answer = await facilitator.verify(req.body);
+    res.locals.outcome = answer.body.isValid ? "valid" : answer.body.invalidReason;
+    res.locals.network = answer.request?.network.name;
+    res.status(answer.status).json(answer.body);
+  });
+  app.post("/settle", ...guards, json, async (req, res) => {
+    // A record the headers name is checked before any money moves: bad input changes nothing.
+    const refused = opts.inference?.precheck(req.headers);
+    if (refused) {
+      res.locals.outcome = refused.reason;
+      res.status(200).json({ success: false, errorReason: refused.reason, errorMessage: refused.message, transaction: "", network: networkOf(req.body) });
+      return;
+    }
+    const answer = await facilitator.settle(req.body);
+    res.locals.outcome = answer.body.success ? "success" : answer.body.errorReason;
+    res.locals.network = answer.request?.network.name;
+    if (answer.body.success && opts.inference) {
+      const record = await opts.inference.submitFromSettle(req.headers, { network: answer.request!.network.name, transaction: answer.body.transaction });
+      if (record) {
+        // The record rides in `extensions`, which the official clients pass through untouched.
+        answer.body.extensions = { ...answer.body.extensions, inferenceSettlement: record };
+        if ("id" in record) res.set("x-inference-settlement-id", record.id);
+      }
+    }
+    res.status(answer.status).json(answer.body);
+  });
+
+  for (const r of opts.routers ?? []) app.use(r);
+  app.use((req, res) => void res.status(404).json({ error: "not_found", message: `no route ${req.method} ${req.path}` }));
+  app.use(errorHandler(logger));
+  return app;
+}
+
+/** Body errors come back in the shape of the endpoint's answer, so a caller reading `invalidReason` still learns why. */
+function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    const tooLarge = err?.type === "entity.too.large";
+    // Body parsers and the router mark what the client got wrong (bad JSON, bad encoding, bad %-escapes) with a 4xx.
+    const clientFault = !tooLarge && Number.isInteger(err?.status) && err.status >= 400 && err.status < 500;
+    const status = tooLarge ? 413 : clientFault ? 400 : 500;
+    const settle = /\/settle\/?$/i.test(req.path);
+    const reason = tooLarge ? Reason.payloadTooLarge : clientFault ? Reason.invalidPayload : settle ? Reason.unexpectedSettle : Reason.unexpectedVerify;
+    const message = tooLarge ? "request body exceeds the size limit" : clientFault ? "request body or path cannot be read as the protocol" : "internal error";
+    if (status === 500) logger.error({ err, path: req.path }, "unhandled error");
+    if (res.headersSent) return;
+    refuse(req, res, status, reason, message);
+  };
+}
+
+function networkOf(body: unknown): string {
+  const n = (body as { paymentRequirements?: { network?: unknown } } | undefined)?.paymentRequirements?.network;
+  return typeof n === "string" ? n : "";
+}
+
+function requestLog(logger: Logger): RequestHandler {
+  return (req: Request, res: Response, next) => {
+    const started = process.hrtime.bigint();
+    res.on("finish", () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      logger.info(
+        { method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10, outcome: res.locals.outcome, network: res.locals.network },
+        "request",
+      );
+    });
+    next();
+  };
+}
+
+function describe(endpoint: "verify" | "settle") {
+  const answer =
+    endpoint === "verify"
+      ? "{isValid, invalidReason?, invalidMessage?, payer?}"
+      : "{success, errorReason?, errorMessage?, payer?, transaction, network, amount?}";
+  return {
+    endpoint: `/${endpoint}`,
+    method: "POST",
+    description:
+      endpoint === "verify"
+        ? "Checks an x402 payment against its requirements without moving funds."
+        : "Settles an x402 payment on chain, once. Repeats answer duplicate_settlement; a settlement_pending answer is reconciled by settling the same payment again.",
+    body: "{x402Version: 1|2, paymentPayload, paymentRequirements}",
+    answer,
+    supportedVersions: [1, 2],
+  };
+}

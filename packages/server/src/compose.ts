@@ -1,0 +1,201 @@
+/** Builds the running facilitator from a configuration: ledger, mechanisms, HTTP app. */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { createServer, type Server } from "node:http";
+import express from "express";
+import type { Logger } from "pino";
+import { NetworkRegistry, type PaymentMechanism, type SettlementLedger } from "@facilitator/core";
+import { createEvmExactMechanism } from "@facilitator/evm";
+import { EmbeddedLedger, RedisLedger } from "@facilitator/ledger";
+import { createSvmExactMechanism } from "@facilitator/svm";
+import { createApp } from "./app.ts";
+import type { Config } from "./config.ts";
+import { Facilitator } from "./facilitator.ts";
+import { openInferencePipeline, type InferencePipeline } from "./inference.ts";
+import { inferenceRoutes } from "./routes/inference.ts";
+import { explorerRoutes } from "./routes/explorer.ts";
+import {
+  apiKeyGuard,
+  checkEvmNetworks,
+  createMetrics,
+  formatStartupProblems,
+  gracefulShutdown,
+  MemoryRateLimitStore,
+  metricsRouter,
+  rateLimit,
+  readinessRouter,
+  recordPaymentOutcome,
+  redisCheck,
+  RedisRateLimitStore,
+  rpcCheck,
+  signerBalanceCheck,
+  walrusCheck,
+  type Metrics,
+} from "./ops/index.ts";
+
+/** Without NETWORKS, serve testnets only: a forgotten setting must never touch mainnet funds. */
+const DEFAULT_EVM_NETWORKS = ["base-sepolia", "og-evm"];
+const DEFAULT_SVM_NETWORKS = ["solana-devnet"];
+
+export class StartupError extends Error {}
+
+export interface Services {
+  facilitator: Facilitator;
+  metrics: Metrics;
+  inference: InferencePipeline;
+  registry: NetworkRegistry;
+  ledger: SettlementLedger;
+  mechanisms: PaymentMechanism[];
+  app: ReturnType<typeof createApp>;
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface ComposeOptions {
+  /** Local chains poll receipts often; real chains need not. */
+  pollingIntervalMs?: number;
+  /** Explorer: the block the relay was deployed at, so scans start there. */
+  relayFromBlock?: bigint;
+}
+
+export async function composeServices(config: Config, logger: Logger, opts: ComposeOptions = {}): Promise<Services> {
+  const registry = new NetworkRegistry(config.networkOverrides);
+  const wanted = config.networks.length
+    ? config.networks
+    : [...(config.evmKeys.length ? DEFAULT_EVM_NETWORKS : []), ...(config.svmKeys.length ? DEFAULT_SVM_NETWORKS : [])];
+  const enabled = wanted.map((n) => registry.get(n));
+  if (config.mode === "production") {
+    // Refuse a wrong chain, an asset without code or a domain that differs, before the first payment finds out.
+    const problems = await checkEvmNetworks(enabled);
+    for (const p of problems.filter((p) => p.severity === "warning")) logger.warn({ network: p.network, check: p.check }, p.message);
+    const errors = problems.filter((p) => p.severity === "error");
+    if (errors.length) throw new StartupError(`start-up checks failed:\n${formatStartupProblems(errors)}`);
+  }
+  const ledger = openLedger(config);
+  const mechanisms: PaymentMechanism[] = [];
+
+  const evmNetworks = enabled.filter((n) => n.family === "evm");
+  if (evmNetworks.length) {
+    mechanisms.push(
+      createEvmExactMechanism({
+        networks: evmNetworks,
+        signers: config.evmKeys,
+        ledger,
+        receiptTimeoutMs: config.receiptTimeoutMs,
+        pollingIntervalMs: opts.pollingIntervalMs,
+        // Called after a settlement is mined, long after `metrics` below exists.
+        onGasSpent: (network, wei) => metrics.gasSpent({ network: network.name, role: "settlement", wei }),
+      }),
+    );
+  }
+  const svmNetworks = enabled.filter((n) => n.family === "svm");
+  if (svmNetworks.length) {
+    mechanisms.push(
+      await createSvmExactMechanism({
+        networks: svmNetworks,
+        feePayers: config.svmKeys,
+        ledger,
+        confirmTimeoutMs: config.receiptTimeoutMs,
+        pollIntervalMs: opts.pollingIntervalMs,
+      }),
+    );
+  }
+
+  const facilitator = new Facilitator(registry, mechanisms, (err, request, action) =>
+    logger.error({ err, network: request.networkId, action }, "unexpected error in mechanism"),
+  );
+  // EVM settlement signers: their gas money is what runs out first in production.
+  const evmSigners = mechanisms
+    .filter((m) => m.family === "evm")
+    .flatMap((m) => m.networks.flatMap((n) => m.signers().map((address) => ({ network: n, address }))));
+  const metrics = createMetrics({
+    ledgerUnconfirmed: () => ledger.countUnconfirmed(),
+    signerBalances: () =>
+      Promise.all(
+        evmSigners.map(async ({ network, address }) => ({ network: network.name, address, wei: await nativeBalance(network.rpcUrl, address) })),
+      ),
+  });
+  const rateStore = config.redisUrl ? new RedisRateLimitStore({ redis: config.redisUrl }) : new MemoryRateLimitStore();
+  const readiness = [
+    ...enabled.map((n) => rpcCheck(`rpc ${n.name}`, n.rpcUrl, { family: n.family, chainId: n.chainId })),
+    ...(config.redisUrl ? [redisCheck(config.redisUrl)] : []),
+    ...(config.walrus ? [walrusCheck(config.walrus.aggregatorUrl)] : []),
+    ...evmSigners.map(({ network, address }) =>
+      signerBalanceCheck({ rpcUrl: network.rpcUrl, address, minWei: config.minSignerBalanceWei, name: `gas ${network.name} ${address}` }),
+    ),
+  ];
+  const inference = openInferencePipeline(config, registry, logger, metrics, { pollingIntervalMs: opts.pollingIntervalMs, runWorker: config.runWorker });
+  const limiter = rateLimit({ perMinute: config.rateLimitPerMinute, store: rateStore, logger });
+  const routers = [
+    metricsRouter(metrics),
+    readinessRouter(readiness),
+    inferenceRoutes(inference.service, { apiKeys: config.inferenceApiKeys, guards: [limiter] }),
+  ];
+  if (config.relay && config.walrus) {
+    const relayNetwork = registry.get(config.relay.network);
+    const explorer = express.Router();
+    explorer.use(
+      "/explorer",
+      explorerRoutes({
+        relayAddress: config.relay.address,
+        rpcUrl: relayNetwork.rpcUrl,
+        chainId: relayNetwork.chainId!,
+        aggregatorUrl: config.walrus.aggregatorUrl,
+        statusLookup: (q) => inference.service.status(q),
+        fromBlock: opts.relayFromBlock,
+      }),
+    );
+    routers.push(explorer);
+  }
+  const app = createApp({
+    facilitator,
+    logger,
+    paymentGuards: [recordPaymentOutcome(metrics), apiKeyGuard(config.apiKeys), limiter],
+    routers,
+    inference,
+  });
+  let server: Server | undefined;
+  return {
+    facilitator,
+    metrics,
+    inference,
+    registry,
+    ledger,
+    mechanisms,
+    app,
+    listen: () =>
+      new Promise((resolve, reject) => {
+        // Tighter than Node's defaults (60 s headers, 300 s request, checked every 30 s): a client that
+        // dribbles its request cannot hold a socket, or a graceful shutdown, for minutes. These bound
+        // receiving the request only; a settle waiting for its receipt is not cut.
+        server = createServer({ headersTimeout: 10_000, requestTimeout: 15_000, connectionsCheckingInterval: 1_000 }, app);
+        server.listen(config.port, config.host, () => {
+          const { port } = server!.address() as { port: number };
+          resolve(`http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${port}`);
+        });
+        server.once("error", reject);
+      }),
+    async close() {
+      const drain = [() => inference.close(), () => ledger.close(), () => rateStore.close()];
+      if (server) await gracefulShutdown({ server, timeoutMs: config.receiptTimeoutMs + 5_000, logger, drain });
+      else for (const step of drain) await step();
+    },
+  };
+}
+
+async function nativeBalance(rpcUrl: string, address: string): Promise<bigint> {
+  const res = await fetch(rpcUrl, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_getBalance", params: [address, "latest"] }),
+    signal: AbortSignal.timeout(2_000),
+  });
+  return BigInt(((await res.json()) as { result: string }).result);
+}
+
+function openLedger(config: Config): SettlementLedger {
+  if (config.redisUrl) return new RedisLedger({ redis: config.redisUrl });
+  const dir = join(config.dataDir, "ledger");
+  mkdirSync(dir, { recursive: true });
+  return new EmbeddedLedger(dir);
+}

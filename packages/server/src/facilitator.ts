@@ -1,0 +1,111 @@
+/** The facilitator without HTTP: picks the mechanism for a request and maps its outcome to the caller's version. */
+import {
+  parsePaymentBody,
+  Reason,
+  toSettleResponse,
+  toVerifyResponse,
+  type NetworkRegistry,
+  type PaymentMechanism,
+  type PaymentRequest,
+  type SettleResponse,
+  type VerifyResponse,
+  type X402Version,
+} from "@facilitator/core";
+
+export interface SupportedKind {
+  x402Version: X402Version;
+  scheme: string;
+  network: string;
+  extra?: Record<string, unknown>;
+}
+
+export interface SupportedResponse {
+  kinds: SupportedKind[];
+  extensions: string[];
+  signers: Record<string, string[]>;
+}
+
+/** An answer with the HTTP status it goes out with. */
+export interface Answer<T> {
+  status: 200 | 400;
+  body: T;
+  /** Set when the body was a well-formed payment request. */
+  request?: PaymentRequest;
+}
+
+/** Called with what went wrong inside a mechanism; the caller only sees a generic message (RPC URLs can hold keys). */
+export type UnexpectedErrorSink = (error: unknown, request: PaymentRequest, action: "verify" | "settle") => void;
+
+export class Facilitator {
+  constructor(
+    readonly registry: NetworkRegistry,
+    readonly mechanisms: readonly PaymentMechanism[],
+    private readonly onUnexpected: UnexpectedErrorSink = () => {},
+  ) {}
+
+  supported(): SupportedResponse {
+    const kinds: SupportedKind[] = [];
+    const signers: Record<string, string[]> = {};
+    for (const m of this.mechanisms) {
+      for (const n of m.networks) {
+        const extra = m.supportedExtra(n);
+        for (const [x402Version, network] of [[1, n.name], [2, n.caip2]] as const) {
+          kinds.push({ x402Version, scheme: m.scheme, network, ...(extra ? { extra } : {}) });
+        }
+      }
+      const family = m.family === "evm" ? "eip155:*" : "solana:*";
+      signers[family] = [...new Set([...(signers[family] ?? []), ...m.signers()])];
+    }
+    return { kinds, extensions: [], signers };
+  }
+
+  async verify(body: unknown): Promise<Answer<VerifyResponse>> {
+    const found = this.route(body);
+    if (!found.ok) return { status: found.status, body: toVerifyResponse({ isValid: false, reason: found.reason, message: found.message }, found.x402Version) };
+    const { request, mechanism } = found;
+    try {
+      return { status: 200, body: toVerifyResponse(await mechanism.verify(request), request.x402Version), request };
+    } catch (e) {
+      this.onUnexpected(e, request, "verify");
+      const message = "the facilitator could not complete verification; nothing was broadcast";
+      return { status: 200, body: toVerifyResponse({ isValid: false, reason: Reason.unexpectedVerify, message }, request.x402Version), request };
+    }
+  }
+
+  async settle(body: unknown): Promise<Answer<SettleResponse>> {
+    const found = this.route(body);
+    if (!found.ok) {
+      const network = networkOf(body);
+      return { status: found.status, body: toSettleResponse({ success: false, reason: found.reason, message: found.message, transaction: "" }, found.x402Version, network) };
+    }
+    const { request, mechanism } = found;
+    try {
+      return { status: 200, body: toSettleResponse(await mechanism.settle(request), request.x402Version, request.networkId), request };
+    } catch (e) {
+      this.onUnexpected(e, request, "settle");
+      const message = "the facilitator could not complete settlement; retry the same payment to learn its outcome";
+      return {
+        status: 200,
+        body: toSettleResponse({ success: false, reason: Reason.unexpectedSettle, message, transaction: "" }, request.x402Version, request.networkId),
+        request,
+      };
+    }
+  }
+
+  private route(body: unknown) {
+    const parsed = parsePaymentBody(body, this.registry);
+    if (!parsed.ok) return parsed;
+    const { request } = parsed;
+    const mechanism = this.mechanisms.find((m) => m.networks.includes(request.network) && m.scheme === request.scheme);
+    if (mechanism) return { ok: true as const, request, mechanism };
+    const servesNetwork = this.mechanisms.some((m) => m.networks.includes(request.network));
+    return servesNetwork
+      ? { ok: false as const, status: 200 as const, x402Version: request.x402Version, reason: Reason.unsupportedScheme, message: `scheme ${request.scheme} is not supported on ${request.networkId}` }
+      : { ok: false as const, status: 200 as const, x402Version: request.x402Version, reason: Reason.invalidNetwork, message: `network ${request.networkId} is not enabled on this facilitator` };
+  }
+}
+
+function networkOf(body: unknown): string {
+  const n = (body as { paymentRequirements?: { network?: unknown } } | null)?.paymentRequirements?.network;
+  return typeof n === "string" ? n : "";
+}

@@ -1,0 +1,115 @@
+/** The inference pipeline as the server runs it: queue, intake, worker, and the /settle header door. */
+import { join } from "node:path";
+import type { Logger } from "pino";
+import type { NetworkRegistry, Rejection } from "@facilitator/core";
+import {
+  BullQueue,
+  EmbeddedQueue,
+  InferenceService,
+  recordInputFromSettleHeaders,
+  RelayClient,
+  SETTLE_HEADER_DEFAULT_TYPE,
+  validateRecord,
+  WalrusClient,
+  type HeaderBag,
+  type InferenceQueue,
+  type ValidationConfig,
+  type WorkerHandle,
+} from "@facilitator/inference";
+import type { Config } from "./config.ts";
+import type { Metrics } from "./ops/index.ts";
+
+export interface InferencePipeline {
+  service: InferenceService;
+  validation: ValidationConfig;
+  worker?: WorkerHandle;
+  /** Checks the /settle inference headers before any payment moves; undefined when they are fine or absent. */
+  precheck(headers: HeaderBag): Rejection | undefined;
+  /** Queues the record the headers name, linked to the settled payment. */
+  submitFromSettle(headers: HeaderBag, payment: { network: string; transaction: string }): Promise<{ id: string; status: string } | { error: Rejection } | undefined>;
+  close(): Promise<void>;
+}
+
+export function openInferencePipeline(
+  config: Config,
+  registry: NetworkRegistry,
+  logger: Logger,
+  metrics: Metrics,
+  opts: { pollingIntervalMs?: number; runWorker: boolean },
+): InferencePipeline {
+  const queue: InferenceQueue = config.redisUrl
+    ? new BullQueue({ connection: config.redisUrl })
+    : new EmbeddedQueue({ path: join(config.dataDir, "inference") });
+  const validation: ValidationConfig = {
+    requireTeeSignature: config.requireTeeSignature,
+    teeKeys: new Map(Object.entries(config.teeKeys).map(([id, address]) => [id.toLowerCase(), address])),
+  };
+  const service = new InferenceService({ queue, validation });
+  metrics.setSources({
+    queueDepth: async () => (await queue.stats()).records.queued,
+    oldestQueuedAgeSeconds: async () => {
+      const oldest = (await queue.stats()).oldestQueuedAt;
+      return oldest ? (Date.now() - oldest) / 1000 : 0;
+    },
+  });
+
+  let worker: WorkerHandle | undefined;
+  const relayerKey = config.relayerKey ?? config.evmKeys[0];
+  if (opts.runWorker && config.relay && config.walrus && relayerKey) {
+    const network = registry.get(config.relay.network);
+    const relay = new RelayClient({
+      rpcUrl: network.rpcUrl,
+      chainId: network.chainId!,
+      relayAddress: config.relay.address,
+      relayerKey,
+      network: network.name,
+      pollingIntervalMs: opts.pollingIntervalMs,
+    });
+    const blobs = new WalrusClient({
+      publisherUrl: config.walrus.publisherUrl,
+      aggregatorUrl: config.walrus.aggregatorUrl,
+      epochs: config.walrus.epochs,
+      permanent: config.walrus.permanent,
+    });
+    worker = service.startWorker({
+      relay,
+      blobs,
+      batchSize: config.batchSize,
+      batchTimeoutMs: config.batchTimeoutMs,
+      onEvent: (e) => {
+        if (e.type === "anchored") metrics.batchAnchored();
+        const level = e.type === "parked" || e.type === "loop_error" ? "error" : "info";
+        logger[level]({ event: e.type, batch: e.batchId, size: e.size, reason: e.reason }, e.message ?? `inference batch ${e.type}`);
+      },
+    });
+  } else if (opts.runWorker) {
+    logger.warn("inference records are accepted but not anchored: set X402_SETTLEMENT_CONTRACT, WALRUS_PUBLISHER_URL and a relayer key to run the worker");
+  }
+
+  return {
+    service,
+    validation,
+    worker,
+    precheck(headers) {
+      const parsed = recordInputFromSettleHeaders(headers, { network: "pending", transaction: "pending" });
+      if (!parsed) return undefined;
+      if ("error" in parsed) return parsed.error;
+      const checked = validateRecord(parsed.input, validation, SETTLE_HEADER_DEFAULT_TYPE);
+      return checked.ok ? undefined : { reason: checked.reason, message: checked.message };
+    },
+    async submitFromSettle(headers, payment) {
+      const parsed = recordInputFromSettleHeaders(headers, payment);
+      if (!parsed) return undefined;
+      if ("error" in parsed) return parsed;
+      try {
+        const [result] = await service.submit([parsed.input], { defaultType: SETTLE_HEADER_DEFAULT_TYPE });
+        worker?.wake();
+        return result && "id" in result ? { id: result.id, status: result.status } : (result as { error: Rejection });
+      } catch (e) {
+        logger.error({ err: e }, "inference record of a settled payment could not be queued");
+        return { error: { reason: "service_unavailable", message: "the payment settled, but its inference record could not be queued; post it to /inference/settlements" } as Rejection };
+      }
+    },
+    close: () => service.close(), // stops its workers first, then closes the queue
+  };
+}

@@ -1,0 +1,156 @@
+/**
+ * The run command as a newcomer and an operator meet it: the embedded world comes up, describes itself,
+ * takes a payment from an official client and leaves nothing behind; a wrong production configuration
+ * stops before listening.
+ */
+import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { privateKeyToAccount } from "viem/accounts";
+import { devnetJsonPath, devKey, freePort, repoRoot, startAnvil, deployTestUsdc } from "@facilitator/devnet";
+import { signEip3009Payload } from "@facilitator/evm";
+
+const tsx = join(repoRoot, "node_modules", ".bin", "tsx");
+const cli = join(repoRoot, "packages", "server", "src", "cli.ts");
+
+function run(env: Record<string, string>): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  let out = "";
+  const child = spawn(tsx, [cli], { cwd: repoRoot, env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/tmp", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return { child, output: () => out, exited };
+}
+
+async function until<T>(f: () => T | undefined, ms: number): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const descendants = (pid: number): number[] => {
+  const out = execFileSync("ps", ["-eo", "pid=,ppid="]).toString();
+  const children = new Map<number, number[]>();
+  for (const line of out.trim().split("\n")) {
+    const [p, pp] = line.trim().split(/\s+/).map(Number);
+    children.set(pp!, [...(children.get(pp!) ?? []), p!]);
+  }
+  const all: number[] = [];
+  const walk = (p: number) => (children.get(p) ?? []).forEach((c) => (all.push(c), walk(c)));
+  walk(pid);
+  return all;
+};
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe("the embedded default", () => {
+  let started: ReturnType<typeof run> | undefined;
+  afterAll(() => {
+    if (started?.child.exitCode === null) started.child.kill("SIGKILL");
+  });
+
+  it("starts the local world, writes a complete devnet JSON, takes a payment, runs the demo, and SIGTERM leaves no process", async () => {
+    const port = await freePort();
+    started = run({ PORT: String(port) });
+    const devnet = await until(() => {
+      if (started!.child.exitCode !== null) throw new Error(`exited early:\n${started!.output()}`);
+      if (!existsSync(devnetJsonPath)) return undefined;
+      const json = JSON.parse(readFileSync(devnetJsonPath, "utf8"));
+      return json.facilitatorUrl === `http://127.0.0.1:${port}` ? json : undefined; // ours, not another world's
+    }, 60_000);
+    expect(devnet.facilitatorUrl).toBe(`http://127.0.0.1:${port}`);
+    expect(devnet.settlementRelay.address).toMatch(/^0x[0-9a-fA-F]{40}$/);
+    expect(devnet.walrus.aggregatorUrl).toMatch(/^http:/);
+    expect(devnet.inferenceApiKey).toBeTruthy();
+    expect(devnet.tee.teeId).toMatch(/^0x[0-9a-f]{64}$/);
+    for (const name of ["base-sepolia", "og-evm", "megaeth", "solana-devnet"]) {
+      const n = devnet.networks[name];
+      expect(n, name).toBeDefined();
+      expect(n.rpcUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(n.asset.address).toBeTruthy();
+      expect(n.payer.address).toBeTruthy();
+      expect(n.payTo).toBeTruthy();
+    }
+    expect(devnet.networks["base-sepolia"]).toMatchObject({ chainId: 84532, caip2: "eip155:84532" });
+    expect(devnet.networks.megaeth).toMatchObject({ chainId: 4326, asset: { name: "MegaUSD", version: "1", decimals: 18, transferMethod: "permit" } });
+    expect(devnet.networks["solana-devnet"].feePayer).toBeTruthy();
+    expect(started.output()).toContain("payer test key");
+
+    // An official-shaped v2 payment through the running facilitator.
+    const n = devnet.networks["base-sepolia"];
+    const requirements = { scheme: "exact", network: n.caip2, amount: "777", asset: n.asset.address, payTo: n.payTo, maxTimeoutSeconds: 60, extra: { name: n.asset.name, version: n.asset.version } };
+    const payload = await signEip3009Payload(privateKeyToAccount(n.payer.privateKey), {
+      domain: { name: n.asset.name, version: n.asset.version, chainId: n.chainId, verifyingContract: n.asset.address },
+      to: n.payTo,
+      value: 777n,
+    });
+    const settle = await fetch(`${devnet.facilitatorUrl}/settle`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ x402Version: 2, paymentPayload: { x402Version: 2, accepted: requirements, payload }, paymentRequirements: requirements }),
+    });
+    expect(await settle.json()).toMatchObject({ success: true, network: "eip155:84532" });
+
+    // `pnpm demo` against this world: official clients on every network, anchoring, audit.
+    const demo = spawn(tsx, [join(repoRoot, "scripts", "demo.ts")], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
+    let demoOut = "";
+    demo.stdout!.on("data", (d) => (demoOut += d));
+    demo.stderr!.on("data", (d) => (demoOut += d));
+    const [demoCode] = await once(demo, "exit");
+    expect(demoCode, demoOut).toBe(0);
+    expect(demoOut).toContain("Every step succeeded");
+    expect(demoOut.match(/VERIFIED/g)?.length).toBe(3);
+
+    const children = descendants(started.child.pid!);
+    expect(children.length).toBeGreaterThan(0); // the anvil chains at least
+    started.child.kill("SIGTERM");
+    expect(await started.exited).toBe(0);
+    await until(() => (children.every((p) => !alive(p)) ? true : undefined), 10_000);
+    expect(existsSync(devnetJsonPath)).toBe(false);
+  });
+});
+
+describe("production configuration that is wrong", () => {
+  it("stops with a message naming each problem, before listening", async () => {
+    const port = await freePort();
+    const r = run({ PORT: String(port), EVM_PRIVATE_KEY: "0x1234", SETTLE_RECEIPT_TIMEOUT_MS: "120000" });
+    const code = await r.exited;
+    expect(code).not.toBe(0);
+    expect(r.output()).toMatch(/EVM private key #1 is not 32-byte hex/);
+    expect(r.output()).toMatch(/SETTLE_RECEIPT_TIMEOUT_MS/);
+    expect(r.output()).not.toContain("listening");
+  });
+
+  it("refuses a chain whose id differs from the network's, and a token whose domain differs", async () => {
+    const anvil = await startAnvil({ chainId: 1234 });
+    try {
+      const token = await deployTestUsdc({ rpcUrl: anvil.rpcUrl, chainId: 1234, deployerKey: devKey(0), name: "USDC", version: "1", decimals: 6 });
+      const r = run({
+        PORT: String(await freePort()),
+        EVM_PRIVATE_KEY: devKey(1),
+        NETWORKS: "base-sepolia",
+        NETWORK_OVERRIDES: JSON.stringify([{ name: "base-sepolia", rpcUrl: anvil.rpcUrl, asset: { address: token } }]),
+      });
+      const code = await r.exited;
+      expect(code).not.toBe(0);
+      expect(r.output()).toMatch(/chain id/i);
+      expect(r.output()).toMatch(/version/i);
+      expect(r.output()).not.toContain(devKey(1).slice(2));
+      expect(r.output()).not.toContain("facilitator listening");
+    } finally {
+      await anvil.stop();
+    }
+  });
+});

@@ -1,0 +1,132 @@
+/**
+ * An API process killed with SIGKILL in the middle of settlements, with another API process on the
+ * same Redis ledger. The kill is placed deterministically: mining is paused so the first payments sit
+ * broadcast but unconfirmed, and the dying process's RPC is held so the next payments sit claimed
+ * but not yet signed. Those are the two states a settle can be lost in.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { privateKeyToAccount } from "viem/accounts";
+import { getAddress, type Hex } from "viem";
+import { devKey, DevRole } from "@facilitator/devnet";
+import { eip3009LedgerKey } from "@facilitator/evm";
+import { RedisLedger } from "@facilitator/ledger";
+import {
+  chainView,
+  evmPaymentBody,
+  nodeRpc,
+  postJson,
+  spawnFacilitator,
+  startFaultProxy,
+  startProcessWorld,
+  stopAll,
+  waitUntil,
+  type FacilitatorProcess,
+  type FaultProxy,
+  type HttpAnswer,
+  type ProcessWorld,
+} from "./helpers/processes.ts";
+
+const KEY_A = devKey(DevRole.facilitator);
+const KEY_B = devKey(DevRole.facilitator2);
+const A = privateKeyToAccount(KEY_A).address;
+const B = privateKeyToAccount(KEY_B).address;
+/** Claims and broadcasts are leased for twice this: the time after which the other process takes over. */
+const RECEIPT_MS = 4_000;
+
+let pw: ProcessWorld;
+let proxy: FaultProxy;
+let apiA: FacilitatorProcess;
+let apiB: FacilitatorProcess;
+let ledger: RedisLedger;
+
+beforeAll(async () => {
+  pw = await startProcessWorld();
+  proxy = await startFaultProxy(pw.chain.rpcUrl);
+  ledger = new RedisLedger({ redis: pw.redis.url });
+  const env = (key: Hex, rpcUrl: string) =>
+    pw.env({ evmKeys: [key], runWorker: false, receiptTimeoutMs: RECEIPT_MS, rpcUrls: { "base-sepolia": rpcUrl } });
+  [apiA, apiB] = await Promise.all([
+    spawnFacilitator({ name: "api-a", role: "api", env: env(KEY_A, proxy.url) }),
+    spawnFacilitator({ name: "api-b", role: "api", env: env(KEY_B, pw.chain.rpcUrl) }),
+  ]);
+});
+
+afterAll(async () => {
+  await nodeRpc(pw.chain.rpcUrl, "evm_setAutomine", [true]).catch(() => undefined);
+  await stopAll([apiA, apiB]);
+  await ledger?.close();
+  await proxy?.stop();
+  await pw?.stop();
+});
+
+describe("an API process killed with SIGKILL mid-settle", () => {
+  it("the caller's retries on the other process end in exactly one success per payment; nothing is broadcast twice or lost", async () => {
+    const chain = chainView(pw.chain);
+    const anvil = pw.chain.rpcUrl;
+    const from = (await chain.blockNumber()) + 1n;
+    const [txA, txB, paidBefore] = await Promise.all([chain.txCount(A), chain.txCount(B), chain.balanceOf(pw.chain.payTo)]);
+    const broadcastOnes = await Promise.all(Array.from({ length: 8 }, (_, i) => evmPaymentBody(pw.chain, 10_000n + BigInt(i))));
+    const claimedOnes = await Promise.all(Array.from({ length: 4 }, (_, i) => evmPaymentBody(pw.chain, 20_000n + BigInt(i))));
+    const all = [...broadcastOnes, ...claimedOnes];
+    const keyOf = (nonce: Hex) => eip3009LedgerKey(pw.chain.chainId, pw.chain.asset.address, pw.chain.payer.address, nonce);
+
+    // 1. Mining paused: A signs, records and sends the first payments; they wait in the pool.
+    await nodeRpc(anvil, "evm_setAutomine", [false]);
+    const inFlight: Promise<HttpAnswer>[] = broadcastOnes.map((p) => postJson(`${apiA.url}/settle`, p.body));
+    await waitUntil(async () => (await chain.client.getTransactionCount({ address: A, blockTag: "pending" })) - txA === 8, 10_000, "A's 8 transactions in the pool");
+    // 2. A's node goes silent: the next payments are claimed in the ledger and stop before signing.
+    proxy.setMode("hang");
+    inFlight.push(...claimedOnes.map((p) => postJson(`${apiA.url}/settle`, p.body)));
+    await waitUntil(async () => {
+      const entries = await Promise.all(all.map((p) => ledger.get(keyOf(p.nonce))));
+      return entries.every((e, i) => e?.state === (i < 8 ? "broadcast" : "claimed"));
+    }, 10_000, "8 payments broadcast and 4 claimed in the ledger");
+
+    // 3. SIGKILL. Its callers lose their connections without an answer.
+    await apiA.kill9();
+    const lost = await Promise.all(inFlight);
+    for (const a of lost) expect(a.status === 0 || a.body.errorReason === "settlement_pending", JSON.stringify(a.body)).toBe(true);
+    proxy.setMode("pass");
+    await nodeRpc(anvil, "evm_setAutomine", [true]);
+    await nodeRpc(anvil, "evm_mine");
+
+    // 4. Each caller retries on B until it hears the outcome.
+    const heard = new Map<Hex, HttpAnswer[]>();
+    const deadline = Date.now() + 4 * RECEIPT_MS + 10_000;
+    await Promise.all(
+      all.map(async (p) => {
+        const answers: HttpAnswer[] = [];
+        heard.set(p.nonce, answers);
+        for (;;) {
+          const a = await postJson(`${apiB.url}/settle`, p.body, { timeoutMs: RECEIPT_MS + 10_000 });
+          answers.push(a);
+          if (a.body.success) return;
+          if (Date.now() > deadline) throw new Error(`no success for ${p.nonce}: ${JSON.stringify(answers.map((x) => x.body))}`);
+          await new Promise((r) => setTimeout(r, 300));
+        }
+      }),
+    );
+
+    for (const [nonce, answers] of heard) {
+      // Until the dead process's lease ends B answers "someone is settling this", then the outcome; never a 500.
+      for (const a of answers) expect(a.status, JSON.stringify(a.body)).toBe(200);
+      expect(answers.filter((a) => a.body.success).length, nonce).toBe(1);
+      for (const a of answers.filter((x) => !x.body.success)) expect(["duplicate_settlement", "settlement_pending"]).toContain(a.body.errorReason);
+    }
+    // The payments A broadcast were reconciled by B against A's transactions, not sent again.
+    for (const p of broadcastOnes) {
+      const answers = heard.get(p.nonce)!;
+      const success = answers.find((a) => a.body.success)!;
+      expect(getAddress((await chain.client.getTransaction({ hash: success.body.transaction })).from)).toBe(A);
+    }
+    const used = await chain.authorizationsUsed(from);
+    for (const p of all) expect(used.get(p.nonce.toLowerCase()), p.nonce).toBe(1);
+    expect((await chain.txCount(A)) - txA).toBe(8);
+    expect((await chain.txCount(B)) - txB).toBe(4);
+    const moved = all.reduce((s, p) => s + BigInt((p.body.paymentRequirements as { amount: string }).amount), 0n);
+    expect((await chain.balanceOf(pw.chain.payTo)) - paidBefore).toBe(moved);
+    // A last repeat of any of them is a duplicate: the one success was given.
+    const again = await postJson(`${apiB.url}/settle`, broadcastOnes[0]!.body);
+    expect(again.body).toMatchObject({ success: false, errorReason: "duplicate_settlement" });
+  });
+});

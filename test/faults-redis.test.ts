@@ -1,0 +1,165 @@
+/**
+ * Redis (ledger, inference queue, rate limits) killed with SIGKILL and restarted on its append-only
+ * file, under an API process and a worker process. With `appendfsync always` every write Redis
+ * acknowledged is on disk, so everything the facilitator acknowledged must still be there afterwards.
+ */
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { privateKeyToAccount } from "viem/accounts";
+import type { Hex } from "viem";
+import { devKey, DevRole } from "@facilitator/devnet";
+import { recordId } from "@facilitator/inference";
+import {
+  chainView,
+  evmPaymentBody,
+  postJson,
+  relayBatches,
+  spawnFacilitator,
+  startProcessWorld,
+  stopAll,
+  waitUntil,
+  type FacilitatorProcess,
+  type HttpAnswer,
+  type ProcessWorld,
+} from "./helpers/processes.ts";
+
+const KEY = devKey(DevRole.facilitator);
+const SIGNER = privateKeyToAccount(KEY).address;
+/** A caller that waits longer than this for an answer counts as left hanging. */
+const ANSWER_BOUND_MS = 30_000;
+
+let pw: ProcessWorld;
+let api: FacilitatorProcess;
+let worker: FacilitatorProcess;
+
+beforeAll(async () => {
+  pw = await startProcessWorld();
+  [api, worker] = await Promise.all([
+    spawnFacilitator({ name: "api", role: "api", env: pw.env({ evmKeys: [KEY], runWorker: false, receiptTimeoutMs: 5_000 }) }),
+    spawnFacilitator({ name: "worker", role: "worker", env: pw.env({ evmKeys: [KEY], batchSize: 50, batchTimeoutMs: 300 }) }),
+  ]);
+});
+
+afterAll(async () => {
+  await stopAll([api, worker]);
+  await pw?.stop();
+});
+
+const hex32 = (): Hex => `0x${randomBytes(32).toString("hex")}`;
+const records = (n: number) => Array.from({ length: n }, () => ({ inputHash: hex32(), outputHash: hex32() }));
+
+const intake = (body: unknown) => postJson(`${api.url}/inference/settlements`, body, { headers: { authorization: `Bearer ${pw.inferenceApiKey}` }, timeoutMs: ANSWER_BOUND_MS });
+const settle = (body: unknown) => postJson(`${api.url}/settle`, body, { timeoutMs: ANSWER_BOUND_MS });
+const lookup = async (id: Hex) => {
+  const res = await fetch(`${api.url}/inference/settlements/${id}`, { signal: AbortSignal.timeout(ANSWER_BOUND_MS) });
+  return { status: res.status, body: await res.json() };
+};
+
+describe("Redis killed (SIGKILL) and restarted on its append-only file", () => {
+  /** Acknowledged before the crash. */
+  const paid: Awaited<ReturnType<typeof evmPaymentBody>>[] = [];
+  const acknowledged: Hex[] = [];
+  let sentBefore: number;
+  /** What callers were told while Redis was down (all asked at once). */
+  let down: {
+    door: HttpAnswer;
+    refusedIds: Hex[];
+    payment: HttpAnswer;
+    during: Awaited<ReturnType<typeof evmPaymentBody>>;
+    ready: { status: number; body: any };
+    lookup: { status: number; body: any };
+  };
+
+  beforeAll(async () => {
+    for (const i of [1, 2, 3]) {
+      const p = await evmPaymentBody(pw.chain, 1_000n * BigInt(i));
+      expect((await settle(p.body)).body).toMatchObject({ success: true });
+      paid.push(p);
+    }
+    // Records likely in every state at the crash: anchored, batched, and (the last post) still queued.
+    for (let i = 0; i < 4; i++) {
+      const a = await intake({ records: records(60) });
+      expect(a.status).toBe(202);
+      acknowledged.push(...a.body.results.map((r: { id: Hex }) => r.id));
+    }
+
+    pw.redis.kill();
+    sentBefore = await chain().txCount(SIGNER);
+    const during = await evmPaymentBody(pw.chain, 4_000n);
+    const refused = records(10);
+    const [door, payment, ready, looked] = await Promise.all([
+      intake({ records: refused }),
+      settle(during.body),
+      fetch(`${api.url}/ready`).then(async (r) => ({ status: r.status, body: await r.json() })),
+      lookup(acknowledged[0]!),
+    ]);
+    const refusedIds = refused.map((r) => recordId({ ...r, settlementType: "settle-batch" }));
+    down = { door, refusedIds, payment, during, ready, lookup: looked };
+  });
+
+  describe("while Redis is down", () => {
+    it("the inference door answers 503 service_unavailable with Retry-After (about 10 s: ioredis gives up after 20 retries)", () => {
+      expect(down.door.status).toBe(503);
+      expect(down.door.headers.get("retry-after")).toBeTruthy();
+      expect(down.door.body).toMatchObject({ error: "service_unavailable" });
+    });
+
+    it("/settle answers HTTP 200 unexpected_settle_error and broadcasts nothing", async () => {
+      expect(down.payment.status).toBe(200);
+      expect(down.payment.body).toMatchObject({ success: false, errorReason: "unexpected_settle_error", transaction: "" });
+      expect(await chain().txCount(SIGNER)).toBe(sentBefore);
+    });
+
+    it("/ready answers 503 naming redis", () => {
+      expect(down.ready.status).toBe(503);
+      expect(down.ready.body.failing).toEqual(["redis"]);
+    });
+
+    // BUG (packages/server/src/routes/inference.ts GET /inference/settlements/:id passes store errors to
+    // next(), and app.ts's errorHandler answers 500 with reason unexpected_verify_error for any path).
+    it("a record lookup answers 503 service_unavailable while the store is down", () => {
+      expect(down.lookup).toMatchObject({ status: 503, body: { error: "service_unavailable" } });
+    });
+  });
+
+  describe("after the restart", () => {
+    beforeAll(async () => {
+      await pw.redis.restart();
+    });
+
+    it("intake resumes by itself, and every record acknowledged before the crash is anchored exactly once", async () => {
+      // The processes reconnect on their own.
+      const later = await waitUntil(async () => {
+        const a = await intake({ records: records(40) });
+        return a.status === 202 ? a : undefined;
+      }, 30_000, "the inference door to accept again");
+      const all = [...acknowledged, ...later.body.results.map((r: { id: Hex }) => r.id as Hex)];
+
+      const batches = await waitUntil(async () => {
+        const found = await relayBatches(pw.chain.rpcUrl, pw.relay.address, pw.relay.fromBlock);
+        return found.reduce((s, b) => s + b.batchSize, 0) >= all.length ? found : undefined;
+      }, 60_000, "every acknowledged record on chain");
+      expect(batches.reduce((s, b) => s + b.batchSize, 0)).toBe(all.length);
+      expect(new Set(batches.map((b) => b.root)).size).toBe(batches.length);
+      const views = await waitUntil(async () => {
+        const v = await Promise.all(all.map(lookup));
+        return v.every((x) => x.body.status === "anchored") ? v : undefined;
+      }, 30_000, "every acknowledged record marked anchored");
+      const perRoot = new Map<string, number>();
+      for (const v of views) perRoot.set(v.body.root, (perRoot.get(v.body.root) ?? 0) + 1);
+      for (const b of batches) expect(perRoot.get(b.root)).toBe(b.batchSize);
+    });
+
+    it("the records refused with 503 were not stored", async () => {
+      for (const id of down.refusedIds) expect((await lookup(id)).status).toBe(404);
+    });
+
+    it("payments settled before the crash stay settled (duplicate_settlement), and the one refused while down settles once", async () => {
+      for (const p of paid) expect((await settle(p.body)).body).toMatchObject({ success: false, errorReason: "duplicate_settlement" });
+      expect((await settle(down.during.body)).body).toMatchObject({ success: true });
+      expect(await chain().txCount(SIGNER)).toBe(sentBefore + 1);
+    });
+  });
+});
+
+const chain = () => chainView(pw.chain);

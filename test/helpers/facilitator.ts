@@ -1,0 +1,109 @@
+/** Test fixtures: our facilitator over HTTP on a free port, alone or on the local EVM world. */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { keccak256, toHex } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { devKey, DevRole, evmWorldOverrides, loadArtifact, startEvmWorld, startWalrusService, type EvmWorld } from "@facilitator/devnet";
+import { deploySettlementRelay } from "@facilitator/inference";
+import { composeServices, type Services } from "../../packages/server/src/compose.ts";
+import { loadConfig, type Config } from "../../packages/server/src/config.ts";
+import { createLogger } from "../../packages/server/src/logger.ts";
+
+export interface RunningFacilitator {
+  url: string;
+  services: Services;
+  stop(): Promise<void>;
+}
+
+/** Our facilitator with the given configuration (on top of the defaults), embedded ledger in a temp dir. */
+export async function startFacilitator(config: Partial<Config>): Promise<RunningFacilitator> {
+  const dataDir = mkdtempSync(join(tmpdir(), "facilitator-"));
+  const services = await composeServices({ ...loadConfig({}), port: 0, dataDir, ...config }, createLogger("silent"), { pollingIntervalMs: 50 });
+  const url = await services.listen();
+  return {
+    url,
+    services,
+    async stop() {
+      await services.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface FacilitatorFixture extends RunningFacilitator {
+  world: EvmWorld;
+}
+
+export async function startFacilitatorOnWorld(
+  opts: { networks?: string[]; config?: Partial<Config>; world?: EvmWorld } = {},
+): Promise<FacilitatorFixture> {
+  const world = opts.world ?? (await startEvmWorld({ networks: opts.networks ?? ["base-sepolia"] }));
+  const running = await startFacilitator({
+    networks: Object.keys(world.networks),
+    networkOverrides: evmWorldOverrides(world),
+    evmKeys: world.facilitatorKeys,
+    ...opts.config,
+  });
+  return {
+    ...running,
+    world,
+    async stop() {
+      await running.stop();
+      if (!opts.world) await world.stop();
+    },
+  };
+}
+
+export interface InferenceFixture extends FacilitatorFixture {
+  relayAddress: `0x${string}`;
+  walrus: Awaited<ReturnType<typeof startWalrusService>>;
+  apiKey: string;
+  tee: { teeId: `0x${string}`; privateKey: `0x${string}`; address: `0x${string}` };
+}
+
+/** The EVM world plus a Walrus-compatible service and a SettlementRelay, with the facilitator anchoring on them. */
+export async function startFacilitatorWithInference(opts: { config?: Partial<Config> } = {}): Promise<InferenceFixture> {
+  const world = await startEvmWorld({ networks: ["base-sepolia"] });
+  const walrusDir = mkdtempSync(join(tmpdir(), "walrus-"));
+  const walrus = await startWalrusService({ dir: walrusDir });
+  const chain = world.networks["base-sepolia"]!;
+  const relayerKey = devKey(DevRole.relayer);
+  const relay = await deploySettlementRelay({
+    rpcUrl: chain.rpcUrl,
+    chainId: chain.chainId,
+    deployerKey: world.deployerKey,
+    relayers: [privateKeyToAccount(relayerKey).address],
+    artifact: loadArtifact("SettlementRelay"),
+    pollingIntervalMs: 50,
+  });
+  const teeKey = devKey(30);
+  const tee = { teeId: keccak256(toHex("test-tee")), privateKey: teeKey, address: privateKeyToAccount(teeKey).address };
+  const apiKey = "router-key";
+  const fx = await startFacilitatorOnWorld({
+    world,
+    config: {
+      relay: { network: "base-sepolia", address: relay.address },
+      relayerKey,
+      walrus: { publisherUrl: walrus.publisherUrl, aggregatorUrl: walrus.aggregatorUrl, epochs: 1, permanent: true },
+      inferenceApiKeys: [apiKey],
+      teeKeys: { [tee.teeId]: tee.address },
+      batchSize: 4,
+      batchTimeoutMs: 300,
+      ...opts.config,
+    },
+  });
+  return {
+    ...fx,
+    relayAddress: relay.address,
+    walrus,
+    apiKey,
+    tee,
+    async stop() {
+      await fx.stop();
+      await walrus.stop();
+      await world.stop();
+      rmSync(walrusDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,165 @@
+/**
+ * Inference records named by /settle headers (the earlier facilitator's door): taken only when the
+ * payment settles, linked to it, and anchored with the event their settlement type calls for.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseEventLogs, toHex, type Hex } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { signEip3009Payload } from "@facilitator/evm";
+import { SETTLEMENT_RELAY_ABI, signTeeAttestation } from "@facilitator/inference";
+import { startFacilitatorWithInference, type InferenceFixture } from "./helpers/facilitator.ts";
+import { chainReader } from "./helpers/evm.ts";
+
+let fx: InferenceFixture;
+beforeAll(async () => {
+  fx = await startFacilitatorWithInference();
+});
+afterAll(async () => {
+  await fx?.stop();
+});
+
+const hash = (): Hex => toHex(crypto.getRandomValues(new Uint8Array(32)));
+
+async function paidSettle(headers: Record<string, string>) {
+  const n = fx.world.networks["base-sepolia"]!;
+  const requirements = { scheme: "exact", network: n.caip2, amount: "500", asset: n.asset.address, payTo: n.payTo, maxTimeoutSeconds: 60, extra: { name: n.asset.name, version: n.asset.version } };
+  const payload = await signEip3009Payload(privateKeyToAccount(n.payer.privateKey), {
+    domain: { name: n.asset.name, version: n.asset.version, chainId: n.chainId, verifyingContract: n.asset.address },
+    to: n.payTo,
+    value: 500n,
+  });
+  const res = await fetch(`${fx.url}/settle`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify({ x402Version: 2, paymentPayload: { x402Version: 2, accepted: requirements, payload }, paymentRequirements: requirements }),
+  });
+  return { res, body: await res.json() };
+}
+
+/** Headers naming the registered TEE, signed by some other key. */
+function forgedTeeHeaders(): Record<string, string> {
+  const inputHash = hash();
+  const outputHash = hash();
+  const other = toHex(crypto.getRandomValues(new Uint8Array(32)));
+  return {
+    "x-input-hash": inputHash,
+    "x-output-hash": outputHash,
+    "x-tee-id": fx.tee.teeId,
+    "x-tee-timestamp": "1",
+    "x-tee-signature": signTeeAttestation(other, { teeId: fx.tee.teeId, inputHash, outputHash, timestamp: 1n }),
+  };
+}
+
+async function anchored(id: string): Promise<Record<string, any>> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const view = await (await fetch(`${fx.url}/inference/settlements/${id}`)).json();
+    if (view.status === "anchored") return view;
+    if (view.status === "failed" || Date.now() > deadline) throw new Error(`record ${id}: ${JSON.stringify(view)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function relayEvents(txHash: Hex) {
+  const receipt = await chainReader(fx.world.networks["base-sepolia"]!).client.getTransactionReceipt({ hash: txHash });
+  expect(receipt.status).toBe("success");
+  return parseEventLogs({ abi: SETTLEMENT_RELAY_ABI, logs: receipt.logs.filter((l) => l.address.toLowerCase() === fx.relayAddress.toLowerCase()) });
+}
+
+describe("/settle with inference headers", () => {
+  it("settle: the payment settles, the record is linked to it, and Settlement(input, output) is emitted", async () => {
+    const inputHash = hash();
+    const outputHash = hash();
+    const { res, body } = await paidSettle({ "x-input-hash": inputHash, "x-output-hash": outputHash, "x-settlement-type": "settle" });
+    expect(body).toMatchObject({ success: true });
+    const id = body.extensions.inferenceSettlement.id;
+    expect(res.headers.get("x-inference-settlement-id")).toBe(id);
+
+    const view = await anchored(id);
+    expect(view).toMatchObject({ settlementType: "settle", payment: { network: "base-sepolia", transaction: body.transaction } });
+    const [event] = await relayEvents(view.transactionHash);
+    expect(event).toMatchObject({ eventName: "Settlement", args: { inputHash, outputHash } });
+  });
+
+  it("settle-metadata: SettlementWithMetadata carries the model and data", async () => {
+    const inputHash = hash();
+    const outputHash = hash();
+    const metadata = { modelInfo: "llama-3.1-8b@tee", inputData: "prompt digest", outputData: "completion digest" };
+    const { body } = await paidSettle({
+      "x-input-hash": inputHash,
+      "x-output-hash": outputHash,
+      "x-settlement-type": "settle-metadata",
+      "x-settlement-metadata": Buffer.from(JSON.stringify(metadata)).toString("base64"),
+    });
+    expect(body.success).toBe(true);
+    const view = await anchored(body.extensions.inferenceSettlement.id);
+    const [event] = await relayEvents(view.transactionHash);
+    expect(event).toMatchObject({ eventName: "SettlementWithMetadata", args: { inputHash, outputHash, ...metadata } });
+  });
+
+  it("settle-batch with a TEE signature: anchored in a batch whose root the relay accepts the proof for", async () => {
+    const inputHash = hash();
+    const outputHash = hash();
+    const timestamp = BigInt(Math.floor(Date.now() / 1000));
+    const teeSignature = signTeeAttestation(fx.tee.privateKey, { teeId: fx.tee.teeId, inputHash, outputHash, timestamp });
+    const { body } = await paidSettle({
+      "x-input-hash": inputHash,
+      "x-output-hash": outputHash,
+      "x-settlement-type": "settle-batch",
+      "x-tee-id": fx.tee.teeId,
+      "x-tee-timestamp": timestamp.toString(),
+      "x-tee-signature": teeSignature,
+    });
+    expect(body.success).toBe(true);
+    const view = await anchored(body.extensions.inferenceSettlement.id);
+    const events = await relayEvents(view.transactionHash);
+    expect(events[0]).toMatchObject({ eventName: "BatchSettlement", args: { merkleRoot: view.root } });
+    const holds = await chainReader(fx.world.networks["base-sepolia"]!).client.readContract({
+      address: fx.relayAddress,
+      abi: SETTLEMENT_RELAY_ABI,
+      functionName: "verifyInference",
+      args: [view.root, view.proof, fx.tee.teeId, inputHash, outputHash, timestamp, teeSignature],
+    });
+    expect(holds).toBe(true);
+  });
+
+  it.each([
+    ["a short hash", { "x-input-hash": "0x1234", "x-output-hash": hash() }],
+    ["an unknown settlement type", { "x-input-hash": hash(), "x-output-hash": hash(), "x-settlement-type": "settle-twice" }],
+    ["a signature the registered TEE did not make", "forged-tee"],
+  ])("refuses %s before any money moves", async (_name, spec) => {
+    const headers: Record<string, string> =
+      spec === "forged-tee" ? forgedTeeHeaders() : (spec as Record<string, string>);
+    const n = fx.world.networks["base-sepolia"]!;
+    const chain = chainReader(n);
+    const sent = await chain.txCount(n.facilitatorAddress);
+    const payeeBefore = await chain.balanceOf(n.payTo);
+    const { res, body } = await paidSettle(headers);
+    expect(res.status).toBe(200);
+    expect(body.success).toBe(false);
+    expect(body.errorReason).toMatch(/^invalid_|^unknown_tee/);
+    expect(body.transaction).toBe("");
+    expect(await chain.txCount(n.facilitatorAddress)).toBe(sent);
+    expect(await chain.balanceOf(n.payTo)).toBe(payeeBefore);
+  });
+});
+
+describe("/metrics after payments and anchoring", () => {
+  it("counts the settled payments and the anchored batches", async () => {
+    const text = await (await fetch(`${fx.url}/metrics`)).text();
+    const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? "NaN");
+    expect(value(/^x402_settle_requests_total\{network="base-sepolia",outcome="success"\} (\d+)/m)).toBeGreaterThanOrEqual(3);
+    expect(value(/^x402_batches_anchored_total (\d+)/m)).toBeGreaterThanOrEqual(1);
+    expect(value(/^x402_gas_spent_wei_total\{network="base-sepolia",role="settlement"\} (\S+)/m)).toBeGreaterThan(0);
+    expect(value(/^x402_inference_queue_depth (\d+)/m)).toBe(0);
+    const signer = fx.world.networks["base-sepolia"]!.facilitatorAddress;
+    expect(value(new RegExp(`^x402_signer_balance_wei\\{[^}]*address="${signer}"[^}]*\\} (\\S+)`, "m"))).toBeGreaterThan(0);
+  });
+
+  it("/ready checks the chain, Walrus and the signers' gas money", async () => {
+    const res = await fetch(`${fx.url}/ready`);
+    const body = await res.json();
+    expect(res.status, JSON.stringify(body)).toBe(200);
+    expect(JSON.stringify(body)).toContain(`gas base-sepolia ${fx.world.networks["base-sepolia"]!.facilitatorAddress}`);
+  });
+});
