@@ -370,7 +370,8 @@ async function runConfig(config: ConfigName, opts: Options): Promise<PhaseResult
   let redis: RedisServer | undefined;
   let fac: FacilitatorProcess | undefined;
   try {
-    if (config === "redis") redis = await startRedis();
+    // As production: append-only, every acknowledged write fsync'd.
+    if (config === "redis") redis = await startRedis({ appendOnly: true });
     const n = world.networks["base-sepolia"]!;
     log(`${config}: signing payments`);
     const verifyBodies = opts.endpoints.includes("verify") ? await signPayments(n, 256) : [];

@@ -5,7 +5,9 @@
  */
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { privateKeyToAccount } from "viem/accounts";
@@ -122,15 +124,41 @@ describe("the embedded default", () => {
   });
 });
 
+/** A stack trace's frames ("    at fn (file:line)"): an operator's mistake must not print one. */
+const STACK_FRAME = /^\s+at .+[:(]/m;
+
 describe("production configuration that is wrong", () => {
   it("stops with a message naming each problem, before listening", async () => {
     const port = await freePort();
     const r = run({ PORT: String(port), EVM_PRIVATE_KEY: "0x1234", SETTLE_RECEIPT_TIMEOUT_MS: "120000" });
     const code = await r.exited;
     expect(code).not.toBe(0);
-    expect(r.output()).toMatch(/EVM private key #1 is not 32-byte hex/);
+    expect(r.output()).toMatch(/EVM_PRIVATE_KEY: key #1 is not 32-byte hex/);
     expect(r.output()).toMatch(/SETTLE_RECEIPT_TIMEOUT_MS/);
     expect(r.output()).not.toContain("listening");
+    expect(r.output()).not.toMatch(STACK_FRAME);
+  });
+
+  it("names an unknown network in one line with the valid names, without a stack trace or the key", async () => {
+    const key = devKey(1);
+    const r = run({ PORT: String(await freePort()), EVM_PRIVATE_KEY: key, NETWORKS: "base-sepolia,base-sepolla", LOG_LEVEL: "info" });
+    expect(await r.exited).toBe(2);
+    const lines = r.output().trim().split("\n");
+    expect(lines).toContainEqual(expect.stringMatching(/^\s*- NETWORKS: unknown network "base-sepolla" \(valid: base, base-sepolia, .*solana-devnet.*\)$/));
+    expect(lines.length).toBeLessThanOrEqual(2); // a heading and the one problem
+    expect(r.output()).not.toMatch(STACK_FRAME);
+    expect(r.output()).not.toContain(key.slice(2));
+  });
+
+  it("names a log level it does not know, a switch that is not true/false and a Redis URL without quoting it", async () => {
+    const password = "s3cret-redis-password";
+    const r = run({ EVM_PRIVATE_KEY: devKey(1), LOG_LEVEL: "verbose", RUN_WORKER: "no", REDIS_URL: `localhost:${password}@6379` });
+    expect(await r.exited).toBe(2);
+    expect(r.output()).toMatch(/^\s*- LOG_LEVEL: unknown level "verbose" \(valid: fatal, error, warn, info, debug, trace, silent\)$/m);
+    expect(r.output()).toMatch(/^\s*- RUN_WORKER: must be true or false, got "no"$/m);
+    expect(r.output()).toMatch(/^\s*- REDIS_URL: not a redis:\/\/ or rediss:\/\/ URL \(value not shown\)$/m);
+    expect(r.output()).not.toContain(password);
+    expect(r.output()).not.toMatch(STACK_FRAME);
   });
 
   it("refuses a chain whose id differs from the network's, and a token whose domain differs", async () => {
@@ -149,8 +177,36 @@ describe("production configuration that is wrong", () => {
       expect(r.output()).toMatch(/version/i);
       expect(r.output()).not.toContain(devKey(1).slice(2));
       expect(r.output()).not.toContain("facilitator listening");
+      expect(r.output()).not.toMatch(STACK_FRAME);
     } finally {
       await anvil.stop();
+    }
+  });
+
+  it("says in one line that its port is taken, without a stack trace", async () => {
+    const anvil = await startAnvil({ chainId: 84532 });
+    const taken = createServer();
+    const dataDir = mkdtempSync(join(tmpdir(), "cli-port-"));
+    try {
+      const token = await deployTestUsdc({ rpcUrl: anvil.rpcUrl, chainId: 84532, deployerKey: devKey(0), name: "USDC", version: "2", decimals: 6 });
+      await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+      const port = (taken.address() as { port: number }).port;
+      const r = run({
+        PORT: String(port),
+        HOST: "127.0.0.1",
+        EVM_PRIVATE_KEY: devKey(1),
+        NETWORKS: "base-sepolia",
+        NETWORK_OVERRIDES: JSON.stringify([{ name: "base-sepolia", rpcUrl: anvil.rpcUrl, asset: { address: token } }]),
+        DATA_DIR: dataDir,
+        LOG_LEVEL: "warn",
+      });
+      expect(await r.exited).toBe(2);
+      expect(r.output().trim()).toMatch(new RegExp(`^PORT, HOST: cannot listen on 127\\.0\\.0\\.1:${port}: another process listens on this port$`, "m"));
+      expect(r.output()).not.toMatch(STACK_FRAME);
+    } finally {
+      taken.close();
+      await anvil.stop();
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });

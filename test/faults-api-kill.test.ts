@@ -3,6 +3,10 @@
  * same Redis ledger. The kill is placed deterministically: mining is paused so the first payments sit
  * broadcast but unconfirmed, and the dying process's RPC is held so the next payments sit claimed
  * but not yet signed. Those are the two states a settle can be lost in.
+ *
+ * The processes run with a short settle lease and a long receipt bound: while the holder lives, its
+ * renewals keep the payments its own however long it waits; once it is dead, its payments are free
+ * within about one lease, long before the receipt bound (which the lease used to be derived from).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { privateKeyToAccount } from "viem/accounts";
@@ -30,8 +34,12 @@ const KEY_A = devKey(DevRole.facilitator);
 const KEY_B = devKey(DevRole.facilitator2);
 const A = privateKeyToAccount(KEY_A).address;
 const B = privateKeyToAccount(KEY_B).address;
-/** Claims and broadcasts are leased for twice this: the time after which the other process takes over. */
-const RECEIPT_MS = 4_000;
+/** The settle lease: a dead process's payments are taken over once it runs out. */
+const LEASE_MS = 2_000;
+/** Long on purpose: the old lease (twice this) would keep the dead process's payments for 40 s. */
+const RECEIPT_MS = 20_000;
+/** A retry on the other process reaches every payment's outcome well within this after the kill. */
+const TAKEOVER_BOUND_MS = LEASE_MS + 10_000;
 
 let pw: ProcessWorld;
 let proxy: FaultProxy;
@@ -44,7 +52,7 @@ beforeAll(async () => {
   proxy = await startFaultProxy(pw.chain.rpcUrl);
   ledger = new RedisLedger({ redis: pw.redis.url });
   const env = (key: Hex, rpcUrl: string) =>
-    pw.env({ evmKeys: [key], runWorker: false, receiptTimeoutMs: RECEIPT_MS, rpcUrls: { "base-sepolia": rpcUrl } });
+    pw.env({ evmKeys: [key], runWorker: false, receiptTimeoutMs: RECEIPT_MS, leaseMs: LEASE_MS, rpcUrls: { "base-sepolia": rpcUrl } });
   [apiA, apiB] = await Promise.all([
     spawnFacilitator({ name: "api-a", role: "api", env: env(KEY_A, proxy.url) }),
     spawnFacilitator({ name: "api-b", role: "api", env: env(KEY_B, pw.chain.rpcUrl) }),
@@ -60,7 +68,7 @@ afterAll(async () => {
 });
 
 describe("an API process killed with SIGKILL mid-settle", () => {
-  it("the caller's retries on the other process end in exactly one success per payment; nothing is broadcast twice or lost", async () => {
+  it("the caller's retries on the other process end in exactly one success per payment within a lease or so; nothing is broadcast twice or lost", async () => {
     const chain = chainView(pw.chain);
     const anvil = pw.chain.rpcUrl;
     const from = (await chain.blockNumber()) + 1n;
@@ -82,17 +90,30 @@ describe("an API process killed with SIGKILL mid-settle", () => {
       return entries.every((e, i) => e?.state === (i < 8 ? "broadcast" : "claimed"));
     }, 10_000, "8 payments broadcast and 4 claimed in the ledger");
 
+    // While A lives, stuck on its node or waiting for receipts, it renews every lease: B keeps off.
+    const seen = await Promise.all(all.map((p) => ledger.get(keyOf(p.nonce))));
+    await waitUntil(async () => {
+      const now = await Promise.all(all.map((p) => ledger.get(keyOf(p.nonce))));
+      return now.every((e, i) => e!.version >= seen[i]!.version + 3 && e!.state === seen[i]!.state);
+    }, 20 * LEASE_MS, "three renewals of every lease A holds");
+    for (const p of [broadcastOnes[0]!, claimedOnes[0]!]) {
+      const meanwhile = await postJson(`${apiB.url}/settle`, p.body);
+      expect(meanwhile.body, JSON.stringify(meanwhile.body)).toMatchObject({ success: false, errorReason: "duplicate_settlement" });
+      expect(meanwhile.body.errorMessage ?? JSON.stringify(meanwhile.body)).toMatch(/settling this payment right now/);
+    }
+
     // 3. SIGKILL. Its callers lose their connections without an answer.
     await apiA.kill9();
+    const killedAt = Date.now();
     const lost = await Promise.all(inFlight);
     for (const a of lost) expect(a.status === 0 || a.body.errorReason === "settlement_pending", JSON.stringify(a.body)).toBe(true);
     proxy.setMode("pass");
     await nodeRpc(anvil, "evm_setAutomine", [true]);
     await nodeRpc(anvil, "evm_mine");
 
-    // 4. Each caller retries on B until it hears the outcome.
+    // 4. Each caller retries on B until it hears the outcome: B takes each payment over once A's lease ran out.
     const heard = new Map<Hex, HttpAnswer[]>();
-    const deadline = Date.now() + 4 * RECEIPT_MS + 10_000;
+    const deadline = killedAt + TAKEOVER_BOUND_MS;
     await Promise.all(
       all.map(async (p) => {
         const answers: HttpAnswer[] = [];
@@ -101,7 +122,7 @@ describe("an API process killed with SIGKILL mid-settle", () => {
           const a = await postJson(`${apiB.url}/settle`, p.body, { timeoutMs: RECEIPT_MS + 10_000 });
           answers.push(a);
           if (a.body.success) return;
-          if (Date.now() > deadline) throw new Error(`no success for ${p.nonce}: ${JSON.stringify(answers.map((x) => x.body))}`);
+          if (Date.now() > deadline) throw new Error(`no success for ${p.nonce} within ${TAKEOVER_BOUND_MS} ms of the kill: ${JSON.stringify(answers.map((x) => x.body))}`);
           await new Promise((r) => setTimeout(r, 300));
         }
       }),

@@ -16,9 +16,10 @@ import {
   type Transaction,
   type TransactionWithLifetime,
 } from "@solana/kit";
-import { Reason, type SettleOutcome } from "@facilitator/core";
+import { Reason, type LedgerEntry, type SettleOutcome } from "@facilitator/core";
 import { createSvmExactMechanism, settlementKey } from "@facilitator/svm";
 import { EmbeddedLedger } from "@facilitator/ledger";
+import { waitFor } from "@facilitator/devnet";
 import {
   buildPaymentTx,
   chainSnapshot,
@@ -40,6 +41,20 @@ afterAll(async () => {
 });
 
 const reasons = (outcomes: SettleOutcome[]) => outcomes.map((o) => (o.success ? "success" : o.reason));
+
+const LEASE_MS = 1_500;
+/** Another settling process on the same ledger: a short lease, and a landing wait long enough to outlast several. */
+const settlerWithLease = () =>
+  createSvmExactMechanism({
+    networks: [fx.network],
+    feePayers: fx.world.feePayers.map((f) => f.secretKey),
+    ledger: fx.ledger,
+    leaseMs: LEASE_MS,
+    confirmTimeoutMs: 30_000,
+    pollIntervalMs: 20,
+    resendIntervalMs: 200,
+  });
+const keyOfWire = (wire: string) => settlementKey(DEVNET_CAIP2, new Uint8Array(getTransactionDecoder().decode(getBase64Encoder().encode(wire)).messageBytes));
 const landedWithSignature = (signature: string) => fx.rpc.chain.status(signature);
 
 describe("Solana settlement", () => {
@@ -157,6 +172,65 @@ describe("Solana settlement", () => {
     const after = await chainSnapshot(fx);
     expect(after.payee).toBe(before.payee + 10_000n);
     expect(after.transactions).toBe(before.transactions + 1);
+  });
+
+  it("a settle waiting for its transaction to land keeps the payment for many leases: a retry meanwhile is a duplicate", async () => {
+    const wire = await buildPaymentTx(fx, { memo: "lease-1" });
+    const request = v1Request(fx, wire);
+    const key = keyOfWire(wire);
+    const before = await chainSnapshot(fx);
+    const patient = await settlerWithLease();
+    fx.rpc.pauseLanding();
+
+    const settling = patient.settle(request);
+    const sent = await waitFor(async () => ((await fx.ledger.get(key))?.state === "broadcast" ? fx.ledger.get(key) : undefined), "the broadcast to be recorded");
+    const retries: SettleOutcome[] = [];
+    let latest: LedgerEntry = sent!;
+    const deadline = Date.now() + 20 * LEASE_MS;
+    while (latest.version < sent!.version + 6 && Date.now() < deadline) {
+      retries.push(await fx.mechanism.settle(request));
+      latest = (await fx.ledger.get(key))!;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // Six renewals by the holder, of the very same record.
+    expect(latest.version).toBeGreaterThanOrEqual(sent!.version + 6);
+    expect(latest).toMatchObject({ state: "broadcast", transaction: sent!.transaction });
+    fx.rpc.resumeLanding();
+
+    expect(await settling).toMatchObject({ success: true, transaction: sent!.transaction, amount: 10_000n });
+    expect(reasons(retries).every((r) => r === Reason.duplicateSettlement)).toBe(true);
+    const after = await chainSnapshot(fx);
+    expect(after.transactions).toBe(before.transactions + 1);
+    expect(after.payee).toBe(before.payee + 10_000n);
+  });
+
+  it("a settle that stalled past its lease is taken over: both wait on the one signature, one success, nothing signed again", async () => {
+    const wire = await buildPaymentTx(fx, { memo: "lease-2" });
+    const request = v1Request(fx, wire);
+    const key = keyOfWire(wire);
+    const before = await chainSnapshot(fx);
+    const [stalled, taker] = [await settlerWithLease(), await settlerWithLease()];
+    fx.rpc.pauseLanding();
+
+    const holding = stalled.settle(request);
+    const sent = (await waitFor(async () => ((await fx.ledger.get(key))?.state === "broadcast" ? fx.ledger.get(key) : undefined), "the broadcast"))!;
+    // What the ledger shows once the holder stalled for longer than its lease: the lease has run out.
+    let expired: LedgerEntry | undefined;
+    while (!expired) {
+      const { version, ...seen } = (await fx.ledger.get(key))!;
+      expired = await fx.ledger.compareAndSet({ ...seen, leaseUntil: Date.now() - 1, updatedAt: Date.now() }, version);
+    }
+    const taking = taker.settle(request);
+    await waitFor(async () => ((await fx.ledger.get(key))!.version > expired!.version ? true : undefined), "the takeover");
+    fx.rpc.resumeLanding();
+    const [held, taken] = await Promise.all([holding, taking]);
+
+    expect(taken).toMatchObject({ success: true, transaction: sent.transaction, amount: 10_000n });
+    expect(held).toMatchObject({ success: false, reason: Reason.settlementPending, transaction: sent.transaction });
+    expect(await fx.ledger.get(key)).toMatchObject({ state: "success", transaction: sent.transaction, rawTransaction: sent.rawTransaction });
+    const after = await chainSnapshot(fx);
+    expect(after.transactions).toBe(before.transactions + 1);
+    expect(after.payee).toBe(before.payee + 10_000n);
   });
 
   it("a payment already on chain but missing from the ledger (a wiped store) is a duplicate, not a second success", async () => {

@@ -6,7 +6,7 @@ import type { NetworkOverride } from "@facilitator/core";
 import { composeServices } from "../../packages/server/src/compose.ts";
 import { loadConfig, type Config } from "../../packages/server/src/config.ts";
 import { createLogger } from "../../packages/server/src/logger.ts";
-import { EvmSigner } from "@facilitator/evm";
+import { EvmSigner, JsonRpcHttpClient } from "@facilitator/evm";
 import { EmbeddedLedger } from "@facilitator/ledger";
 import { Facilitator } from "../../packages/server/src/facilitator.ts";
 import { childSpec, onStop, reportFailure, reportReady } from "../lib/child.ts";
@@ -50,7 +50,8 @@ main().catch(reportFailure);
 
 /** Spans around the I/O and the expensive steps (bench/lib/spans.ts); only with BENCH_SPANS=1. */
 function instrument(): void {
-  wrapFetch();
+  wrapFetch(); // Solana's RPC calls
+  wrapMethod(JsonRpcHttpClient.prototype, "post", "evm rpc"); // EVM calls go over node:http, not fetch
   wrapMethod(EmbeddedLedger.prototype, "get", "ledger get");
   wrapMethod(EmbeddedLedger.prototype, "compareAndSet", "ledger compareAndSet (fsync)");
   wrapMethod(EmbeddedLedger.prototype, "release", "ledger release (fsync)");

@@ -146,6 +146,8 @@ export interface ProductionEnvOptions {
   batchSize?: number;
   batchTimeoutMs?: number;
   receiptTimeoutMs?: number;
+  /** SETTLE_LEASE_MS: how long a settle in progress holds its payment without renewing it. */
+  leaseMs?: number;
   /** false: API only (the batch worker runs in `worker` processes). */
   runWorker?: boolean;
   logLevel?: string;
@@ -179,6 +181,7 @@ export function productionEnv(o: ProductionEnvOptions): Record<string, string> {
   if (o.batchSize !== undefined) env.SETTLEMENT_BATCH_SIZE = String(o.batchSize);
   if (o.batchTimeoutMs !== undefined) env.SETTLEMENT_BATCH_TIMEOUT = String(o.batchTimeoutMs);
   if (o.receiptTimeoutMs !== undefined) env.SETTLE_RECEIPT_TIMEOUT_MS = String(o.receiptTimeoutMs);
+  if (o.leaseMs !== undefined) env.SETTLE_LEASE_MS = String(o.leaseMs);
   return env;
 }
 

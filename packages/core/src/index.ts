@@ -4,3 +4,4 @@ export * from "./schemas.ts";
 export * from "./request.ts";
 export * from "./responses.ts";
 export * from "./mechanism.ts";
+export * from "./lease.ts";

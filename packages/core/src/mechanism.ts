@@ -58,6 +58,12 @@ export interface LedgerEntry {
   message?: string;
   leaseUntil?: number;
   updatedAt: number;
+  /**
+   * A `success` or `failed` entry is kept at least until this time (ms), even past the ledger's
+   * retention: set it when nothing but this record refuses the payment again before then (an ERC-2612
+   * permit can be settled through an allowance already in place until its deadline).
+   */
+  keepUntil?: number;
 }
 
 export interface SettlementLedger {

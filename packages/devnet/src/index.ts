@@ -8,3 +8,4 @@ export * from "./world.ts";
 export * from "./redis.ts";
 export * from "./walrus.ts";
 export * from "./solana/index.ts";
+export * from "./wait.ts";

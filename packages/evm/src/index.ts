@@ -21,6 +21,7 @@ export { FeeOracle, type FeeQuote } from "./fees.ts";
 export { sendRawTransaction, type SendResult } from "./send.ts";
 export { getReceipt, waitForReceipt, type WaitOptions } from "./receipt.ts";
 export { isTransientRpcError, nodeMessage, revertReason } from "./rpc-errors.ts";
+export { batchingHttp, JsonRpcHttpClient, type BatchingHttpOptions, type BatchingHttpTransport } from "./rpc-transport.ts";
 export type { NetworkRuntime, SettleConfig } from "./settle.ts";
 export {
   PERMIT_TRANSFER_METHOD,

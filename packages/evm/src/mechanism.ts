@@ -1,5 +1,6 @@
 /** The `exact` scheme on EVM networks: verify and settle, one handler per token transfer method. */
 import {
+  DEFAULT_LEASE_MS,
   Reason,
   reject,
   type NetworkInfo,
@@ -10,11 +11,12 @@ import {
   type TransferMethod,
   type VerifyOutcome,
 } from "@facilitator/core";
-import { createPublicClient, getAddress, http, type Address, type Hex, type PublicClient } from "viem";
+import { createPublicClient, getAddress, type Address, type Hex, type PublicClient } from "viem";
 import { createEip3009Handler } from "./eip3009-handler.ts";
 import { createPermitHandler } from "./permit-handler.ts";
 import { FeeOracle } from "./fees.ts";
 import { nodeMessage } from "./rpc-errors.ts";
+import { batchingHttp } from "./rpc-transport.ts";
 import { settlePayment, type NetworkRuntime, type SettleConfig } from "./settle.ts";
 import { SignerPool } from "./signer-pool.ts";
 import type { TransferMethodHandler } from "./transfer-method.ts";
@@ -30,7 +32,10 @@ export interface EvmExactMechanismOptions {
   pollingIntervalMs?: number;
   /** How often a stalled receipt wait checks the signer's queue for dropped transactions. */
   stallCheckMs?: number;
-  /** Claim/broadcast lease. Default 2 x receiptTimeoutMs. */
+  /**
+   * Lease of a claim or broadcast in the ledger, renewed every leaseMs/3 while its settle works; a
+   * crashed settle's payment is taken over (reconciled, never re-signed) once it runs out. Default 5 s.
+   */
   leaseMs?: number;
   /** Gas limit as a percentage of the estimate. Default 125. */
   gasMarginPercent?: number;
@@ -69,7 +74,7 @@ export function createEvmExactMechanism(opts: EvmExactMechanismOptions): EvmExac
     receiptTimeoutMs,
     pollingIntervalMs: opts.pollingIntervalMs ?? 250,
     stallCheckMs: opts.stallCheckMs ?? Math.min(5_000, Math.max(500, Math.floor(receiptTimeoutMs / 3))),
-    leaseMs: opts.leaseMs ?? 2 * receiptTimeoutMs,
+    leaseMs: opts.leaseMs ?? DEFAULT_LEASE_MS,
     gasMarginPercent: BigInt(opts.gasMarginPercent ?? 125),
     now: opts.now ?? Date.now,
     onGasSpent: opts.onGasSpent,
@@ -92,7 +97,7 @@ export function createEvmExactMechanism(opts: EvmExactMechanismOptions): EvmExac
     }
     const client = createPublicClient({
       // No transport retries: a silent node would multiply every bound by the retry count; sends retry on their own.
-      transport: http(network.rpcUrl, { batch: true, timeout: opts.rpcTimeoutMs ?? 10_000, retryCount: 0 }),
+      transport: batchingHttp(network.rpcUrl, { timeoutMs: opts.rpcTimeoutMs ?? 10_000, retryCount: 0 }),
       pollingInterval: cfg.pollingIntervalMs,
     }) as PublicClient;
     const chain = { network, chainId: network.chainId, client };

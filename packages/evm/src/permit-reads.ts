@@ -24,8 +24,8 @@ export interface PermitReadRequest {
 }
 
 /**
- * Issues every read in the same tick, so viem's batching http transport sends them as one JSON-RPC
- * batch: getCode(asset), getCode(owner), balanceOf, nonces, allowance, and three simulations:
+ * Issues every read in the same tick, so the client's transport (rpc-transport.ts) sends them as one
+ * JSON-RPC batch: getCode(asset), getCode(owner), balanceOf, nonces, allowance, and three simulations:
  * permit from the spender; transferFrom from the spender (succeeds only with an allowance already in
  * place); transfer(payTo, value) from the owner, which moves the same balances as the transferFrom
  * will once the permit has set the allowance. No state override is needed, so this works on any node

@@ -78,6 +78,9 @@ describe("ERC-2612 permit settlement", () => {
     expect(await chain.client.getBalance({ address: chain.payer.address })).toBe(0n);
 
     expect(await mechanism.settle(request)).toMatchObject({ success: false, reason: Reason.duplicateSettlement, transaction: hash });
+    // Past the ledger's retention only the record refuses a replay of an executed permit, so it is kept until the deadline.
+    const deadline = (request.payload as { permit: { deadline: string } }).permit.deadline;
+    expect((await store.ledger.get(keyOf(request)))?.keepUntil).toBe(Number(deadline) * 1000);
     expect(await chain.minedCount()).toBe(minedBefore + 2);
   });
 

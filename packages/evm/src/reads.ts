@@ -34,8 +34,8 @@ export interface Eip3009ReadRequest {
 const assetsWithCode = new WeakMap<PublicClient, Set<string>>();
 
 /**
- * Issues every read in the same tick, so viem's batching http transport sends them as one JSON-RPC
- * batch: getCode(asset), getCode(payer), balanceOf, authorizationState, and the simulation.
+ * Issues every read in the same tick, so the client's transport (rpc-transport.ts) sends them as one
+ * JSON-RPC batch: getCode(asset), getCode(payer), balanceOf, authorizationState, and the simulation.
  * Throws when the node could not be reached; a node's answer (revert included) is never thrown.
  */
 export async function readEip3009State(client: PublicClient, r: Eip3009ReadRequest): Promise<Eip3009ChainState> {

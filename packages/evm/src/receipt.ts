@@ -9,6 +9,7 @@ export async function getReceipt(client: PublicClient, hash: Hash): Promise<Tran
 
 export interface WaitOptions {
   timeoutMs: number;
+  /** The longest wait between polls; the first waits are shorter (see {@link pollWaits}). */
   pollingIntervalMs: number;
   /** Called (not awaited) every `stallCheckMs` while no receipt came, e.g. to re-send dropped transactions. */
   onStall?: () => Promise<void>;
@@ -20,6 +21,7 @@ export async function waitForReceipt(client: PublicClient, hash: Hash, opts: Wai
   const start = Date.now();
   const deadline = start + opts.timeoutMs;
   let nextStall = start + (opts.stallCheckMs ?? Infinity);
+  const waits = pollWaits(opts.pollingIntervalMs);
   for (;;) {
     // A poll never outlives the deadline, however long the node takes to answer.
     const receipt = await beforeDeadline(getReceipt(client, hash), deadline).catch(() => null);
@@ -30,8 +32,17 @@ export async function waitForReceipt(client: PublicClient, hash: Hash, opts: Wai
       nextStall = now + opts.stallCheckMs!;
       void opts.onStall().catch(() => undefined);
     }
-    await new Promise((r) => setTimeout(r, Math.min(opts.pollingIntervalMs, deadline - now)));
+    await new Promise((r) => setTimeout(r, Math.min(waits.next().value, deadline - now)));
   }
+}
+
+/**
+ * Waits between receipt polls: a tenth of the interval, doubling up to the interval. A node may answer
+ * a send before the block holding it is sealed (anvil's automine, chains with sub-second blocks), so
+ * the first poll often comes just too early; a full interval then would be most of the settle's time.
+ */
+export function* pollWaits(intervalMs: number): Generator<number, never> {
+  for (let wait = Math.max(1, Math.ceil(intervalMs / 10)); ; wait = Math.min(intervalMs, wait * 2)) yield wait;
 }
 
 /** The promise's value, or null once `deadline` (epoch ms) passes first. */

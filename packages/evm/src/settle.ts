@@ -11,8 +11,22 @@
  * A payment may need calls before the one that moves the funds (ERC-2612: `permit`, then `transferFrom`).
  * They are signed at consecutive nonces of one signer and recorded together (`priorTransactions`)
  * before the first is sent; `transaction` is always the funds-moving one, whose receipt decides.
+ *
+ * Leases. A `claimed` or `broadcast` entry carries a short lease (`leaseMs`, default 5 s) that its holder
+ * renews every leaseMs/3 for as long as it works, however long the receipt takes (core's HeldEntry).
+ * While it is live, other settles answer `duplicate_settlement`. Once it has run out the holder is taken
+ * for dead, and the next settle takes the payment over, so a crash frees a payment within about a lease:
+ *  - a `claimed` entry had nothing sent (bytes are recorded before sending): it is settled afresh;
+ *  - a `broadcast` entry is reconciled from its recorded bytes: same hash, re-sent as is, never re-signed.
+ * A live holder loses its lease only if none of its renewals lands for two thirds of a lease (3.3 s by
+ * default; with 750 settles in flight the event loop stalled at most 0.5 s, bench/tools/lease-renewals.ts)
+ * or the hosts' clocks disagree by as much. Then the takeover has moved the version on, so the holder's
+ * next write (a renewal at the latest) loses and it writes nothing more: it can record no new bytes,
+ * hence send none (it only ever sends recorded bytes, which the new holder re-sends too), and it answers
+ * from what the new holder records, never success. Both wait on one transaction, so both see the same
+ * outcome, and one records it.
  */
-import { Reason, reject, type LedgerEntry, type NetworkInfo, type PaymentRequest, type ReasonCode, type Rejection, type SettleOutcome, type SettlementLedger } from "@facilitator/core";
+import { HeldEntry, Reason, reject, type LedgerEntry, type NetworkInfo, type PaymentRequest, type ReasonCode, type Rejection, type SettleOutcome, type SettlementLedger } from "@facilitator/core";
 import { keccak256, parseTransaction, recoverTransactionAddress, type Hash, type Hex, type TransactionReceipt } from "viem";
 import type { FeeOracle, FeeQuote } from "./fees.ts";
 import { getReceipt, waitForReceipt } from "./receipt.ts";
@@ -35,7 +49,7 @@ export interface SettleConfig {
   receiptTimeoutMs: number;
   pollingIntervalMs: number;
   stallCheckMs: number;
-  /** How long a claim or a broadcast is held before another caller may take it over. */
+  /** Lease of a claim or broadcast: renewed every leaseMs/3 by its holder; once run out, another settle may take it over. */
   leaseMs: number;
   /** Gas limit = estimate x this / 100. */
   gasMarginPercent: bigint;
@@ -48,8 +62,10 @@ type Ctx = {
   rt: NetworkRuntime;
   cfg: SettleConfig;
   payment: EvmPayment;
-  /** The hash this settle recorded (or reconciles) and the ledger entry holding it, once there are. */
-  progress: { hash?: Hash; entry?: LedgerEntry };
+  /** The ledger entry this settle holds, once it claimed the payment or took it over. */
+  held?: HeldEntry;
+  /** The hash this settle recorded (or reconciles), once there is one: from then on the chain decides. */
+  hash?: Hash;
   /** A reverted transfer is tried again at most once per settle request. */
   transferRetried?: boolean;
 };
@@ -63,20 +79,23 @@ const MAX_NONCE_RETRIES = 3;
 export async function settlePayment(rt: NetworkRuntime, cfg: SettleConfig, request: PaymentRequest): Promise<SettleOutcome> {
   const parsed = rt.handler.parse(request);
   if (!parsed.ok) return failure(parsed.rejection, "", parsed.payer);
-  const ctx: Ctx = { rt, cfg, payment: parsed.value, progress: {} };
-  const { progress } = ctx;
+  const ctx: Ctx = { rt, cfg, payment: parsed.value };
   try {
     const entry = await cfg.ledger.get(ctx.payment.ledgerKey);
     return entry ? await fromEntry(ctx, entry) : await settleFresh(ctx, 0);
   } catch (e) {
     // Once bytes were recorded the outcome lives on chain: never report a failure the chain may contradict.
-    if (progress.hash) {
-      if (progress.entry) await write(ctx, progress.entry, { pendingAnswered: true, leaseUntil: cfg.now() }).catch(() => undefined);
-      return pending(ctx, progress.hash, `outcome not recorded (${nodeMessage(e)})`);
+    if (ctx.hash) {
+      await ctx.held?.end({ pendingAnswered: true, leaseUntil: cfg.now() }).catch(() => undefined);
+      return pending(ctx, ctx.hash, `outcome not recorded (${nodeMessage(e)})`);
     }
     return failure(reject(Reason.unexpectedSettle, `settlement failed before anything was sent: ${nodeMessage(e)}`), "", ctx.payment.payer);
+  } finally {
+    ctx.held?.stop(); // whatever path ended the settle: a lease left behind runs out on its own
   }
 }
+
+const leaseOf = (cfg: SettleConfig) => ({ leaseMs: cfg.leaseMs, now: cfg.now });
 
 function fromEntry(ctx: Ctx, entry: LedgerEntry): Promise<SettleOutcome> | SettleOutcome {
   const leaseLive = (entry.leaseUntil ?? 0) > ctx.cfg.now();
@@ -109,7 +128,10 @@ function mayTryAgain(ctx: Ctx, entry: LedgerEntry): boolean {
 async function tryAgain(ctx: Ctx, entry: LedgerEntry): Promise<SettleOutcome> {
   const raw = entry.rawTransaction as Hex | undefined;
   const mined = raw ? await getReceipt(ctx.rt.chain.client, keccak256(raw)).catch(() => null) : null;
-  if (mined?.status === "success") return finish(ctx, entry, mined);
+  if (mined?.status === "success") {
+    ctx.held = new HeldEntry(ctx.cfg.ledger, entry, leaseOf(ctx.cfg)); // written once more, no lease needed
+    return finish(ctx, mined);
+  }
   return settleFresh(ctx, entry.version);
 }
 
@@ -120,11 +142,17 @@ async function settleFresh(ctx: Ctx, expectedVersion: number): Promise<SettleOut
   const { rt, cfg, payment: p } = ctx;
   const late = rt.handler.checkTime(p, BigInt(Math.floor(cfg.now() / 1000)));
   if (late) return failure(late, "", p.payer);
-  const claimed = await cfg.ledger.compareAndSet(
-    { key: p.ledgerKey, state: "claimed", network: rt.network.caip2, payer: p.payer, amount: p.amount.toString(), leaseUntil: cfg.now() + cfg.leaseMs, updatedAt: cfg.now() },
+  const held = await HeldEntry.take(
+    cfg.ledger,
+    {
+      key: p.ledgerKey, state: "claimed", network: rt.network.caip2, payer: p.payer, amount: p.amount.toString(),
+      keepUntil: rt.handler.keepRecordUntil?.(p),
+    },
     expectedVersion,
+    leaseOf(cfg),
   );
-  if (!claimed) return duplicate(ctx, "another request claimed this payment first");
+  if (!held) return duplicate(ctx, "another request claimed this payment first");
+  ctx.held = held;
 
   return rt.pool.withSigner(async (signer) => {
     let plan: TxPlan;
@@ -132,49 +160,45 @@ async function settleFresh(ctx: Ctx, expectedVersion: number): Promise<SettleOut
       const [checked, fees] = await Promise.all([rt.handler.checkOnChain(rt.chain, p, signer.address, { estimateGas: true }), rt.fees.quote()]);
       if (!checked.ok) {
         // Nothing was sent: free the payment (a stuck claim would also free itself when its lease ends).
-        await cfg.ledger.release(claimed.key, claimed.version).catch(() => undefined);
+        await held.release().catch(() => undefined);
         return failure(checked.rejection, "", p.payer);
       }
       const prior = (checked.value.prior ?? []).map((c) => ({ to: c.to, data: c.data, gas: withMargin(cfg, c.gas) }));
       plan = { main: { ...rt.handler.settleCall(p), gas: withMargin(cfg, checked.value.gas!) }, prior, fees };
     } catch (e) {
-      await cfg.ledger.release(claimed.key, claimed.version).catch(() => undefined);
+      await held.release().catch(() => undefined);
       throw e;
     }
-    return broadcast(ctx, claimed, signer, plan);
+    return broadcast(ctx, held, signer, plan);
   }, rt.handler.settler?.(p));
 }
 
-async function broadcast(ctx: Ctx, claimed: LedgerEntry, signer: EvmSigner, plan: TxPlan): Promise<SettleOutcome> {
-  const { rt, cfg, progress } = ctx;
-  let entry = claimed;
+async function broadcast(ctx: Ctx, held: HeldEntry, signer: EvmSigner, plan: TxPlan): Promise<SettleOutcome> {
+  const { rt } = ctx;
   let prior = plan.prior;
   for (let attempt = 0; ; attempt++) {
     let first: number;
     try {
       first = await signer.nonces.acquire(prior.length + 1);
     } catch (e) {
-      if (entry.state === "claimed") await cfg.ledger.release(entry.key, entry.version).catch(() => undefined);
+      if (held.entry.state === "claimed") await held.release().catch(() => undefined);
       throw e;
     }
     const priorTxs: SignedTx[] = [];
     for (const [i, call] of prior.entries()) priorTxs.push(await signer.sign(call, plan.fees, first + i));
     const tx = await signer.sign(plan.main, plan.fees, first + prior.length);
-    const recorded = await write(ctx, entry, {
+    const recorded = await held.write({
       state: "broadcast",
       transaction: tx.hash,
       rawTransaction: tx.raw,
-      priorTransactions: priorTxs.length ? priorTxs.map((t) => ({ transaction: t.hash, rawTransaction: t.raw })) : entry.priorTransactions,
-      leaseUntil: cfg.now() + cfg.leaseMs,
+      priorTransactions: priorTxs.length ? priorTxs.map((t) => ({ transaction: t.hash, rawTransaction: t.raw })) : held.entry.priorTransactions,
       pendingAnswered: undefined,
     });
     if (!recorded) {
       await abandonFrom(signer, [...priorTxs, tx], 0);
-      return duplicate(ctx, "another request took this payment over before it was sent");
+      return answerFromLedger(ctx, ctx.hash ?? "");
     }
-    entry = recorded;
-    progress.hash = tx.hash;
-    progress.entry = recorded;
+    ctx.hash = tx.hash;
 
     const priorSent = await sendPrior(rt, signer, priorTxs, tx);
     if (priorSent.kind === "taken") {
@@ -184,10 +208,10 @@ async function broadcast(ctx: Ctx, claimed: LedgerEntry, signer: EvmSigner, plan
         await signer.nonces.resync();
         continue;
       }
-      return recordFailure(ctx, entry, reject(Reason.unexpectedSettle, `the node refused the settlement transactions: ${priorSent.message}`), "");
+      return recordFailure(ctx, reject(Reason.unexpectedSettle, `the node refused the settlement transactions: ${priorSent.message}`), "");
     }
     if (priorSent.kind === "rejected") {
-      return recordFailure(ctx, entry, reject(Reason.unexpectedSettle, `the node refused the transaction before the transfer: ${priorSent.message}`), "");
+      return recordFailure(ctx, reject(Reason.unexpectedSettle, `the node refused the transaction before the transfer: ${priorSent.message}`), "");
     }
     // Whatever happens to the transfer from here on, the prior calls are out: never sign them again.
     prior = [];
@@ -198,21 +222,21 @@ async function broadcast(ctx: Ctx, claimed: LedgerEntry, signer: EvmSigner, plan
       // Mined already (a retried send that did get through), or another transaction has our nonce
       // (the key is used elsewhere): our bytes can never be mined, so sign again at a fresh nonce.
       const receipt = sent.kind === "nonceTooLow" ? await getReceipt(rt.chain.client, tx.hash).catch(() => null) : null;
-      if (receipt) return finish(ctx, entry, receipt, signer, tx.nonce);
+      if (receipt) return finish(ctx, receipt, signer, tx.nonce);
       signer.settled(tx.nonce);
       if (attempt < MAX_NONCE_RETRIES) {
         await signer.nonces.resync();
         continue;
       }
-      return recordFailure(ctx, entry, reject(Reason.unexpectedSettle, `the node refused the settlement transaction: ${sent.message}`), "");
+      return recordFailure(ctx, reject(Reason.unexpectedSettle, `the node refused the settlement transaction: ${sent.message}`), "");
     }
     if (sent.kind === "rejected") {
       // Never entered the pool: free its nonce (reuse or fill), and record the payment as failed.
       await signer.abandon(tx.nonce);
-      return recordFailure(ctx, entry, reject(Reason.unexpectedSettle, `the node refused the settlement transaction: ${sent.message}`), "");
+      return recordFailure(ctx, reject(Reason.unexpectedSettle, `the node refused the settlement transaction: ${sent.message}`), "");
     }
     // accepted, or unreachable after retries: the bytes are recorded and tracked; the receipt decides.
-    return awaitOutcome(ctx, entry, tx.hash, signer, tx.nonce);
+    return awaitOutcome(ctx, tx.hash, signer, tx.nonce);
   }
 }
 
@@ -247,7 +271,7 @@ async function abandonFrom(signer: EvmSigner, txs: SignedTx[], from: number): Pr
 
 /** A broadcast whose outcome nobody saw (pending answered, or its holder's lease ran out). */
 async function reconcile(ctx: Ctx, entry: LedgerEntry): Promise<SettleOutcome> {
-  const { rt, cfg, progress } = ctx;
+  const { rt, cfg } = ctx;
   const raw = entry.rawTransaction as Hex | undefined;
   const hash = entry.transaction as Hash | undefined;
   if (!raw || !hash) return failure(reject(Reason.invalidTransactionState, "ledger entry in broadcast state without a transaction"), "", ctx.payment.payer);
@@ -257,30 +281,30 @@ async function reconcile(ctx: Ctx, entry: LedgerEntry): Promise<SettleOutcome> {
   if (recordedTx.to?.toLowerCase() !== call.to.toLowerCase() || recordedTx.data?.toLowerCase() !== call.data.toLowerCase()) {
     return duplicate(ctx, `a different authorization with this payment's nonce was sent in transaction ${hash}`, hash);
   }
-  const taken = await write(ctx, entry, { leaseUntil: cfg.now() + cfg.leaseMs, pendingAnswered: undefined });
-  if (!taken) return duplicate(ctx, `another request is settling this payment right now (transaction ${hash})`, hash);
-  progress.hash = hash;
-  progress.entry = taken;
+  const { version: _version, leaseUntil: _lease, updatedAt: _updated, ...recorded } = entry;
+  const held = await HeldEntry.take(cfg.ledger, { ...recorded, pendingAnswered: undefined }, entry.version, leaseOf(cfg));
+  if (!held) return duplicate(ctx, `another request is settling this payment right now (transaction ${hash})`, hash);
+  ctx.held = held;
+  ctx.hash = hash;
   const signer = rt.pool.byAddress(await recoverTransactionAddress({ serializedTransaction: raw as never }));
   const nonce = recordedTx.nonce!;
 
   const mined = await getReceipt(rt.chain.client, hash).catch(() => null);
-  if (mined) return finish(ctx, taken, mined, signer, nonce);
-  await resendPrior(rt, taken, signer);
+  if (mined) return finish(ctx, mined, signer, nonce);
+  await resendPrior(rt, entry, signer);
   const sent = await sendRawTransaction(rt.chain.client, raw);
   if (sent.kind === "nonceTooLow") {
     const receipt = await waitForReceipt(rt.chain.client, hash, { timeoutMs: Math.min(cfg.receiptTimeoutMs, 2000), pollingIntervalMs: cfg.pollingIntervalMs });
-    if (receipt) return finish(ctx, taken, receipt, signer, nonce);
+    if (receipt) return finish(ctx, receipt, signer, nonce);
     signer?.settled(nonce);
     return recordFailure(
       ctx,
-      taken,
       reject(Reason.evmTransactionFailed, `transaction ${hash} can never be mined: another transaction used its nonce`),
       "",
     );
   }
   if (signer && sent.kind !== "rejected") signer.track({ hash, raw, nonce });
-  return awaitOutcome(ctx, taken, hash, signer, nonce);
+  return awaitOutcome(ctx, hash, signer, nonce);
 }
 
 /** The recorded prior calls that are not mined go out again, byte for byte, ahead of the transfer. */
@@ -293,7 +317,7 @@ async function resendPrior(rt: NetworkRuntime, entry: LedgerEntry, signer: EvmSi
   }
 }
 
-async function awaitOutcome(ctx: Ctx, entry: LedgerEntry, hash: Hash, signer: EvmSigner | undefined, nonce: number): Promise<SettleOutcome> {
+async function awaitOutcome(ctx: Ctx, hash: Hash, signer: EvmSigner | undefined, nonce: number): Promise<SettleOutcome> {
   const { rt, cfg } = ctx;
   const receipt = await waitForReceipt(rt.chain.client, hash, {
     timeoutMs: cfg.receiptTimeoutMs,
@@ -301,26 +325,26 @@ async function awaitOutcome(ctx: Ctx, entry: LedgerEntry, hash: Hash, signer: Ev
     stallCheckMs: cfg.stallCheckMs,
     onStall: signer ? () => signer.repair() : undefined,
   });
-  if (receipt) return finish(ctx, entry, receipt, signer, nonce);
+  if (receipt) return finish(ctx, receipt, signer, nonce);
   // Lease released with the answer: the caller's retry reconciles at once.
-  await write(ctx, entry, { pendingAnswered: true, leaseUntil: cfg.now() });
+  await ctx.held!.end({ pendingAnswered: true, leaseUntil: cfg.now() });
   return pending(ctx, hash, `not mined within ${cfg.receiptTimeoutMs} ms`);
 }
 
 /** Records the mined outcome; only the writer that turns the entry into `success` answers success. */
-async function finish(ctx: Ctx, entry: LedgerEntry, receipt: TransactionReceipt, signer?: EvmSigner, nonce?: number): Promise<SettleOutcome> {
+async function finish(ctx: Ctx, receipt: TransactionReceipt, signer?: EvmSigner, nonce?: number): Promise<SettleOutcome> {
   if (signer && nonce !== undefined) signer.minedThrough(nonce);
   const hash = receipt.transactionHash;
   let rejection: Rejection | undefined;
   if (receipt.status === "success") {
     rejection = ctx.rt.handler.checkReceipt(receipt, ctx.payment);
   } else {
-    const retry = signer ? await retryTransfer(ctx, entry, signer) : undefined;
+    const retry = signer ? await retryTransfer(ctx, signer) : undefined;
     if (retry && typeof retry !== "string") return retry;
     rejection = reject(Reason.evmTransactionFailed, `settlement transaction ${hash} reverted${retry ? `; not tried again: ${retry}` : ""}`);
   }
-  if (rejection) return recordFailure(ctx, entry, rejection, hash);
-  const stored = await write(ctx, entry, { state: "success", transaction: hash, leaseUntil: undefined, pendingAnswered: undefined, reason: undefined, message: undefined });
+  if (rejection) return recordFailure(ctx, rejection, hash);
+  const stored = await ctx.held!.end({ state: "success", transaction: hash, leaseUntil: undefined, pendingAnswered: undefined, reason: undefined, message: undefined });
   if (!stored) return answerFromLedger(ctx, hash);
   ctx.cfg.onGasSpent?.(ctx.rt.network, receipt.gasUsed * receipt.effectiveGasPrice); // the writer that won counts it
 
@@ -332,7 +356,7 @@ async function finish(ctx: Ctx, entry: LedgerEntry, receipt: TransactionReceipt,
  * shows the transfer can go through with no prior call, send a new transfer (never a prior call again).
  * Returns the outcome, or why it was not tried (undefined when the handler does not retry).
  */
-async function retryTransfer(ctx: Ctx, entry: LedgerEntry, signer: EvmSigner): Promise<SettleOutcome | string | undefined> {
+async function retryTransfer(ctx: Ctx, signer: EvmSigner): Promise<SettleOutcome | string | undefined> {
   const { rt, cfg, payment: p } = ctx;
   if (!rt.handler.retriesFailedTransfer || ctx.transferRetried) return undefined;
   ctx.transferRetried = true;
@@ -340,14 +364,14 @@ async function retryTransfer(ctx: Ctx, entry: LedgerEntry, signer: EvmSigner): P
     const [checked, fees] = await Promise.all([rt.handler.checkOnChain(rt.chain, p, signer.address, { estimateGas: true }), rt.fees.quote()]);
     if (!checked.ok) return checked.rejection.message;
     if (checked.value.prior?.length) return "the calls before the transfer did not take effect";
-    return await broadcast(ctx, entry, signer, { main: { ...rt.handler.settleCall(p), gas: withMargin(cfg, checked.value.gas!) }, prior: [], fees });
+    return await broadcast(ctx, ctx.held!, signer, { main: { ...rt.handler.settleCall(p), gas: withMargin(cfg, checked.value.gas!) }, prior: [], fees });
   } catch (e) {
     return `chain reads failed: ${nodeMessage(e)}`;
   }
 }
 
-async function recordFailure(ctx: Ctx, entry: LedgerEntry, rejection: Rejection, transaction: string): Promise<SettleOutcome> {
-  const stored = await write(ctx, entry, {
+async function recordFailure(ctx: Ctx, rejection: Rejection, transaction: string): Promise<SettleOutcome> {
+  const stored = await ctx.held!.end({
     state: "failed",
     reason: rejection.reason,
     message: rejection.message,
@@ -360,16 +384,15 @@ async function recordFailure(ctx: Ctx, entry: LedgerEntry, rejection: Rejection,
   return failure(rejection, transaction, ctx.payment.payer);
 }
 
-/** Someone else moved the entry on while we worked: answer from what they recorded, never success. */
+/**
+ * Another settle wrote the entry while we worked (it took the payment over after our lease ran out):
+ * answer from what it recorded, never success; it waits on the same transaction and records the outcome.
+ */
 async function answerFromLedger(ctx: Ctx, hash: string): Promise<SettleOutcome> {
   const now = await ctx.cfg.ledger.get(ctx.payment.ledgerKey);
   if (now?.state === "failed") return recordedFailure(ctx, now);
-  return duplicate(ctx, "another request recorded this payment's outcome", now?.transaction ?? hash);
-}
-
-function write(ctx: Ctx, entry: LedgerEntry, changes: Partial<Omit<LedgerEntry, "key" | "version">>): Promise<LedgerEntry | undefined> {
-  const { version: _version, ...rest } = entry;
-  return ctx.cfg.ledger.compareAndSet({ ...rest, ...changes, updatedAt: ctx.cfg.now() }, entry.version);
+  if (now?.state === "success") return duplicate(ctx, `this payment was already settled in transaction ${now.transaction}`, now.transaction);
+  return duplicate(ctx, "another request took this payment over and is settling it", now?.transaction ?? hash);
 }
 
 function recordedFailure(ctx: Ctx, entry: LedgerEntry): SettleOutcome {

@@ -56,6 +56,11 @@ export interface TransferMethodHandler<P extends EvmPayment = EvmPayment> {
    * new attempt decide (ERC-2612: a leftover allowance from an executed permit).
    */
   readonly retriesFailedTransfer?: boolean;
+  /**
+   * Until when (ms) the ledger must remember this payment even past its retention, because the chain
+   * alone would not refuse a replay before then (ERC-2612: a leftover allowance, until the deadline).
+   */
+  keepRecordUntil?(payment: P): number | undefined;
   /** `extra` of this network's `/supported` kinds. */
   supportedExtra(network: NetworkInfo): Record<string, unknown> | undefined;
   /** Shape, domain and binding rules; no I/O, no clock. A retry of the same payment passes them again. */

@@ -1,14 +1,22 @@
 /**
- * BullQueue: the InferenceQueue on Redis through BullMQ, for many API and worker processes.
+ * BullQueue: the InferenceQueue on Redis, for many API and worker processes.
  *
- *  - API processes `enqueue`: the record is stored in a Redis hash (its status lives there for good),
- *    then added as a BullMQ job with the record id as job id (a repeat is a no-op).
- *  - Workers form batches by fetching record jobs by hand (BullMQ's manual-fetch pattern): a Lua
- *    script moves records from `queued` to `batched` and writes the batch in one atomic step, the
- *    batch becomes a job of the anchor queue, and the record jobs are completed and removed.
- *  - Anchor jobs are leased through BullMQ locks: a crashed worker's job stalls back to `wait` and
- *    another worker resumes the batch from its recorded step. Retries use `moveToDelayed`; a parked
- *    batch is a failed job (kept) that `retryParked` puts back; an anchored batch's job is removed.
+ *  - API processes `enqueue` with one Lua script per call: each new record's hash (its status lives
+ *    there for good) and its place in its lane's waiting list are written together, atomically, or not
+ *    at all. There is no moment at which a record is stored but not waiting, so a caller that saw an
+ *    error and retries finds its records either absent (stored now) or complete (a duplicate that will
+ *    be anchored like any other).
+ *  - Workers form a batch with one Lua script too: it takes the oldest waiting ids of a lane, moves the
+ *    records from `queued` to `batched` and writes the batch, in one atomic step.
+ *  - Batches are BullMQ jobs of the anchor queue, leased through BullMQ locks: a crashed worker's job
+ *    stalls back to `wait` and another worker resumes the batch from its recorded step. Retries use
+ *    `moveToDelayed`; a parked batch is a failed job (kept) that `retryParked` puts back; an anchored
+ *    batch's job is removed.
+ *
+ * Records are not BullMQ jobs: a record needs no lock or retry of its own, only its place in line,
+ * and a job costs a heavy script per record (job hash, events stream, counters) plus client work.
+ * With a job per record, intake cost about 50 µs of client CPU and 40 µs of Redis CPU per record;
+ * with the list, 4-5 µs and 7-12 µs (bench/inference.ts --sections intake).
  *
  * Redis should run with `appendonly yes` and `appendfsync always`: then every acknowledged write is
  * on disk before the reply, and a restarted Redis loses nothing.
@@ -44,35 +52,70 @@ export interface BullQueueOptions {
 }
 
 const LANES: Lane[] = ["batch", "single"];
-const FETCH_ROUND = 128;
 const STATUSES: RecordStatus[] = ["queued", "batched", "anchored", "failed"];
+/** How long an intake call's answer is kept for a resend of the same call (one byte per record). */
+const ANSWER_TTL_S = 600;
+const STATUS_BY_LETTER = Object.fromEntries(STATUSES.map((s) => [s[0], s])) as Record<string, RecordStatus>;
 
+// KEYS: counts, waiting list of the batch lane, of the single lane, this call's answer.
+// ARGV: record key prefix, enqueuedAt, answer TTL (s), then (id, lane key index 2|3, record JSON) per record.
+// Returns one letter per record: 'n' (new) or the first letter of the status it already had. The
+// answer is kept for a while: ioredis sends a command again when the connection dropped before its
+// reply, and that second run must give the first run's answer (records it created are new to this
+// call, not duplicates).
 const ENQUEUE_LUA = `
-local status = redis.call('HGET', KEYS[1], 'status')
-if status then return status end
-redis.call('HSET', KEYS[1], 'id', ARGV[1], 'record', ARGV[2], 'status', 'queued', 'enqueuedAt', ARGV[3])
-redis.call('HINCRBY', KEYS[2], 'queued', 1)
-return 'new'`;
-
-// KEYS: batch, counts, open, unscheduled. ARGV: batchId, doc template, record key prefix, ids...
-const ASSIGN_LUA = `
-local assigned = {}
-for i = 4, #ARGV do
-  local key = ARGV[3] .. ARGV[i]
-  if redis.call('HGET', key, 'status') == 'queued' then
-    redis.call('HSET', key, 'status', 'batched', 'batchId', ARGV[1])
-    assigned[#assigned + 1] = ARGV[i]
+local answered = redis.call('GET', KEYS[4])
+if answered then return answered end
+local out, added = {}, 0
+for i = 4, #ARGV, 3 do
+  local id = ARGV[i]
+  local key = ARGV[1] .. id
+  local status = redis.call('HGET', key, 'status')
+  if status then
+    out[#out + 1] = string.sub(status, 1, 1)
+  else
+    redis.call('HSET', key, 'id', id, 'record', ARGV[i + 2], 'status', 'queued', 'enqueuedAt', ARGV[2])
+    redis.call('RPUSH', KEYS[tonumber(ARGV[i + 1])], id)
+    added = added + 1
+    out[#out + 1] = 'n'
   end
 end
-if #assigned == 0 then return assigned end
-local tpl = ARGV[2]
+if added > 0 then redis.call('HINCRBY', KEYS[1], 'queued', added) end
+local answer = table.concat(out)
+redis.call('SET', KEYS[4], answer, 'EX', ARGV[3])
+return answer`;
+
+// KEYS: waiting list, batch, counts, open, unscheduled.
+// ARGV: record key prefix, max size, max wait ms, now, batchId, doc template.
+// Returns {} (nothing waiting), {'wait', ms} (too few and too young), or {'formed', ids...}.
+const FORM_LUA = `
+local waiting = redis.call('LLEN', KEYS[1])
+if waiting == 0 then return {} end
+local maxSize, maxWait, now = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+if waiting < maxSize then
+  local oldest = tonumber(redis.call('HGET', ARGV[1] .. redis.call('LINDEX', KEYS[1], 0), 'enqueuedAt') or 0)
+  if now - oldest < maxWait then return {'wait', oldest + maxWait - now} end
+end
+local ids = redis.call('LRANGE', KEYS[1], 0, maxSize - 1)
+redis.call('LTRIM', KEYS[1], #ids, -1)
+local assigned = {}
+for _, id in ipairs(ids) do
+  local key = ARGV[1] .. id
+  if redis.call('HGET', key, 'status') == 'queued' then
+    redis.call('HSET', key, 'status', 'batched', 'batchId', ARGV[5])
+    assigned[#assigned + 1] = id
+  end
+end
+if #assigned == 0 then return {} end
+local tpl = ARGV[6]
 local s, e = string.find(tpl, '"recordIds":[]', 1, true)
 local doc = string.sub(tpl, 1, s - 1) .. '"recordIds":["' .. table.concat(assigned, '","') .. '"]' .. string.sub(tpl, e + 1)
-redis.call('HSET', KEYS[1], 'doc', doc, 'version', 1, 'state', 'open')
-redis.call('HINCRBY', KEYS[2], 'queued', -#assigned)
-redis.call('HINCRBY', KEYS[2], 'batched', #assigned)
-redis.call('SADD', KEYS[3], ARGV[1])
-redis.call('SADD', KEYS[4], ARGV[1])
+redis.call('HSET', KEYS[2], 'doc', doc, 'version', 1, 'state', 'open')
+redis.call('HINCRBY', KEYS[3], 'queued', -#assigned)
+redis.call('HINCRBY', KEYS[3], 'batched', #assigned)
+redis.call('SADD', KEYS[4], ARGV[5])
+redis.call('SADD', KEYS[5], ARGV[5])
+table.insert(assigned, 1, 'formed')
 return assigned`;
 
 // KEYS: batch. ARGV: expected version, new doc, new state.
@@ -131,8 +174,8 @@ interface Lease {
 }
 
 type ScriptedRedis = Redis & {
-  infEnqueue(rec: string, counts: string, id: string, record: string, now: number): Promise<string>;
-  infAssign(batch: string, counts: string, open: string, unscheduled: string, ...argv: string[]): Promise<string[]>;
+  infEnqueue(counts: string, waitBatch: string, waitSingle: string, answer: string, ...argv: (string | number)[]): Promise<string>;
+  infForm(waiting: string, batch: string, counts: string, open: string, unscheduled: string, ...argv: (string | number)[]): Promise<(string | number)[]>;
   infSave(batch: string, version: number, doc: string, state: string): Promise<number>;
   infFinish(batch: string, counts: string, open: string, parked: string, ...argv: (string | number)[]): Promise<number>;
   infReopen(batch: string, counts: string, open: string, parked: string, ...argv: string[]): Promise<number>;
@@ -145,9 +188,8 @@ export class BullQueue implements InferenceQueue {
   private readonly prefix: string;
   private readonly lockDurationMs: number;
   private readonly stalledIntervalMs: number;
-  private readonly recordQueues: Record<Lane, Queue>;
   private readonly anchorQueue: Queue;
-  private readonly workers = new Map<string, Promise<Worker>>();
+  private anchorWorker?: Promise<Worker>;
   private readonly leases = new Map<string, Lease>();
   private lastOrphanSweep = 0;
 
@@ -157,17 +199,19 @@ export class BullQueue implements InferenceQueue {
     this.prefix = opts.prefix ?? "bull";
     this.lockDurationMs = opts.lockDurationMs ?? 30_000;
     this.stalledIntervalMs = opts.stalledIntervalMs ?? Math.max(1000, Math.floor(this.lockDurationMs / 2));
-    this.redis = new Redis(this.connection) as ScriptedRedis;
+    this.redis = new Redis({ maxRetriesPerRequest: 1, ...this.connection }) as ScriptedRedis;
     this.redis.on("error", () => undefined); // reconnects on its own; failed commands reject to their callers
-    this.redis.defineCommand("infEnqueue", { numberOfKeys: 2, lua: ENQUEUE_LUA });
-    this.redis.defineCommand("infAssign", { numberOfKeys: 4, lua: ASSIGN_LUA });
+    // Once connected, a command fails at once while Redis is away (the intake door answers 503 now, not
+    // after ioredis's 20 reconnect attempts); until then, the first commands wait for the connection.
+    // One in flight when the connection drops is sent again after the reconnect, or fails if that fails.
+    this.redis.once("ready", () => void (this.redis.options.enableOfflineQueue = false));
+    this.redis.defineCommand("infEnqueue", { numberOfKeys: 4, lua: ENQUEUE_LUA });
+    this.redis.defineCommand("infForm", { numberOfKeys: 5, lua: FORM_LUA });
     this.redis.defineCommand("infSave", { numberOfKeys: 1, lua: SAVE_LUA });
     this.redis.defineCommand("infFinish", { numberOfKeys: 4, lua: FINISH_LUA });
     this.redis.defineCommand("infReopen", { numberOfKeys: 4, lua: REOPEN_LUA });
-    const queueOpts = { connection: this.connection as ConnectionOptions, prefix: this.prefix };
-    this.recordQueues = { batch: new Queue(`${this.name}-records-batch`, queueOpts), single: new Queue(`${this.name}-records-single`, queueOpts) };
-    this.anchorQueue = new Queue(`${this.name}-anchor`, queueOpts);
-    for (const q of [...Object.values(this.recordQueues), this.anchorQueue]) q.on("error", () => undefined);
+    this.anchorQueue = new Queue(`${this.name}-anchor`, { connection: this.connection as ConnectionOptions, prefix: this.prefix });
+    this.anchorQueue.on("error", () => undefined);
   }
 
   private key(kind: string, id = ""): string {
@@ -180,22 +224,12 @@ export class BullQueue implements InferenceQueue {
   }
 
   async enqueue(items: readonly EnqueueItem[]): Promise<EnqueueResult[]> {
-    const now = Date.now();
-    const results = await Promise.all(
-      items.map(async ({ id, record }): Promise<EnqueueResult> => {
-        const status = await this.redis.infEnqueue(this.key("rec", id), this.key("counts"), id, JSON.stringify(record), now);
-        return status === "new" ? { id, created: true, status: "queued" } : { id, created: false, status: status as RecordStatus };
-      }),
-    );
-    // Jobs are added for every record still queued, new or not: a crash between the two writes of
-    // an earlier attempt must not leave a queued record without its job. Job ids make this a no-op.
-    for (const lane of LANES) {
-      const jobs = items
-        .filter((item, i) => results[i]!.status === "queued" && laneOf(item.record.settlementType) === lane)
-        .map((item) => ({ name: "record", data: { id: item.id }, opts: { jobId: item.id, removeOnComplete: true } }));
-      if (jobs.length) await this.recordQueues[lane].addBulk(jobs);
-    }
-    return results;
+    if (items.length === 0) return [];
+    const argv: (string | number)[] = [this.recPrefix, Date.now(), ANSWER_TTL_S];
+    for (const { id, record } of items) argv.push(id, laneOf(record.settlementType) === "batch" ? 2 : 3, JSON.stringify(record));
+    const answer = this.key("answer", randomUUID());
+    const letters = await this.redis.infEnqueue(this.key("counts"), this.key("waiting", "batch"), this.key("waiting", "single"), answer, ...argv);
+    return items.map(({ id }, i) => (letters[i] === "n" ? { id, created: true, status: "queued" } : { id, created: false, status: STATUS_BY_LETTER[letters[i]!]! }));
   }
 
   async get(id: Hex): Promise<RecordEntry | undefined> {
@@ -213,26 +247,6 @@ export class BullQueue implements InferenceQueue {
   }
 
   async formBatch(lane: Lane, limits: BatchLimits): Promise<FormResult> {
-    const queue = this.recordQueues[lane];
-    const waiting = await queue.getWaitingCount();
-    if (waiting === 0) return {};
-    if (waiting < limits.maxSize) {
-      const [oldest] = await queue.getJobs(["wait"], 0, 0, true);
-      const age = oldest ? Date.now() - oldest.timestamp : 0;
-      if (oldest && age < limits.maxWaitMs) return { retryInMs: limits.maxWaitMs - age };
-    }
-    const worker = await this.worker(queue.name);
-    const token = randomUUID();
-    // Fetched in concurrent rounds: with appendfsync always, Redis fsyncs once per round, not per job.
-    const jobs: Job[] = [];
-    for (;;) {
-      const want = Math.min(FETCH_ROUND, limits.maxSize - jobs.length);
-      if (want <= 0) break;
-      const got = (await Promise.all(Array.from({ length: want }, () => worker.getNextJob(token, { block: false })))).filter(Boolean) as Job[];
-      jobs.push(...got);
-      if (got.length < want) break;
-    }
-    if (jobs.length === 0) return {};
     const now = Date.now();
     const skeleton: Batch = {
       recordIds: [],
@@ -245,25 +259,28 @@ export class BullQueue implements InferenceQueue {
       attempts: 0,
       failures: 0,
     };
-    const assigned = (await this.redis.infAssign(
+    const [outcome, ...rest] = await this.redis.infForm(
+      this.key("waiting", lane),
       this.key("batch", skeleton.id),
       this.key("counts"),
       this.key("open"),
       this.key("unscheduled"),
+      this.recPrefix,
+      limits.maxSize,
+      limits.maxWaitMs,
+      now,
       skeleton.id,
       JSON.stringify(skeleton),
-      this.recPrefix,
-      ...jobs.map((j) => (j.data as { id: string }).id),
-    )) as Hex[];
-    if (assigned.length) await this.schedule(skeleton.id);
-    // The records are now carried by the batch; their jobs are done (and removed).
-    await Promise.all(jobs.map((j) => j.moveToCompleted("batched", token, false)));
-    return assigned.length ? { batch: { ...skeleton, recordIds: assigned } } : {};
+    );
+    if (outcome === "wait") return { retryInMs: Number(rest[0]) };
+    if (outcome !== "formed") return {};
+    await this.schedule(skeleton.id);
+    return { batch: { ...skeleton, recordIds: rest as Hex[] } };
   }
 
   async leaseBatch(): Promise<Batch | undefined> {
     await this.sweepUnscheduled();
-    const worker = await this.worker(this.anchorQueue.name);
+    const worker = await this.worker();
     for (;;) {
       const token = randomUUID();
       const job = await worker.getNextJob(token, { block: false });
@@ -351,31 +368,31 @@ export class BullQueue implements InferenceQueue {
   }
 
   async stats(): Promise<QueueStats> {
-    const [counts, open, parked, ...oldestJobs] = await Promise.all([
+    const [counts, open, parked, ...heads] = await Promise.all([
       this.redis.hgetall(this.key("counts")),
       this.redis.scard(this.key("open")),
       this.redis.scard(this.key("parked")),
-      ...LANES.map((lane) => this.recordQueues[lane].getJobs(["wait"], 0, 0, true)),
+      ...LANES.map((lane) => this.redis.lindex(this.key("waiting", lane), 0)),
     ]);
     const records = Object.fromEntries(STATUSES.map((s) => [s, Number(counts[s] ?? 0)])) as QueueStats["records"];
-    const oldest = oldestJobs.flatMap((jobs) => jobs.map((j) => j.timestamp));
+    const waitingSince = await Promise.all(heads.flatMap((id) => (id ? [this.redis.hget(this.key("rec", id), "enqueuedAt")] : [])));
+    const oldest = waitingSince.flatMap((at) => (at ? [Number(at)] : []));
     return { records, ...(oldest.length ? { oldestQueuedAt: Math.min(...oldest) } : {}), openBatches: open, parkedBatches: parked };
   }
 
   async close(): Promise<void> {
     for (const id of [...this.leases.keys()]) this.dropLease(id);
-    const workers = await Promise.all([...this.workers.values()].map((w) => w.catch(() => undefined)));
-    await Promise.all(workers.map((w) => w?.close(true).catch(() => undefined)));
-    await Promise.all([...Object.values(this.recordQueues), this.anchorQueue].map((q) => q.close().catch(() => undefined)));
+    const worker = await this.anchorWorker?.catch(() => undefined);
+    await worker?.close(true).catch(() => undefined);
+    await this.anchorQueue.close().catch(() => undefined);
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 
-  /** A manual-fetch BullMQ worker for `queueName`, created on first use (API-only processes never make one). */
-  private worker(queueName: string): Promise<Worker> {
-    let w = this.workers.get(queueName);
-    if (!w) {
-      w = (async () => {
-        const worker = new Worker(queueName, null, {
+  /** The manual-fetch BullMQ worker of the anchor queue, created on first use (API-only processes never make one). */
+  private worker(): Promise<Worker> {
+    if (!this.anchorWorker) {
+      const created = (async () => {
+        const worker = new Worker(this.anchorQueue.name, null, {
           connection: { ...this.connection, maxRetriesPerRequest: null } as ConnectionOptions,
           prefix: this.prefix,
           autorun: false,
@@ -389,10 +406,12 @@ export class BullQueue implements InferenceQueue {
         void worker.startStalledCheckTimer();
         return worker;
       })();
-      this.workers.set(queueName, w);
-      w.catch(() => this.workers.delete(queueName));
+      this.anchorWorker = created;
+      created.catch(() => {
+        if (this.anchorWorker === created) this.anchorWorker = undefined;
+      });
     }
-    return w;
+    return this.anchorWorker;
   }
 
   private async schedule(batchId: string): Promise<void> {

@@ -87,7 +87,12 @@ export class LeaseLostError extends Error {
 }
 
 export interface InferenceQueue {
-  /** Stores new records (durably, before resolving); known ids are left untouched. */
+  /**
+   * Stores new records durably before resolving, each together with its place in its lane's line, in
+   * one atomic step: a record is never stored without being queued for anchoring. Known ids are left
+   * untouched (`created: false`). If it throws, either nothing was stored or everything was (the reply
+   * was lost); calling again with the same items is safe and completes the intake either way.
+   */
   enqueue(items: readonly EnqueueItem[]): Promise<EnqueueResult[]>;
   get(id: Hex): Promise<RecordEntry | undefined>;
   getMany(ids: readonly Hex[]): Promise<(RecordEntry | undefined)[]>;

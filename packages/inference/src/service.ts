@@ -45,7 +45,10 @@ export interface InferenceMetrics extends QueueStats {
   workers: WorkerStats;
 }
 
-/** The queue could not be reached: nothing was stored; the caller should retry (HTTP 503). */
+/**
+ * The queue could not be reached; the caller should retry (HTTP 503). A retry is safe: records the failed
+ * call did store (its reply was lost) answer duplicate and are anchored once.
+ */
 export class InferenceUnavailableError extends Error {
   readonly reason = Reason.unavailable;
   constructor(cause: unknown) {
@@ -77,7 +80,7 @@ export class InferenceService {
 
   /**
    * Validates every record on its own and durably enqueues the valid ones before resolving. One
-   * result per input, in order. Throws InferenceUnavailableError (nothing stored) if the queue fails.
+   * result per input, in order. Throws InferenceUnavailableError if the queue fails (a retry is safe).
    */
   async submit(inputs: readonly unknown[], opts: { defaultType?: SettlementType } = {}): Promise<SubmitResult[]> {
     if (inputs.length > this.maxRecordsPerSubmit) {

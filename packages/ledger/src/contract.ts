@@ -14,6 +14,8 @@ export interface LedgerHarness {
   reopen(ledger: SettlementLedger): Promise<SettlementLedger>;
   /** Extra restart flavours (e.g. a SIGKILL of the server) under their own names. */
   crashes?: Record<string, (ledger: SettlementLedger) => Promise<SettlementLedger>>;
+  /** A fresh ledger that keeps finished entries `retentionMs`, its clock, and a way to let time pass for it. */
+  createWithRetention(retentionMs: number): Promise<{ ledger: SettlementLedger; now(): number; elapse(ms: number): Promise<void> }>;
   cleanup(): Promise<void>;
 }
 
@@ -129,6 +131,37 @@ export function describeLedgerContract(name: string, harness: LedgerHarness): vo
       await ledger.compareAndSet(claim(k1, { state: "success", transaction: "0x1" }), 3);
       await ledger.compareAndSet(claim(k2, { state: "failed", transaction: "0x2", reason: "invalid_exact_evm_transaction_failed" }), 2);
       expect(await ledger.countUnconfirmed()).toBe(before);
+    });
+
+    it("forgets success and failed entries after the retention, never claimed or broadcast ones", async () => {
+      const retentionMs = 1_000;
+      const { ledger, now, elapse } = await harness.createWithRetention(retentionMs);
+      opened.push(ledger);
+      const [settled, failed, claimed, sent, retried, permit] = Array.from({ length: 6 }, uniqueKey);
+      for (const k of [settled, failed, claimed, sent, retried, permit]) await ledger.compareAndSet(claim(k!), 0);
+      await ledger.compareAndSet(claim(settled!, { state: "success", transaction: "0x1" }), 1);
+      expect((await ledger.get(settled!))?.state).toBe("success"); // kept within the retention
+      await ledger.compareAndSet(claim(failed!, { state: "failed", reason: "invalid_exact_evm_transaction_failed" }), 1);
+      await ledger.compareAndSet(claim(sent!, { state: "broadcast", transaction: "0x2", rawTransaction: "0x02" }), 1);
+      // a failure tried again: claimed once more, so it must stay
+      await ledger.compareAndSet(claim(retried!, { state: "failed", reason: "unexpected_settle_error" }), 1);
+      await ledger.compareAndSet(claim(retried!), 2);
+      // a permit whose deadline is far off: kept past the retention
+      await ledger.compareAndSet(claim(permit!, { state: "success", transaction: "0x3", keepUntil: now() + 3_600_000 }), 1);
+      const unconfirmed = await ledger.countUnconfirmed();
+
+      await elapse(retentionMs * 2);
+      await ledger.compareAndSet(claim(uniqueKey()), 0); // a store without expiry of its own sweeps on writes
+
+      expect(await ledger.get(settled!)).toBeUndefined();
+      expect(await ledger.get(failed!)).toBeUndefined();
+      expect(await ledger.get(claimed!)).toMatchObject({ state: "claimed", version: 1 });
+      expect(await ledger.get(sent!)).toMatchObject({ state: "broadcast", version: 2, rawTransaction: "0x02" });
+      expect(await ledger.get(retried!)).toMatchObject({ state: "claimed", version: 3 });
+      expect(await ledger.get(permit!)).toMatchObject({ state: "success", version: 2 });
+      expect(await ledger.countUnconfirmed()).toBe(unconfirmed);
+      // forgotten means absent: the payment's key starts again from version 0
+      expect((await ledger.compareAndSet(claim(settled!), 0))?.version).toBe(1);
     });
 
     const restarts: Record<string, (l: SettlementLedger) => Promise<SettlementLedger>> = {

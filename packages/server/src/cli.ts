@@ -6,24 +6,19 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { devnetJsonPath, removeDevnetJson, repoRoot, writeDevnetJson } from "@facilitator/devnet";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
-import { composeServices } from "./compose.ts";
+import { composeServices, StartupError } from "./compose.ts";
 import { embeddedConfig, startLocalWorld, type LocalWorld } from "./embedded.ts";
 import { createLogger } from "./logger.ts";
-import { configSecrets, createMetrics, scrubbingDestination } from "./ops/index.ts";
+import { configSecrets, createMetrics, scrubber, scrubbingDestination } from "./ops/index.ts";
 import { openInferencePipeline } from "./inference.ts";
-import { NetworkRegistry } from "@facilitator/core";
+import { NetworkConfigError, NetworkRegistry } from "@facilitator/core";
+
+/** Blanks the configuration's secrets in what is printed when start-up fails (set once the configuration is read). */
+let scrub = (text: string) => text;
 
 async function main(): Promise<void> {
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      console.error(e.message);
-      process.exit(2);
-    }
-    throw e;
-  }
+  let config = loadConfig();
+  scrub = scrubber(configSecrets(config));
   const logger = createLogger(config.logLevel, scrubbingDestination(configSecrets(config)));
   const stops: (() => Promise<void>)[] = [];
   const shutdown = async (signal: string) => {
@@ -88,7 +83,14 @@ function printWorld(url: string, json: LocalWorld["json"]): void {
   console.log(lines.join("\n"));
 }
 
-main().catch((e) => {
-  console.error(e);
+/** Configuration and start-up problems are the operator's to fix: their message alone, one line each, no stack. */
+const OPERATOR_ERRORS = [ConfigError, StartupError, NetworkConfigError];
+
+main().catch((e: unknown) => {
+  if (OPERATOR_ERRORS.some((kind) => e instanceof kind)) {
+    console.error(scrub((e as Error).message));
+    process.exit(2);
+  }
+  console.error(scrub(e instanceof Error ? (e.stack ?? e.message) : String(e)));
   process.exit(1);
 });

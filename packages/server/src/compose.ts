@@ -37,7 +37,14 @@ import {
 const DEFAULT_EVM_NETWORKS = ["base-sepolia", "og-evm"];
 const DEFAULT_SVM_NETWORKS = ["solana-devnet"];
 
+/** A start-up problem the operator can fix: its message is printed as it is, without a stack. */
 export class StartupError extends Error {}
+
+const LISTEN_ERRORS: Record<string, string> = {
+  EADDRINUSE: "another process listens on this port",
+  EADDRNOTAVAIL: "no interface of this machine has this address",
+  EACCES: "this user may not listen on this port",
+};
 
 export interface Services {
   facilitator: Facilitator;
@@ -82,6 +89,7 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
         signers: config.evmKeys,
         ledger,
         receiptTimeoutMs: config.receiptTimeoutMs,
+        leaseMs: config.settleLeaseMs,
         pollingIntervalMs: opts.pollingIntervalMs,
         // Called after a settlement is mined, long after `metrics` below exists.
         onGasSpent: (network, wei) => metrics.gasSpent({ network: network.name, role: "settlement", wei }),
@@ -96,7 +104,11 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
         feePayers: config.svmKeys,
         ledger,
         confirmTimeoutMs: config.receiptTimeoutMs,
+        leaseMs: config.settleLeaseMs,
         pollIntervalMs: opts.pollingIntervalMs,
+      }).catch((e: unknown) => {
+        // The keys' shape was checked with the configuration; only loading one finds a key pair that does not match.
+        throw new StartupError(`SVM_PRIVATE_KEY(S): a key could not be loaded: ${(e as Error).message}`);
       }),
     );
   }
@@ -173,7 +185,7 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
           const { port } = server!.address() as { port: number };
           resolve(`http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${port}`);
         });
-        server.once("error", reject);
+        server.once("error", (e: NodeJS.ErrnoException) => reject(new StartupError(`PORT, HOST: cannot listen on ${config.host}:${config.port}: ${LISTEN_ERRORS[e.code ?? ""] ?? e.message}`)));
       }),
     async close() {
       const drain = [() => inference.close(), () => ledger.close(), () => rateStore.close()];
@@ -193,9 +205,16 @@ async function nativeBalance(rpcUrl: string, address: string): Promise<bigint> {
   return BigInt(((await res.json()) as { result: string }).result);
 }
 
+/** Finished entries expire after `ledgerRetentionMs` (see `isFinished` in @facilitator/ledger for why that is safe). */
 function openLedger(config: Config): SettlementLedger {
-  if (config.redisUrl) return new RedisLedger({ redis: config.redisUrl });
+  const retentionMs = config.ledgerRetentionMs;
+  // Its client fails fast while Redis is away, so /settle and /verify answer at once instead of waiting.
+  if (config.redisUrl) return new RedisLedger({ redis: config.redisUrl, retentionMs });
   const dir = join(config.dataDir, "ledger");
-  mkdirSync(dir, { recursive: true });
-  return new EmbeddedLedger(dir);
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    throw new StartupError(`DATA_DIR: cannot create ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  return new EmbeddedLedger(dir, { retentionMs });
 }

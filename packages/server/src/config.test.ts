@@ -55,17 +55,55 @@ describe("loadConfig", () => {
   });
 
   it.each([
-    ["no key at all", { REDIS_URL: "redis://x" }, /no facilitator key/],
-    ["a malformed EVM key", { EVM_PRIVATE_KEY: "0x1234" }, /EVM private key #1 is not 32-byte hex/],
-    ["a malformed Solana key", { SVM_PRIVATE_KEY: "not-base58!" }, /SVM private key #1/],
-    ["a port that is not a number", { EVM_PRIVATE_KEY: KEY, PORT: "eighty" }, /PORT must be an integer/],
-    ["a receipt bound above the clients' timeout", { EVM_PRIVATE_KEY: KEY, SETTLE_RECEIPT_TIMEOUT_MS: "95000" }, /below the official clients' 90 s/],
-    ["a relay address that is not one", { EVM_PRIVATE_KEY: KEY, X402_SETTLEMENT_CONTRACT: "0xabc" }, /X402_SETTLEMENT_CONTRACT is not an address/],
-    ["bad network overrides", { EVM_PRIVATE_KEY: KEY, NETWORK_OVERRIDES: "{" }, /NETWORK_OVERRIDES must be a JSON array/],
-    ["a bad TEE key entry", { EVM_PRIVATE_KEY: KEY, TEE_KEYS: "tee=0x1" }, /TEE_KEYS entry/],
-    ["an unreadable key file", { EVM_PRIVATE_KEYS_FILE: "/nonexistent/keys" }, /cannot be read/],
-  ])("refuses %s with a clear message", (_name, env, message) => {
-    expect(problemsOf(env as Record<string, string>).join("\n")).toMatch(message);
+    ["no key at all", { REDIS_URL: "redis://x" }, /^EVM_PRIVATE_KEY\(S\), SVM_PRIVATE_KEY\(S\): no facilitator key/],
+    ["a malformed EVM key", { EVM_PRIVATE_KEY: "0x1234" }, /^EVM_PRIVATE_KEY: key #1 is not 32-byte hex/],
+    ["a malformed EVM key in a list", { EVM_PRIVATE_KEYS: `${KEY},0x12` }, /^EVM_PRIVATE_KEYS: key #2 is not 32-byte hex/],
+    ["a malformed Solana key", { SVM_PRIVATE_KEY: "not-base58!" }, /^SVM_PRIVATE_KEY: key #1/],
+    ["a port that is not a number", { EVM_PRIVATE_KEY: KEY, PORT: "eighty" }, /^PORT: must be an integer from 0 to 65535, got "eighty"/],
+    ["a port out of range", { EVM_PRIVATE_KEY: KEY, PORT: "70000" }, /^PORT: must be an integer from 0 to 65535/],
+    ["a receipt bound above the clients' timeout", { EVM_PRIVATE_KEY: KEY, SETTLE_RECEIPT_TIMEOUT_MS: "95000" }, /^SETTLE_RECEIPT_TIMEOUT_MS: must stay below the official clients' 90 s/],
+    ["a settle lease under a second", { EVM_PRIVATE_KEY: KEY, SETTLE_LEASE_MS: "200" }, /^SETTLE_LEASE_MS: must be an integer >= 1000, got "200"/],
+    ["a relay address that is not one", { EVM_PRIVATE_KEY: KEY, X402_SETTLEMENT_CONTRACT: "0xabc" }, /^X402_SETTLEMENT_CONTRACT: not an address/],
+    ["bad network overrides", { EVM_PRIVATE_KEY: KEY, NETWORK_OVERRIDES: "{" }, /^NETWORK_OVERRIDES: must be a JSON array/],
+    ["network overrides that are not an array", { EVM_PRIVATE_KEY: KEY, NETWORK_OVERRIDES: "{}" }, /^NETWORK_OVERRIDES: must be a JSON array .*, got object/],
+    ["a network override without a name", { EVM_PRIVATE_KEY: KEY, NETWORK_OVERRIDES: '[{"rpcUrl":"http://x"}]' }, /^NETWORK_OVERRIDES: entry #1 has no name/],
+    ["a new network without its chain id", { EVM_PRIVATE_KEY: KEY, NETWORK_OVERRIDES: '[{"name":"my-l2"}]' }, /^NETWORK_OVERRIDES: new network my-l2 needs chainId/],
+    ["an EVM asset with a transfer method we cannot settle", { EVM_PRIVATE_KEY: KEY, NETWORKS: "base-sepolia", NETWORK_OVERRIDES: '[{"name":"base-sepolia","asset":{"transferMethod":"spl"}}]' }, /^NETWORK_OVERRIDES: network base-sepolia has asset.transferMethod "spl" \(valid: eip3009, permit\)/],
+    ["an unknown network", { EVM_PRIVATE_KEY: KEY, NETWORKS: "base-sepolia,base-sepolla" }, /^NETWORKS: unknown network "base-sepolla" \(valid: base, base-sepolia, .*solana-devnet/],
+    ["an EVM network without an EVM key", { SVM_PRIVATE_KEY: SVM_KEY, NETWORKS: "base" }, /^NETWORKS: base is an EVM network, but no EVM_PRIVATE_KEY\(S\)/],
+    ["a Solana network without a Solana key", { EVM_PRIVATE_KEY: KEY, NETWORKS: "solana" }, /^NETWORKS: solana is a Solana network, but no SVM_PRIVATE_KEY\(S\)/],
+    ["a relay on a Solana network", { EVM_PRIVATE_KEY: KEY, X402_SETTLEMENT_CONTRACT: "0x00000000000000000000000000000000000000aa", SETTLEMENT_NETWORK: "solana-devnet" }, /^SETTLEMENT_NETWORK: "solana-devnet" is not an EVM network \(valid: base, /],
+    ["an RPC variable for no network", { EVM_PRIVATE_KEY: KEY, BASE_SEPOLA_RPC_URL: "http://rpc" }, /^BASE_SEPOLA_RPC_URL: no network is named base-sepola \(.*one of: base, base-sepolia/],
+    ["an RPC URL that is not one", { EVM_PRIVATE_KEY: KEY, BASE_RPC_URL: "base.example/key" }, /^BASE_RPC_URL: not a http:\/\/ or https:\/\/ URL \(value not shown\)/],
+    ["a Redis URL that is not one", { EVM_PRIVATE_KEY: KEY, REDIS_URL: "localhost:6379" }, /^REDIS_URL: not a redis:\/\/ or rediss:\/\/ URL/],
+    ["a Redis port that is not one", { EVM_PRIVATE_KEY: KEY, REDIS_HOST: "10.0.0.5", REDIS_PORT: "six" }, /^REDIS_PORT: must be an integer from 1 to 65535/],
+    ["an unknown log level", { LOG_LEVEL: "verbose" }, /^LOG_LEVEL: unknown level "verbose" \(valid: fatal, error, warn, info, debug, trace, silent\)/],
+    ["a switch that is neither true nor false", { EVM_PRIVATE_KEY: KEY, REQUIRE_TEE_SIGNATURE: "yes" }, /^REQUIRE_TEE_SIGNATURE: must be true or false, got "yes"/],
+    ["a negative retention", { EVM_PRIVATE_KEY: KEY, LEDGER_RETENTION_DAYS: "-1" }, /^LEDGER_RETENTION_DAYS: must be an integer >= 0/],
+    ["a bad TEE key entry", { EVM_PRIVATE_KEY: KEY, TEE_KEYS: "tee=0x1" }, /^TEE_KEYS: entry "tee=0x1" must be/],
+    ["an unreadable key file", { EVM_PRIVATE_KEYS_FILE: "/nonexistent/keys" }, /^EVM_PRIVATE_KEYS_FILE: points at \/nonexistent\/keys, which cannot be read/],
+  ])("refuses %s with one line naming the variable", (_name, env, message) => {
+    const problems = problemsOf(env as Record<string, string>);
+    expect(problems.find((p) => message.test(p)), problems.join("\n")).toBeDefined();
+    for (const p of problems) expect(p).not.toContain("\n");
+  });
+
+  it("keeps finished ledger entries 7 days unless told, and for good with 0", () => {
+    expect(loadConfig({}).ledgerRetentionMs).toBe(7 * 24 * 3_600_000);
+    expect(loadConfig({ LEDGER_RETENTION_DAYS: "30" }).ledgerRetentionMs).toBe(30 * 24 * 3_600_000);
+    expect(loadConfig({ LEDGER_RETENTION_DAYS: "0" }).ledgerRetentionMs).toBeUndefined();
+  });
+
+  it("accepts a network by its CAIP-2 id, and one NETWORK_OVERRIDES defines, with its RPC variable", () => {
+    const myL2 = { name: "my-l2", chainId: 777, rpcUrl: "https://rpc.my-l2.example", asset: { address: "0x00000000000000000000000000000000000000aa", decimals: 6, name: "USDC", version: "2" } };
+    const c = loadConfig({
+      EVM_PRIVATE_KEY: KEY,
+      NETWORKS: "eip155:84532,my-l2",
+      NETWORK_OVERRIDES: JSON.stringify([myL2]),
+      MY_L2_RPC_URL: "https://other.my-l2.example/key",
+    });
+    expect(c.networks).toEqual(["eip155:84532", "my-l2"]);
+    expect(c.networkOverrides).toEqual([myL2, { name: "my-l2", rpcUrl: "https://other.my-l2.example/key" }]);
   });
 
   it("reports every problem at once and never prints a key", () => {

@@ -4,7 +4,7 @@
  * from files (`*_FILE`) and never reach a log.
  */
 import { readFileSync } from "node:fs";
-import type { NetworkOverride } from "@facilitator/core";
+import { BUILTIN_NETWORKS, DEFAULT_LEASE_MS, NetworkConfigError, NetworkRegistry, type NetworkOverride } from "@facilitator/core";
 
 export interface Config {
   mode: "embedded" | "production";
@@ -20,7 +20,11 @@ export interface Config {
   relay?: { network: string; address: `0x${string}` };
   redisUrl?: string;
   dataDir: string;
+  /** How long finished ledger entries are kept (ms); undefined keeps them for good. */
+  ledgerRetentionMs?: number;
   receiptTimeoutMs: number;
+  /** Lease of a settle in progress in the ledger, renewed while it works; a crashed process's payments free up after it. */
+  settleLeaseMs: number;
   batchSize: number;
   batchTimeoutMs: number;
   walrus?: { publisherUrl: string; aggregatorUrl: string; epochs: number; permanent: boolean };
@@ -52,82 +56,136 @@ export function isProduction(env: Env): boolean {
   return PRODUCTION_VARIABLES.some((v) => env[v] !== undefined && env[v] !== "");
 }
 
+/** pino's levels. */
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+/** Transfer methods the EVM mechanism settles with. */
+const EVM_TRANSFER_METHODS = ["eip3009", "permit"];
+const DAY_MS = 24 * 60 * 60 * 1000;
+const EVM_KEY = /^0x[0-9a-fA-F]{64}$/;
+const SVM_KEY = /^[1-9A-HJ-NP-Za-km-z]{64,90}$/;
+
+/**
+ * Reads and checks the configuration. Each problem is one line that starts with the variable it is
+ * about and says what is wrong and what would be right; a secret's value is never quoted.
+ */
 export function loadConfig(env: Env = process.env): Config {
   const problems: string[] = [];
-  const int = (name: string, fallback: number, min = 0): number => {
+  const int = (name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number => {
     const raw = env[name];
     if (raw === undefined || raw === "") return fallback;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < min) problems.push(`${name} must be an integer >= ${min}, got "${raw}"`);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name}: must be an integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`}, got "${raw}"`);
+    }
     return n;
   };
   const wei = (name: string, fallback: bigint): bigint => {
     const raw = env[name];
     if (raw === undefined || raw === "") return fallback;
     if (/^\d+$/.test(raw)) return BigInt(raw);
-    problems.push(`${name} must be a whole number of wei, got "${raw}"`);
+    problems.push(`${name}: must be a whole number of wei, got "${raw}"`);
     return fallback;
   };
+  const bool = (name: string, fallback: boolean): boolean => {
+    const raw = (env[name] ?? "").trim().toLowerCase();
+    if (raw === "") return fallback;
+    if (raw === "true" || raw === "false") return raw === "true";
+    problems.push(`${name}: must be true or false, got "${env[name]}"`);
+    return fallback;
+  };
+  /** URLs often carry a password or an API key: a bad one is named, never quoted. */
+  const url = (name: string, value: string | undefined, protocols: readonly string[]): string | undefined => {
+    if (!value) return undefined;
+    if (URL.canParse(value) && protocols.includes(new URL(value).protocol)) return value;
+    problems.push(`${name}: not a ${protocols.map((p) => `${p}//`).join(" or ")} URL (value not shown)`);
+    return undefined;
+  };
   const list = (name: string): string[] => (env[name] ?? "").split(",").map((s) => s.trim()).filter(Boolean);
-  const secretList = (name: string): string[] => {
+  /** A list from `<name>_FILE` when set, else from `<name>`; each value tagged with the variable it came from. */
+  const secretList = (name: string): { from: string; values: string[] } => {
     const fromFile = env[`${name}_FILE`];
-    if (!fromFile) return list(name);
+    if (!fromFile) return { from: name, values: list(name) };
     try {
-      return readFileSync(fromFile, "utf8").split(/[\s,]+/).filter(Boolean);
+      return { from: `${name}_FILE`, values: readFileSync(fromFile, "utf8").split(/[\s,]+/).filter(Boolean) };
     } catch {
-      problems.push(`${name}_FILE points at ${fromFile}, which cannot be read`);
-      return [];
+      problems.push(`${name}_FILE: points at ${fromFile}, which cannot be read`);
+      return { from: `${name}_FILE`, values: [] };
     }
   };
-
-  const evmKeys = [...secretList("EVM_PRIVATE_KEYS"), ...list("EVM_PRIVATE_KEY")];
-  evmKeys.forEach((k, i) => {
-    if (!/^0x[0-9a-fA-F]{64}$/.test(k)) problems.push(`EVM private key #${i + 1} is not 32-byte hex with 0x (value not shown)`);
-  });
-  const svmKeys = [...secretList("SVM_PRIVATE_KEYS"), ...list("SVM_PRIVATE_KEY")];
-  svmKeys.forEach((k, i) => {
-    if (!/^[1-9A-HJ-NP-Za-km-z]{64,90}$/.test(k)) problems.push(`SVM private key #${i + 1} is not a base58 64-byte secret key (value not shown)`);
-  });
-  const relayerKey = env.RELAYER_PRIVATE_KEY || undefined;
-  if (relayerKey && !/^0x[0-9a-fA-F]{64}$/.test(relayerKey)) problems.push("RELAYER_PRIVATE_KEY is not 32-byte hex with 0x (value not shown)");
-
-  let networkOverrides: NetworkOverride[] = [];
-  if (env.NETWORK_OVERRIDES) {
-    try {
-      const parsed = JSON.parse(env.NETWORK_OVERRIDES);
-      if (!Array.isArray(parsed)) throw new Error("not an array");
-      networkOverrides = parsed;
-    } catch (e) {
-      problems.push(`NETWORK_OVERRIDES must be a JSON array of {name, rpcUrl?, chainId?, asset?}: ${(e as Error).message}`);
+  const keys = (listName: string, singleName: string, shape: RegExp, what: string): string[] => {
+    const sources = [secretList(listName), { from: singleName, values: list(singleName) }];
+    for (const { from, values } of sources) {
+      values.forEach((k, i) => {
+        if (!shape.test(k)) problems.push(`${from}: key #${i + 1} is not ${what} (value not shown)`);
+      });
     }
-  }
+    return sources.flatMap((s) => s.values);
+  };
+
+  const evmKeys = keys("EVM_PRIVATE_KEYS", "EVM_PRIVATE_KEY", EVM_KEY, "32-byte hex with 0x");
+  const svmKeys = keys("SVM_PRIVATE_KEYS", "SVM_PRIVATE_KEY", SVM_KEY, "a base58 64-byte secret key");
+  const relayerKey = env.RELAYER_PRIVATE_KEY || undefined;
+  if (relayerKey && !EVM_KEY.test(relayerKey)) problems.push("RELAYER_PRIVATE_KEY: not 32-byte hex with 0x (value not shown)");
+
+  const networks = list("NETWORKS");
+  const networkOverrides = parseOverrides(env.NETWORK_OVERRIDES, problems);
   // Per-network RPC variables, e.g. BASE_SEPOLIA_RPC_URL; SVM_RPC_URL is the earlier facilitator's name.
+  const named = new Set([...BUILTIN_NETWORKS.map((n) => n.name), ...networkOverrides.map((o) => o.name)]);
   for (const [key, value] of Object.entries(env)) {
     const m = /^([A-Z0-9_]+)_RPC_URL$/.exec(key);
     if (!m || !value || key === "SVM_RPC_URL") continue;
-    networkOverrides.push({ name: m[1]!.toLowerCase().replace(/_/g, "-"), rpcUrl: value });
+    const name = m[1]!.toLowerCase().replace(/_/g, "-");
+    if (!named.has(name)) {
+      problems.push(`${key}: no network is named ${name} (an RPC variable is <NAME>_RPC_URL for one of: ${[...named].join(", ")})`);
+      continue;
+    }
+    const rpcUrl = url(key, value, ["http:", "https:"]);
+    if (rpcUrl) networkOverrides.push({ name, rpcUrl });
   }
-  const networks = list("NETWORKS");
-  if (env.SVM_RPC_URL) {
-    const solana = networks.find((n) => n.startsWith("solana")) ?? "solana-devnet";
-    networkOverrides.push({ name: solana, rpcUrl: env.SVM_RPC_URL });
-  }
+  const svmRpcUrl = url("SVM_RPC_URL", env.SVM_RPC_URL, ["http:", "https:"]);
+  if (svmRpcUrl) networkOverrides.push({ name: networks.find((n) => n.startsWith("solana")) ?? "solana-devnet", rpcUrl: svmRpcUrl });
 
   const relayAddress = env.X402_SETTLEMENT_CONTRACT;
-  if (relayAddress && !/^0x[0-9a-fA-F]{40}$/.test(relayAddress)) problems.push(`X402_SETTLEMENT_CONTRACT is not an address: "${relayAddress}"`);
+  if (relayAddress && !/^0x[0-9a-fA-F]{40}$/.test(relayAddress)) problems.push(`X402_SETTLEMENT_CONTRACT: not an address, got "${relayAddress}"`);
   const relayNetwork = env.SETTLEMENT_NETWORK ?? networks.find((n) => !n.startsWith("solana"));
-  if (relayAddress && !relayNetwork) problems.push("X402_SETTLEMENT_CONTRACT needs SETTLEMENT_NETWORK (the EVM network the relay is deployed on)");
+  if (relayAddress && !relayNetwork) problems.push("X402_SETTLEMENT_CONTRACT: needs SETTLEMENT_NETWORK (the EVM network the relay is deployed on)");
 
-  const redisUrl = env.REDIS_URL || (env.REDIS_HOST ? `redis://${env.REDIS_HOST}:${env.REDIS_PORT ?? "6379"}` : undefined);
+  const production = isProduction(env);
+  const registry = buildRegistry(networkOverrides, problems);
+  if (registry) {
+    const valid = (family?: string) => registry.networks.filter((n) => !family || n.family === family).map((n) => n.name).join(", ");
+    for (const name of networks) {
+      const n = registry.resolve(name);
+      if (!n) {
+        problems.push(`NETWORKS: unknown network "${name}" (valid: ${valid()})`);
+        continue;
+      }
+      if (n.family === "evm" && !EVM_TRANSFER_METHODS.includes(n.asset.transferMethod)) {
+        problems.push(`NETWORK_OVERRIDES: network ${n.name} has asset.transferMethod "${n.asset.transferMethod}" (valid: ${EVM_TRANSFER_METHODS.join(", ")})`);
+      }
+      if (production && n.family === "evm" && evmKeys.length === 0) problems.push(`NETWORKS: ${n.name} is an EVM network, but no EVM_PRIVATE_KEY(S) is set to settle on it`);
+      if (production && n.family === "svm" && svmKeys.length === 0) problems.push(`NETWORKS: ${n.name} is a Solana network, but no SVM_PRIVATE_KEY(S) is set to settle on it`);
+    }
+    if (relayAddress && env.SETTLEMENT_NETWORK && registry.resolve(env.SETTLEMENT_NETWORK)?.family !== "evm") {
+      problems.push(`SETTLEMENT_NETWORK: "${env.SETTLEMENT_NETWORK}" is not an EVM network (valid: ${valid("evm")})`);
+    }
+  }
 
-  const publisher = env.WALRUS_PUBLISHER_URL;
+  const redisUrl = env.REDIS_URL
+    ? url("REDIS_URL", env.REDIS_URL, ["redis:", "rediss:"])
+    : env.REDIS_HOST
+      ? `redis://${env.REDIS_HOST}:${int("REDIS_PORT", 6379, 1, 65535)}`
+      : undefined;
+
+  const publisher = url("WALRUS_PUBLISHER_URL", env.WALRUS_PUBLISHER_URL, ["http:", "https:"]);
   const walrus = publisher
     ? {
         publisherUrl: publisher,
         // A Walrus daemon serves both on one host; the earlier facilitator's URL may end in /v1/blobs.
-        aggregatorUrl: env.WALRUS_AGGREGATOR_URL || publisher.replace(/\/+$/, "").replace(/\/v1\/blobs$/, ""),
+        aggregatorUrl:
+          url("WALRUS_AGGREGATOR_URL", env.WALRUS_AGGREGATOR_URL, ["http:", "https:"]) ?? publisher.replace(/\/+$/, "").replace(/\/v1\/blobs$/, ""),
         epochs: int("WALRUS_EPOCHS", 53, 1),
-        permanent: env.WALRUS_PERMANENT !== "false",
+        permanent: bool("WALRUS_PERMANENT", true),
       }
     : undefined;
 
@@ -135,23 +193,27 @@ export function loadConfig(env: Env = process.env): Config {
   for (const pair of list("TEE_KEYS")) {
     const [teeId, address] = pair.split("=");
     if (!teeId || !/^0x[0-9a-fA-F]{64}$/.test(teeId) || !address || !/^0x[0-9a-fA-F]{40}$/.test(address)) {
-      problems.push(`TEE_KEYS entry "${pair}" must be <bytes32 teeId>=<address>`);
+      problems.push(`TEE_KEYS: entry "${pair}" must be <bytes32 teeId>=<address>`);
     } else teeKeys[teeId.toLowerCase()] = address as `0x${string}`;
   }
 
-  const production = isProduction(env);
+  const logLevel = env.LOG_LEVEL || "info";
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) problems.push(`LOG_LEVEL: unknown level "${logLevel}" (valid: ${LOG_LEVELS.join(", ")})`);
   const receiptTimeoutMs = int("SETTLE_RECEIPT_TIMEOUT_MS", 30_000, 1);
-  if (receiptTimeoutMs >= 90_000) problems.push("SETTLE_RECEIPT_TIMEOUT_MS must stay below the official clients' 90 s timeout");
+  if (receiptTimeoutMs >= 90_000) problems.push(`SETTLE_RECEIPT_TIMEOUT_MS: must stay below the official clients' 90 s timeout, got ${receiptTimeoutMs}`);
   if (production && evmKeys.length === 0 && svmKeys.length === 0) {
-    problems.push("no facilitator key: set EVM_PRIVATE_KEY(S) and/or SVM_PRIVATE_KEY(S)");
+    problems.push("EVM_PRIVATE_KEY(S), SVM_PRIVATE_KEY(S): no facilitator key is set; a production configuration needs at least one");
   }
-  if (production && relayAddress && !relayerKey && evmKeys.length === 0) problems.push("X402_SETTLEMENT_CONTRACT is set but no RELAYER_PRIVATE_KEY (or EVM key) can call it");
+  if (production && relayAddress && !relayerKey && evmKeys.length === 0) problems.push("RELAYER_PRIVATE_KEY: X402_SETTLEMENT_CONTRACT is set but no RELAYER_PRIVATE_KEY (or EVM key) can call it");
+  const retentionDays = int("LEDGER_RETENTION_DAYS", 7, 0);
 
+  const apiKeys = secretList("API_KEYS").values;
+  const inferenceApiKeys = secretList("INFERENCE_API_KEYS").values;
   const config: Config = {
     mode: production ? "production" : "embedded",
-    host: env.HOST ?? (production ? "0.0.0.0" : "127.0.0.1"),
-    port: int("PORT", production ? 3000 : 4020),
-    logLevel: env.LOG_LEVEL ?? "info",
+    host: env.HOST || (production ? "0.0.0.0" : "127.0.0.1"),
+    port: int("PORT", production ? 3000 : 4020, 0, 65535),
+    logLevel,
     networks,
     networkOverrides,
     evmKeys: evmKeys as `0x${string}`[],
@@ -159,19 +221,60 @@ export function loadConfig(env: Env = process.env): Config {
     relayerKey: relayerKey as `0x${string}` | undefined,
     relay: relayAddress && relayNetwork ? { network: relayNetwork, address: relayAddress as `0x${string}` } : undefined,
     redisUrl,
-    dataDir: env.DATA_DIR ?? ".data",
+    dataDir: env.DATA_DIR || ".data",
+    ledgerRetentionMs: retentionDays > 0 ? retentionDays * DAY_MS : undefined,
     receiptTimeoutMs,
+    settleLeaseMs: int("SETTLE_LEASE_MS", DEFAULT_LEASE_MS, 1_000),
     batchSize: int("SETTLEMENT_BATCH_SIZE", 20, 1),
     batchTimeoutMs: int("SETTLEMENT_BATCH_TIMEOUT", 60_000, 1),
     walrus,
-    apiKeys: secretList("API_KEYS"),
-    inferenceApiKeys: secretList("INFERENCE_API_KEYS"),
+    apiKeys,
+    inferenceApiKeys,
     teeKeys,
-    requireTeeSignature: env.REQUIRE_TEE_SIGNATURE === "true",
+    requireTeeSignature: bool("REQUIRE_TEE_SIGNATURE", false),
     rateLimitPerMinute: int("RATE_LIMIT_PER_MINUTE", 0),
-    runWorker: env.RUN_WORKER !== "false",
+    runWorker: bool("RUN_WORKER", true),
     minSignerBalanceWei: wei("MIN_SIGNER_BALANCE_WEI", 10n ** 15n),
   };
   if (problems.length) throw new ConfigError(problems);
   return config;
+}
+
+/** NETWORK_OVERRIDES: a JSON array of objects, each naming its network. */
+function parseOverrides(raw: string | undefined, problems: string[]): NetworkOverride[] {
+  if (!raw) return [];
+  const shape = "must be a JSON array of {name, rpcUrl?, chainId?, asset?}";
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (e) {
+    problems.push(`NETWORK_OVERRIDES: ${shape}: ${(e as Error).message}`);
+    return [];
+  }
+  if (!Array.isArray(parsed)) {
+    problems.push(`NETWORK_OVERRIDES: ${shape}, got ${parsed === null ? "null" : typeof parsed}`);
+    return [];
+  }
+  const good: NetworkOverride[] = [];
+  parsed.forEach((o: Partial<NetworkOverride> | null, i) => {
+    const problem =
+      typeof o !== "object" || o === null || Array.isArray(o) ? "is not an object"
+      : typeof o.name !== "string" || !o.name ? "has no name"
+      : o.chainId !== undefined && !(Number.isInteger(o.chainId) && o.chainId > 0) ? `(${o.name}) has a chainId that is not a positive integer`
+      : o.rpcUrl !== undefined && !(typeof o.rpcUrl === "string" && URL.canParse(o.rpcUrl)) ? `(${o.name}) has an rpcUrl that is not a URL (value not shown)`
+      : undefined;
+    if (problem) problems.push(`NETWORK_OVERRIDES: entry #${i + 1} ${problem}; each ${shape.replace("must be a JSON array of ", "is ")}`);
+    else good.push(o as NetworkOverride);
+  });
+  return good;
+}
+
+function buildRegistry(overrides: readonly NetworkOverride[], problems: string[]): NetworkRegistry | undefined {
+  try {
+    return new NetworkRegistry(overrides);
+  } catch (e) {
+    if (!(e instanceof NetworkConfigError)) throw e;
+    problems.push(`NETWORK_OVERRIDES: ${e.message}`);
+    return undefined;
+  }
 }

@@ -7,12 +7,16 @@
  * Settle: the same checks, then the ledger protocol of core's SettlementLedger: claim by
  * compare-and-set, co-sign, record signature and signed bytes, send, wait within a bound,
  * record the outcome. A later settle of a pending payment reconciles against the recorded
- * signature and re-sends the recorded bytes; it never signs again.
+ * signature and re-sends the recorded bytes; it never signs again. The claim and the broadcast carry
+ * a short lease that the settle renews while it works (core's HeldEntry; packages/evm/src/settle.ts
+ * explains the design), so a crashed settle's payment is taken over within about one lease.
  */
 import { createHash } from "node:crypto";
 import { findAssociatedTokenPda } from "@solana-program/token";
-import { getBase58Decoder, isAddress, type Address } from "@solana/kit";
+import { getBase58Decoder, type Address } from "@solana/kit";
 import {
+  DEFAULT_LEASE_MS,
+  HeldEntry,
   Reason,
   reject,
   SvmPayload,
@@ -26,6 +30,7 @@ import {
   type SettlementLedger,
   type VerifyOutcome,
 } from "@facilitator/core";
+import { isSolanaAddress } from "./base58.ts";
 import { createChainClient, type SvmChainClient } from "./chain.ts";
 import { awaitLanding, type LandingOutcome } from "./confirm.ts";
 import { TOKEN_2022_PROGRAM, TOKEN_PROGRAM } from "./constants.ts";
@@ -45,8 +50,11 @@ export interface SvmExactMechanismOptions {
   pollIntervalMs?: number;
   /** Between re-sends of the same bytes while not landed. Default 2 s. */
   resendIntervalMs?: number;
-  /** How long a claim blocks other settles before the payment may be taken over (its holder crashed). Default 30 s. */
-  claimLeaseMs?: number;
+  /**
+   * Lease of a claim or broadcast in the ledger, renewed every leaseMs/3 while its settle works; a
+   * crashed settle's payment is taken over (reconciled from its recorded bytes) once it runs out. Default 5 s.
+   */
+  leaseMs?: number;
   /** Per RPC request. Default 10 s. */
   rpcTimeoutMs?: number;
 }
@@ -86,7 +94,7 @@ class SvmExactMechanism implements PaymentMechanism {
   private readonly confirmTimeoutMs: number;
   private readonly pollIntervalMs: number;
   private readonly resendIntervalMs: number;
-  private readonly claimLeaseMs: number;
+  private readonly leaseMs: number;
   private readonly ledger: SettlementLedger;
 
   constructor(opts: SvmExactMechanismOptions, keys: FeePayerKey[]) {
@@ -95,7 +103,7 @@ class SvmExactMechanism implements PaymentMechanism {
     this.confirmTimeoutMs = opts.confirmTimeoutMs ?? 30_000;
     this.pollIntervalMs = opts.pollIntervalMs ?? 400;
     this.resendIntervalMs = opts.resendIntervalMs ?? 2_000;
-    this.claimLeaseMs = opts.claimLeaseMs ?? 30_000;
+    this.leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
     for (const k of keys) this.keys.set(k.address, k);
     for (const n of opts.networks) {
       this.served.set(n.caip2, { info: n, chain: createChainClient(n.rpcUrl, opts.rpcTimeoutMs ?? 10_000) });
@@ -113,12 +121,22 @@ class SvmExactMechanism implements PaymentMechanism {
   }
 
   async verify(request: PaymentRequest): Promise<VerifyOutcome> {
-    const p = await this.prepare(request).catch((e: unknown) => reject(Reason.unexpectedVerify, `verification could not complete: ${errorText(e)}`));
+    const p = await this.checkRules(request).catch((e: unknown) => reject(Reason.unexpectedVerify, `verification could not complete: ${errorText(e)}`));
     if (isRejection(p)) return { isValid: false, ...p };
+    // The simulation's round trip is the longest step: start it now, and check the payer's signature
+    // and the ledger meanwhile. Answers keep their precedence; a simulation reads and changes nothing.
+    const simulated = this.simulate(p).then(
+      (problem) => () => problem,
+      (e: unknown) => () => {
+        throw e;
+      },
+    );
+    const badSignature = checkPayerSignature(p.tx, p.transfer);
+    if (badSignature) return { isValid: false, ...badSignature };
     const payer = p.transfer.authority;
     try {
       const existing = await this.ledger.get(p.ledgerKey);
-      const problem = (existing && repeatRejection(existing)) ?? (await this.simulate(p));
+      const problem = (existing && repeatRejection(existing)) ?? (await simulated)();
       return problem ? { isValid: false, payer, ...problem } : { isValid: true, payer };
     } catch (e) {
       return { isValid: false, payer, ...reject(Reason.unexpectedVerify, `verification could not complete: ${errorText(e)}`) };
@@ -137,6 +155,13 @@ class SvmExactMechanism implements PaymentMechanism {
 
   /** Checks that need no chain state: scheme, network, payload shape, the rules, the payer's signature. */
   private async prepare(request: PaymentRequest): Promise<PreparedPayment | Rejection> {
+    const p = await this.checkRules(request);
+    if (isRejection(p)) return p;
+    return checkPayerSignature(p.tx, p.transfer) ?? p;
+  }
+
+  /** `prepare` short of the payer's signature, which the caller checks. */
+  private async checkRules(request: PaymentRequest): Promise<PreparedPayment | Rejection> {
     if (request.scheme !== "exact") return reject(Reason.unsupportedScheme, `scheme ${request.scheme} is not served by the Solana exact mechanism`);
     const network = this.served.get(request.network.caip2);
     if (!network) return reject(Reason.invalidNetwork, `network ${request.networkId} is not served by this facilitator's Solana mechanism`);
@@ -149,8 +174,8 @@ class SvmExactMechanism implements PaymentMechanism {
     const { feePayer: requiredFeePayer, memo } = r.extra;
     if (requiredFeePayer !== undefined && typeof requiredFeePayer !== "string") return reject(Reason.invalidRequirements, "extra.feePayer must be a base58 address");
     if (memo !== undefined && typeof memo !== "string") return reject(Reason.invalidRequirements, "extra.memo must be a string");
-    if (!isAddress(r.payTo)) return reject(Reason.invalidRequirements, `payTo ${r.payTo} is not a Solana address`);
-    if (!isAddress(r.asset)) return reject(Reason.invalidRequirements, `asset ${r.asset} is not a Solana mint address`);
+    if (!isSolanaAddress(r.payTo)) return reject(Reason.invalidRequirements, `payTo ${r.payTo} is not a Solana address`);
+    if (!isSolanaAddress(r.asset)) return reject(Reason.invalidRequirements, `asset ${r.asset} is not a Solana mint address`);
 
     const [destinations, feePayerTokenAccounts] = await Promise.all([
       associatedTokenAccounts(r.payTo, r.asset),
@@ -166,8 +191,6 @@ class SvmExactMechanism implements PaymentMechanism {
       memo,
     });
     if (isRejection(transfer)) return transfer;
-    const badSignature = await checkPayerSignature(tx, transfer);
-    if (badSignature) return badSignature;
     return {
       network,
       tx,
@@ -185,37 +208,34 @@ class SvmExactMechanism implements PaymentMechanism {
   }
 
   private async settlePrepared(p: PreparedPayment): Promise<SettleOutcome> {
+    const lease = { leaseMs: this.leaseMs };
     // A lost compare-and-set means another settle moved first: read again and answer from its record.
     for (let attempt = 0; attempt < 5; attempt++) {
       const entry = await this.ledger.get(p.ledgerKey);
-      const now = Date.now();
       if (!entry) {
-        const claimed = await this.ledger.compareAndSet(this.entryFor(p, { state: "claimed", leaseUntil: now + this.claimLeaseMs }), 0);
-        if (claimed) return this.broadcast(p, claimed);
+        const held = await HeldEntry.take(this.ledger, this.entryFor(p, { state: "claimed" }), 0, lease);
+        if (held) return holding(held, () => this.broadcast(p, held));
         continue;
       }
       if (entry.state === "success") return duplicate(p, entry);
       if (entry.state === "failed") return recordedFailure(p, entry);
-      const leaseLive = (entry.leaseUntil ?? 0) > now;
+      const leaseLive = (entry.leaseUntil ?? 0) > Date.now();
       if (entry.state === "claimed") {
         if (leaseLive) return duplicate(p, entry);
         // The holder crashed before recording a broadcast, so nothing was sent: take the payment over.
-        const taken = await this.ledger.compareAndSet(this.entryFor(p, { state: "claimed", leaseUntil: now + this.claimLeaseMs }), entry.version);
-        if (taken) return this.broadcast(p, taken);
+        const held = await HeldEntry.take(this.ledger, this.entryFor(p, { state: "claimed" }), entry.version, lease);
+        if (held) return holding(held, () => this.broadcast(p, held));
         continue;
       }
       // broadcast: someone is waiting for it right now, unless a caller was told pending (or its holder died).
       if (!entry.pendingAnswered && leaseLive) return duplicate(p, entry);
-      const taken = await this.ledger.compareAndSet(
-        { ...withoutVersion(entry), pendingAnswered: false, leaseUntil: now + this.broadcastLeaseMs(), updatedAt: now },
-        entry.version,
-      );
-      if (taken) return this.reconcile(p, taken);
+      const held = await HeldEntry.take(this.ledger, { ...withoutVersion(entry), pendingAnswered: false }, entry.version, lease);
+      if (held) return holding(held, () => this.reconcile(p, held));
     }
     return { success: false, payer: p.transfer.authority, transaction: "", ...reject(Reason.duplicateSettlement, "this payment is being settled by another request") };
   }
 
-  private async broadcast(p: PreparedPayment, claimed: LedgerEntry): Promise<SettleOutcome> {
+  private async broadcast(p: PreparedPayment, held: HeldEntry): Promise<SettleOutcome> {
     let signed: { signature: string; wireBase64: string } | SettleOutcome;
     try {
       signed = await this.signUnderClaim(p);
@@ -224,22 +244,13 @@ class SvmExactMechanism implements PaymentMechanism {
     }
     if ("success" in signed) {
       // Nothing was recorded or sent: free the payment at once rather than at the end of the lease.
-      await this.ledger.release(p.ledgerKey, claimed.version).catch(() => false);
+      await held.release().catch(() => false);
       return signed;
     }
     const { signature } = signed;
     // Signature and bytes are durable before anything leaves: a crash after this line is reconciled, never re-signed.
-    const recorded = await this.ledger.compareAndSet(
-      this.entryFor(p, {
-        state: "broadcast",
-        transaction: signature,
-        rawTransaction: signed.wireBase64,
-        pendingAnswered: false,
-        leaseUntil: Date.now() + this.broadcastLeaseMs(),
-      }),
-      claimed.version,
-    );
-    if (!recorded) return duplicate(p, claimed);
+    const recorded = await held.write({ state: "broadcast", transaction: signature, rawTransaction: signed.wireBase64, pendingAnswered: false });
+    if (!recorded) return duplicate(p, held.entry);
     let sent = true;
     try {
       await p.network.chain.send(signed.wireBase64);
@@ -247,7 +258,7 @@ class SvmExactMechanism implements PaymentMechanism {
       sent = false; // perhaps sent anyway; the wait re-sends the same bytes at once
     }
     const outcome = await awaitLanding(p.network.chain, this.landingWait(p, signature, signed.wireBase64, !sent));
-    return this.finish(p, recorded, outcome);
+    return this.finish(p, held, outcome);
   }
 
   /** Under a claim, before anything is recorded: simulate, co-sign, and make sure it is not on chain already. */
@@ -266,36 +277,40 @@ class SvmExactMechanism implements PaymentMechanism {
   }
 
   /** A settle after `settlement_pending`: look up the recorded signature; re-send the recorded bytes if still possible. */
-  private async reconcile(p: PreparedPayment, entry: LedgerEntry): Promise<SettleOutcome> {
-    const outcome = await awaitLanding(p.network.chain, this.landingWait(p, entry.transaction!, entry.rawTransaction!, true));
-    return this.finish(p, entry, outcome);
+  private async reconcile(p: PreparedPayment, held: HeldEntry): Promise<SettleOutcome> {
+    const { transaction, rawTransaction } = held.entry;
+    const outcome = await awaitLanding(p.network.chain, this.landingWait(p, transaction!, rawTransaction!, true));
+    return this.finish(p, held, outcome);
   }
 
-  private async finish(p: PreparedPayment, entry: LedgerEntry, outcome: LandingOutcome): Promise<SettleOutcome> {
-    const signature = entry.transaction!;
+  /**
+   * Records the outcome and lets the lease go. A holder that was taken over (it stalled past its
+   * lease) records nothing and answers pending: the settle that took over waits on the same
+   * signature and records the same outcome.
+   */
+  private async finish(p: PreparedPayment, held: HeldEntry, outcome: LandingOutcome): Promise<SettleOutcome> {
+    const signature = held.entry.transaction!;
     const payer = p.transfer.authority;
-    const now = Date.now();
-    const base = { ...withoutVersion(entry), leaseUntil: undefined, updatedAt: now };
     const pending = { success: false as const, payer, transaction: signature, ...reject(Reason.settlementPending, `transaction ${signature} was sent but not seen landed within ${this.confirmTimeoutMs} ms; settle again to reconcile`) };
-    let next: Omit<LedgerEntry, "version">;
+    let changes: Partial<LedgerEntry>;
     let answer: SettleOutcome;
     if (outcome.kind === "landed" && outcome.err == null) {
-      next = { ...base, state: "success" };
+      changes = { state: "success" };
       answer = { success: true, payer, transaction: signature, amount: p.transfer.amount };
     } else if (outcome.kind === "landed") {
       const failure = reject(Reason.svmTransactionFailed, `transaction ${signature} failed on chain: ${jsonText(outcome.err)}`);
-      next = { ...base, state: "failed", reason: failure.reason, message: failure.message };
+      changes = { state: "failed", reason: failure.reason, message: failure.message };
       answer = { success: false, payer, transaction: signature, ...failure };
     } else if (outcome.kind === "expired") {
       const failure = reject(Reason.svmBlockhashExpired, `transaction ${signature} did not land before its blockhash expired; the payer must sign a new one`);
-      next = { ...base, state: "failed", reason: failure.reason, message: failure.message };
+      changes = { state: "failed", reason: failure.reason, message: failure.message };
       answer = { success: false, payer, transaction: signature, ...failure };
     } else {
-      next = { ...base, pendingAnswered: true };
+      changes = { pendingAnswered: true };
       answer = pending;
     }
     try {
-      if (await this.ledger.compareAndSet(next, entry.version)) return answer;
+      if (await held.end({ ...changes, leaseUntil: undefined })) return answer;
     } catch {
       // fall through: unrecorded outcomes are answered as pending, so a retry records them once
     }
@@ -312,10 +327,6 @@ class SvmExactMechanism implements PaymentMechanism {
       resendMs: this.resendIntervalMs,
       resendAtOnce,
     };
-  }
-
-  private broadcastLeaseMs(): number {
-    return this.confirmTimeoutMs + 10_000;
   }
 
   private entryFor(p: PreparedPayment, fields: Partial<LedgerEntry> & Pick<LedgerEntry, "state">): Omit<LedgerEntry, "version"> {
@@ -394,6 +405,15 @@ async function deriveAssociatedTokenAccounts(owner: string, mint: string): Promi
     [TOKEN_PROGRAM, TOKEN_2022_PROGRAM].map(async (tokenProgram) => (await findAssociatedTokenPda({ owner: owner as Address, mint: mint as Address, tokenProgram }))[0]),
   );
   return { [TOKEN_PROGRAM]: classic, [TOKEN_2022_PROGRAM]: t22 };
+}
+
+/** Runs `work` for the settle that holds `held`; the lease is renewed until it ends, however it ends. */
+async function holding(held: HeldEntry, work: () => Promise<SettleOutcome>): Promise<SettleOutcome> {
+  try {
+    return await work();
+  } finally {
+    held.stop();
+  }
 }
 
 function withoutVersion(entry: LedgerEntry): Omit<LedgerEntry, "version"> {

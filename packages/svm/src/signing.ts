@@ -1,19 +1,20 @@
 /** Fee-payer keys, the payer's signature check, and co-signing. Keys stay non-extractable CryptoKeys. */
+import { createPublicKey, verify, type KeyObject } from "node:crypto";
 import {
   createKeyPairFromBytes,
   createKeyPairFromPrivateKeyBytes,
   getAddressFromPublicKey,
   getBase58Encoder,
   getBase64EncodedWireTransaction,
-  getPublicKeyFromAddress,
   signBytes,
-  verifySignature,
   type Address,
   type SignatureBytes,
   type Transaction,
   type TransactionMessageBytes,
 } from "@solana/kit";
 import { Reason, reject, type Rejection } from "@facilitator/core";
+import { addressBytes } from "./base58.ts";
+import { BoundedCache } from "./cache.ts";
 import type { PaymentTransaction } from "./transaction.ts";
 import type { TransferDetails } from "./rules.ts";
 
@@ -39,12 +40,13 @@ export async function loadFeePayerKey(secret: SecretKeyInput): Promise<FeePayerK
 }
 
 /** The transfer authority must have signed the exact message with its ed25519 key. */
-export async function checkPayerSignature(tx: PaymentTransaction, transfer: TransferDetails): Promise<Rejection | undefined> {
+export function checkPayerSignature(tx: PaymentTransaction, transfer: TransferDetails): Rejection | undefined {
   const signature = tx.signatures[transfer.authority as Address];
   if (!signature) return reject(Reason.svmSignature, `the transaction is not signed by the payer ${transfer.authority}`);
   let valid: boolean;
   try {
-    valid = await verifySignature(await getPublicKeyFromAddress(transfer.authority as Address), signature, tx.messageBytes);
+    const key = payerPublicKey(transfer.authority);
+    valid = key !== undefined && verify(null, tx.messageBytes, key, signature);
   } catch {
     valid = false; // not an ed25519 public key at all
   }
@@ -52,6 +54,26 @@ export async function checkPayerSignature(tx: PaymentTransaction, transfer: Tran
     return reject(Reason.svmSignature, `the payer's signature does not verify for ${transfer.authority}`);
   }
   return undefined;
+}
+
+/** DER head of an Ed25519 SubjectPublicKeyInfo; the 32 key bytes follow it. */
+const ED25519_SPKI_HEAD = Buffer.from("302a300506032b6570032100", "hex");
+
+/**
+ * Payers pay again and again: their imported keys are kept, so a check is one synchronous
+ * node:crypto verify (about 0.15 ms) instead of a WebCrypto import and an async verify job (0.35 ms).
+ */
+const payerKeys = new BoundedCache<string, KeyObject>(10_000);
+
+function payerPublicKey(address: string): KeyObject | undefined {
+  let key = payerKeys.get(address);
+  if (!key) {
+    const bytes = addressBytes(address);
+    if (!bytes) return undefined;
+    key = createPublicKey({ key: Buffer.concat([ED25519_SPKI_HEAD, bytes]), format: "der", type: "spki" });
+    payerKeys.set(address, key);
+  }
+  return key;
 }
 
 /** Adds the fee payer's signature; returns it (the transaction id, base58 via kit) and the signed wire form. */

@@ -9,7 +9,8 @@
  *     400 {error, message} / {results, accepted: 0, rejected}   nothing acceptable
  *     401 no valid key (also when no key is configured: this door is never open to all)
  *     413 more records than one request may carry
- *     503 the queue is unreachable; nothing was stored; retry (Retry-After)
+ *     503 the queue is unreachable; retry (Retry-After): a retry is safe, and records a failed call
+ *         did store (its reply was lost) answer duplicate
  *   GET /inference/settlements/:id    (public: proofs are for anyone to check)
  *     200 the record's status and, once anchored: root, index, proof, batchSize, walrusBlobId,
  *         transactionHash, blockNumber, network, relayAddress

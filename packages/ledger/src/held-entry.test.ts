@@ -1,0 +1,114 @@
+/**
+ * core's HeldEntry (the lease a settle holds on its ledger entry) on both real stores: an LMDB
+ * directory and a redis-server, each seen through two handles as two processes would.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HeldEntry, type LedgerEntry, type SettlementLedger } from "@facilitator/core";
+import { startRedis, type RedisServer } from "@facilitator/devnet";
+import { EmbeddedLedger } from "./embedded.ts";
+import { RedisLedger } from "./redis.ts";
+
+let redis: RedisServer;
+const dirs: string[] = [];
+const opened: SettlementLedger[] = [];
+
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  for (const l of opened) await l.close().catch(() => undefined);
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  await redis?.stop();
+});
+
+/** Two handles onto one fresh store: the holder's process and another one. */
+const stores: Record<string, () => [SettlementLedger, SettlementLedger]> = {
+  embedded: () => {
+    const dir = mkdtempSync(join(tmpdir(), "held-"));
+    dirs.push(dir);
+    const pair: [SettlementLedger, SettlementLedger] = [new EmbeddedLedger(dir), new EmbeddedLedger(dir)];
+    opened.push(...pair);
+    return pair;
+  },
+  redis: () => {
+    const prefix = `held${opened.length}:`;
+    const pair: [SettlementLedger, SettlementLedger] = [new RedisLedger({ redis: redis.url, prefix }), new RedisLedger({ redis: redis.url, prefix })];
+    opened.push(...pair);
+    return pair;
+  },
+};
+
+let keys = 0;
+const claim = (): Omit<LedgerEntry, "version" | "leaseUntil" | "updatedAt"> => ({ key: `k${++keys}`, state: "claimed", network: "eip155:84532", payer: "0xaa" });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function until(probe: () => Promise<boolean> | boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+describe.each(Object.keys(stores))("HeldEntry on the %s ledger", (kind) => {
+  it("renews its lease while held, so the entry stays its own; later writes build on each renewal", async () => {
+    const [ledger, other] = stores[kind]!();
+    const held = (await HeldEntry.take(ledger, claim(), 0, { leaseMs: 1_500 }))!;
+    const { key } = held.entry;
+    await until(async () => ((await other.get(key))?.version ?? 0) >= 4, "three renewals");
+    const seen = (await other.get(key))!;
+    expect(seen).toMatchObject({ state: "claimed", payer: "0xaa" });
+    expect(seen.leaseUntil).toBeGreaterThan(Date.now()); // another process still finds it held
+
+    const recorded = await held.write({ state: "broadcast", transaction: "0x01", rawTransaction: "0x02" });
+    expect(recorded).toMatchObject({ state: "broadcast", transaction: "0x01" });
+    const done = await held.end({ state: "success", leaseUntil: undefined });
+    expect(done).toMatchObject({ state: "success", transaction: "0x01" });
+    expect(done!.leaseUntil).toBeUndefined();
+    // Ended: nothing renews it any more.
+    await sleep(1_200);
+    expect((await other.get(key))?.version).toBe(done!.version);
+  });
+
+  it("never loses a write to its own renewals, however often they run", async () => {
+    const [ledger] = stores[kind]!();
+    const held = (await HeldEntry.take(ledger, claim(), 0, { leaseMs: 3 }))!; // renews every millisecond
+    for (let i = 0; i < 60; i++) {
+      expect(await held.write({ message: `step ${i}` }), `write ${i}`).toMatchObject({ message: `step ${i}` });
+      await new Promise((r) => setImmediate(r)); // let renewals in between
+    }
+    expect(held.lost).toBe(false);
+    expect(await held.end({ state: "success" })).toMatchObject({ state: "success", message: "step 59" });
+  });
+
+  it("once another process took the entry over, the holder stops renewing and can write nothing more", async () => {
+    const [ledger, other] = stores[kind]!();
+    const held = (await HeldEntry.take(ledger, claim(), 0, { leaseMs: 600 }))!;
+    const { key } = held.entry;
+    // What the other process does once it judges the lease run out (the holder stalled): take it at the version it read.
+    let taker: HeldEntry | undefined;
+    while (!taker) {
+      const seen = (await other.get(key))!;
+      taker = await HeldEntry.take(other, { ...claim(), key, message: "taker" }, seen.version, { leaseMs: 60_000 });
+    }
+    await until(() => held.lost, "the holder's next renewal to lose");
+
+    expect(await held.write({ state: "broadcast", transaction: "0xdead", rawTransaction: "0xbeef" })).toBeUndefined();
+    expect(await held.end({ state: "success" })).toBeUndefined();
+    expect(await held.release()).toBe(false);
+    await sleep(400); // a renewal period or two: still nothing from the old holder
+    expect(await other.get(key)).toEqual(taker.entry);
+    taker.stop();
+  });
+
+  it("releases the claim it holds, at whatever version its renewals reached", async () => {
+    const [ledger, other] = stores[kind]!();
+    const held = (await HeldEntry.take(ledger, claim(), 0, { leaseMs: 300 }))!;
+    const { key } = held.entry;
+    await until(async () => ((await other.get(key))?.version ?? 0) >= 3, "two renewals");
+    expect(await held.release()).toBe(true);
+    expect(await other.get(key)).toBeUndefined();
+  });
+});
