@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Reason } from "@facilitator/core";
+import { Reason, type LedgerEntry } from "@facilitator/core";
 import { devKey } from "@facilitator/devnet";
 import { parseEther, type Hash, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
@@ -135,6 +135,27 @@ describe("settlement_pending and reconciliation", () => {
 
     await chain.rpc("anvil_setBalance", [poor, `0x${parseEther("1").toString(16)}`]);
     const next = await broke.settle(await chain.pay({ value: 6n }));
+    expect(next).toMatchObject({ success: true });
+    expect((await chain.client.getTransaction({ hash: next.transaction as Hex })).nonce).toBe(0);
+  });
+
+  it("frees the signer's nonce when the store fails while recording a broadcast, so later settles go on", async () => {
+    const key = devKey(24);
+    await chain.rpc("anvil_setBalance", [privateKeyToAccount(key).address, `0x${parseEther("1").toString(16)}`]);
+    // Stands in for a store outage at exactly the broadcast write (the real stores fail this way when Redis goes away).
+    let failBroadcast = true;
+    const flaky: typeof store.ledger = Object.create(store.ledger, {
+      compareAndSet: {
+        value: (next: LedgerEntry, expected: number) =>
+          failBroadcast && next.state === "broadcast" ? Promise.reject(new Error("store unreachable")) : store.ledger.compareAndSet(next, expected),
+      },
+    });
+    const settler = createEvmExactMechanism({ ...options(), ledger: flaky, signers: [key] });
+
+    const lost = await settler.settle(await chain.pay({ value: 7n }));
+    expect(lost).toMatchObject({ success: false, reason: Reason.unexpectedSettle, transaction: "" });
+    failBroadcast = false;
+    const next = await settler.settle(await chain.pay({ value: 8n }));
     expect(next).toMatchObject({ success: true });
     expect((await chain.client.getTransaction({ hash: next.transaction as Hex })).nonce).toBe(0);
   });

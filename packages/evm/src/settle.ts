@@ -187,13 +187,21 @@ async function broadcast(ctx: Ctx, held: HeldEntry, signer: EvmSigner, plan: TxP
     const priorTxs: SignedTx[] = [];
     for (const [i, call] of prior.entries()) priorTxs.push(await signer.sign(call, plan.fees, first + i));
     const tx = await signer.sign(plan.main, plan.fees, first + prior.length);
-    const recorded = await held.write({
-      state: "broadcast",
-      transaction: tx.hash,
-      rawTransaction: tx.raw,
-      priorTransactions: priorTxs.length ? priorTxs.map((t) => ({ transaction: t.hash, rawTransaction: t.raw })) : held.entry.priorTransactions,
-      pendingAnswered: undefined,
-    });
+    const recorded = await held
+      .write({
+        state: "broadcast",
+        transaction: tx.hash,
+        rawTransaction: tx.raw,
+        priorTransactions: priorTxs.length ? priorTxs.map((t) => ({ transaction: t.hash, rawTransaction: t.raw })) : held.entry.priorTransactions,
+        pendingAnswered: undefined,
+      })
+      .catch(async (e: unknown) => {
+        // The store failed (the write may or may not be stored) and nothing was sent: free the nonces,
+        // or the signer would wait for them forever. Should the record exist, a reconcile re-sends its
+        // bytes and, their nonce reused, records the payment failed: the funds never move twice.
+        await abandonFrom(signer, [...priorTxs, tx], 0);
+        throw e;
+      });
     if (!recorded) {
       await abandonFrom(signer, [...priorTxs, tx], 0);
       return answerFromLedger(ctx, ctx.hash ?? "");
