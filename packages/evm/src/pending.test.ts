@@ -159,4 +159,34 @@ describe("settlement_pending and reconciliation", () => {
     expect(next).toMatchObject({ success: true });
     expect((await chain.client.getTransaction({ hash: next.transaction as Hex })).nonce).toBe(0);
   });
+
+  it("signs again at a fresh nonce when another transaction of its key (a process sharing it) took the nonce", async () => {
+    const key = devKey(25);
+    const account = privateKeyToAccount(key);
+    await chain.rpc("anvil_setBalance", [account.address, `0x${parseEther("10").toString(16)}`]);
+    const settler = createEvmExactMechanism({ ...options(), receiptTimeoutMs: 3_000, signers: [key] });
+    const request = await chain.pay({ value: 9n });
+    const [payToBefore, nonce] = await Promise.all([chain.balanceOf(chain.payTo), chain.client.getTransactionCount({ address: account.address })]);
+
+    await automine(false);
+    let settling: Promise<unknown> | undefined;
+    try {
+      settling = settler.settle(request);
+      while (Number(await chain.rpc("eth_getTransactionCount", [account.address, "pending"])) === nonce) await new Promise((r) => setTimeout(r, 10));
+      // The other process's transaction at the same nonce, with a higher fee: it replaces ours in the pool and is mined.
+      const other = await account.signTransaction({
+        chainId: chain.network.chainId!, nonce, to: account.address, value: 0n, gas: 21_000n,
+        maxFeePerGas: parseEther("0.000001"), maxPriorityFeePerGas: parseEther("0.0000001"),
+      });
+      await chain.rpc("eth_sendRawTransaction", [other]);
+      await chain.rpc("evm_mine");
+    } finally {
+      await automine(true);
+    }
+
+    const outcome = (await settling) as { success: boolean; transaction: Hash };
+    expect(outcome).toMatchObject({ success: true });
+    expect((await chain.client.getTransaction({ hash: outcome.transaction })).nonce).toBe(nonce + 1);
+    expect((await chain.balanceOf(chain.payTo)) - payToBefore).toBe(9n);
+  });
 });

@@ -14,6 +14,8 @@ export interface WaitOptions {
   /** Called (not awaited) every `stallCheckMs` while no receipt came, e.g. to re-send dropped transactions. */
   onStall?: () => Promise<void>;
   stallCheckMs?: number;
+  /** Asked (awaited) at each stall check: true ends the wait at once, with no receipt. */
+  givesUp?: () => Promise<boolean>;
 }
 
 /** Polls for the receipt until `timeoutMs`; undefined when none came in time. Node errors count as "not yet". */
@@ -21,6 +23,7 @@ export async function waitForReceipt(client: PublicClient, hash: Hash, opts: Wai
   const start = Date.now();
   const deadline = start + opts.timeoutMs;
   let nextStall = start + (opts.stallCheckMs ?? Infinity);
+  let nextGiveUpCheck = nextStall;
   const waits = pollWaits(opts.pollingIntervalMs);
   for (;;) {
     // A poll never outlives the deadline, however long the node takes to answer.
@@ -31,6 +34,10 @@ export async function waitForReceipt(client: PublicClient, hash: Hash, opts: Wai
     if (opts.onStall && now >= nextStall) {
       nextStall = now + opts.stallCheckMs!;
       void opts.onStall().catch(() => undefined);
+    }
+    if (opts.givesUp && now >= nextGiveUpCheck) {
+      nextGiveUpCheck = now + (opts.stallCheckMs ?? Infinity);
+      if (await beforeDeadline(opts.givesUp(), deadline).catch(() => false)) return undefined;
     }
     await new Promise((r) => setTimeout(r, Math.min(waits.next().value, deadline - now)));
   }

@@ -73,8 +73,9 @@ type Ctx = {
 /** What one broadcast sends: `prior` calls first, at the nonces just below `main`'s. */
 type TxPlan = { main: TxRequest; prior: TxRequest[]; fees: FeeQuote };
 
-/** Re-signs at a fresh nonce when another transaction took ours (the key used by another process). */
-const MAX_NONCE_RETRIES = 3;
+/** Re-signs at a fresh nonce when another transaction took ours (the key used by another process, which
+ * can take it again while both race for the next nonces). */
+const MAX_NONCE_RETRIES = 8;
 
 export async function settlePayment(rt: NetworkRuntime, cfg: SettleConfig, request: PaymentRequest): Promise<SettleOutcome> {
   const parsed = rt.handler.parse(request);
@@ -244,7 +245,15 @@ async function broadcast(ctx: Ctx, held: HeldEntry, signer: EvmSigner, plan: TxP
       return recordFailure(ctx, reject(Reason.unexpectedSettle, `the node refused the settlement transaction: ${sent.message}`), "");
     }
     // accepted, or unreachable after retries: the bytes are recorded and tracked; the receipt decides.
-    return awaitOutcome(ctx, tx.hash, signer, tx.nonce);
+    const outcome = await awaitOutcome(ctx, tx.hash, signer, tx.nonce);
+    if (outcome !== DISPLACED) return outcome;
+    // Another transaction of this key (a process sharing it) took the nonce: sign again at a fresh one.
+    signer.settled(tx.nonce);
+    if (attempt < MAX_NONCE_RETRIES) {
+      await signer.nonces.resync();
+      continue;
+    }
+    return recordFailure(ctx, reject(Reason.unexpectedSettle, `transaction ${tx.hash} can never be mined: another transaction used its nonce`), "");
   }
 }
 
@@ -312,7 +321,10 @@ async function reconcile(ctx: Ctx, entry: LedgerEntry): Promise<SettleOutcome> {
     );
   }
   if (signer && sent.kind !== "rejected") signer.track({ hash, raw, nonce });
-  return awaitOutcome(ctx, hash, signer, nonce);
+  const outcome = await awaitOutcome(ctx, hash, signer, nonce);
+  if (outcome !== DISPLACED) return outcome;
+  signer?.settled(nonce);
+  return recordFailure(ctx, reject(Reason.evmTransactionFailed, `transaction ${hash} can never be mined: another transaction used its nonce`), "");
 }
 
 /** The recorded prior calls that are not mined go out again, byte for byte, ahead of the transfer. */
@@ -325,18 +337,34 @@ async function resendPrior(rt: NetworkRuntime, entry: LedgerEntry, signer: EvmSi
   }
 }
 
-async function awaitOutcome(ctx: Ctx, hash: Hash, signer: EvmSigner | undefined, nonce: number): Promise<SettleOutcome> {
+/** A wait's answer when the transaction's nonce was used by another transaction: its bytes can never be mined. */
+const DISPLACED = Symbol("displaced");
+
+async function awaitOutcome(ctx: Ctx, hash: Hash, signer: EvmSigner | undefined, nonce: number): Promise<SettleOutcome | typeof DISPLACED> {
   const { rt, cfg } = ctx;
+  let displaced = false;
   const receipt = await waitForReceipt(rt.chain.client, hash, {
     timeoutMs: cfg.receiptTimeoutMs,
     pollingIntervalMs: cfg.pollingIntervalMs,
     stallCheckMs: cfg.stallCheckMs,
     onStall: signer ? () => signer.repair() : undefined,
+    givesUp: signer ? async () => (displaced = await nonceUsedByAnother(rt, signer, hash, nonce)) : undefined,
   });
   if (receipt) return finish(ctx, receipt, signer, nonce);
+  if (displaced) return DISPLACED;
   // Lease released with the answer: the caller's retry reconciles at once.
   await ctx.held!.end({ pendingAnswered: true, leaseUntil: cfg.now() });
   return pending(ctx, hash, `not mined within ${cfg.receiptTimeoutMs} ms`);
+}
+
+/**
+ * True when the chain has mined `nonce` of this signer and `hash` is not what it mined: another
+ * transaction of the same key took the nonce (another process sharing the key, whose transaction
+ * displaced ours in the pool). The count is read first, so a receipt of ours mined meanwhile is seen.
+ */
+async function nonceUsedByAnother(rt: NetworkRuntime, signer: EvmSigner, hash: Hash, nonce: number): Promise<boolean> {
+  const mined = await rt.chain.client.getTransactionCount({ address: signer.address, blockTag: "latest" });
+  return mined > nonce && (await getReceipt(rt.chain.client, hash)) === null;
 }
 
 /** Records the mined outcome; only the writer that turns the entry into `success` answers success. */
