@@ -59,8 +59,9 @@ export function createPermitHandler(opts: PermitHandlerOptions): TransferMethodH
     settler: (p) => p.permit.spender,
 
     // A settle after an executed permit spends the allowance without checking the permit nonce (see
-    // planPermitSettlement), so only the ledger refuses a replay until the permit's deadline.
-    keepRecordUntil: (p) => Number(minBigint(p.permit.deadline * 1000n, BigInt(Number.MAX_SAFE_INTEGER))),
+    // planPermitSettlement), so only the ledger refuses a replay until the permit's deadline. (A
+    // deadline at the end of time is kept for good: the ledger's keepForMs.)
+    keepRecordUntil: (p) => Number(p.permit.deadline * 1000n),
 
     supportedExtra(network: NetworkInfo) {
       const { name, version } = network.asset;
@@ -110,8 +111,4 @@ export function createPermitHandler(opts: PermitHandlerOptions): TransferMethodH
         : reject(Reason.transferEventMismatch, `transaction ${receipt.transactionHash} has no Transfer(${owner}, ${p.payTo}, ${value}) log from ${p.asset}`);
     },
   };
-}
-
-function minBigint(a: bigint, b: bigint): bigint {
-  return a < b ? a : b;
 }

@@ -57,7 +57,7 @@ export function isProduction(env: Env): boolean {
 }
 
 /** pino's levels. */
-export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 /** Transfer methods the EVM mechanism settles with. */
 const EVM_TRANSFER_METHODS = ["eip3009", "permit"];
 const DAY_MS = 24 * 60 * 60 * 1000;
