@@ -282,7 +282,7 @@ describe("forgeries, each caught by the check whose evidence it breaks", () => {
 
 describe("scan", () => {
   it("verifies 50 batches, then reports the one whose blob was removed", async () => {
-    const client = createPublicClient({ transport: http(world.rpcUrl) });
+    const client = createPublicClient({ transport: http(world.rpcUrl), cacheTime: 0 });
     const fromBlock = (await client.getBlockNumber()) + 1n;
     const batches = await Promise.all(
       Array.from({ length: 50 }, (_, i) => world.anchorBatch(Array.from({ length: 1 + (i % 3) }, (_, j) => world.record(`scan ${i}.${j}`)))),

@@ -364,7 +364,7 @@ const tokenEvents = parseAbi([
 
 /** Chain reads for assertions on one network of the world. */
 export function chainView(n: EvmWorldNetwork) {
-  const client = createPublicClient({ transport: http(n.rpcUrl), pollingInterval: 50 });
+  const client = createPublicClient({ transport: http(n.rpcUrl), pollingInterval: 50, cacheTime: 0 });
   return {
     client,
     blockNumber: () => client.getBlockNumber(),

@@ -59,7 +59,7 @@ export async function startTestChain(opts: { payerFunds?: bigint } = {}): Promis
   const target = { rpcUrl: anvil.rpcUrl, chainId: CHAIN_ID, deployerKey };
   const asset = await deployTestUsdc({ ...target, name: "USDC", version: "2", decimals: 6 });
   await mintTokens({ ...target, token: asset, to: payer.address, amount: opts.payerFunds ?? 1_000_000_000n });
-  const client = createPublicClient({ transport: http(anvil.rpcUrl) }) as PublicClient;
+  const client = createPublicClient({ transport: http(anvil.rpcUrl), cacheTime: 0 }) as PublicClient;
   const network: NetworkInfo = {
     name: "base-sepolia",
     caip2: `eip155:${CHAIN_ID}`,
@@ -195,7 +195,7 @@ export async function startPermitTestChain(): Promise<PermitTestChain> {
   const asset = await deployPermitToken({ ...target, name: "MegaUSD", version: "1", decimals: 18 });
   const mint = (to: Address, amount: bigint) => mintTokens({ ...target, token: asset, to, amount });
   await mint(payer.address, 10n ** 24n);
-  const client = createPublicClient({ transport: http(anvil.rpcUrl) }) as PublicClient;
+  const client = createPublicClient({ transport: http(anvil.rpcUrl), cacheTime: 0 }) as PublicClient;
   const network: NetworkInfo = {
     name: "megaeth",
     caip2: `eip155:${PERMIT_CHAIN_ID}`,

@@ -52,8 +52,8 @@ export async function startTestWorld(): Promise<TestWorld> {
   const teeKey = devKey(8);
   const tee = { id: keccak256(toHex("test-tee")), key: teeKey, address: privateKeyToAccount(teeKey).address };
   const chain = defineChain({ id: CHAIN_ID, name: NETWORK, nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [anvil.rpcUrl] } } });
-  const client = createPublicClient({ chain, transport: http(anvil.rpcUrl), pollingInterval: 50 }) as PublicClient;
-  const admin = createWalletClient({ account: privateKeyToAccount(adminKey), chain, transport: http(anvil.rpcUrl), pollingInterval: 50 });
+  const client = createPublicClient({ chain, transport: http(anvil.rpcUrl), pollingInterval: 50, cacheTime: 0 }) as PublicClient;
+  const admin = createWalletClient({ account: privateKeyToAccount(adminKey), chain, transport: http(anvil.rpcUrl), pollingInterval: 50, cacheTime: 0 });
 
   return {
     anvil,
