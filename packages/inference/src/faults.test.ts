@@ -163,7 +163,7 @@ describe.each(queues)("%s", (label, makeQueue) => {
         const other = world.relay();
         const tx = await other.prepare({ functionName: "settle", args: [batch.root!, batch.root!] });
         await other.broadcast(tx);
-        await other.waitMined(tx);
+        await other.waitSettled(tx);
         throw new Error("simulated failure between signing and sending");
       },
     });

@@ -7,6 +7,10 @@
  * pending, or can never be mined (their nonce went to another transaction), in which case, and only
  * then, the caller may sign again. Nonces come from the chain's pending count at signing time, so a
  * transaction that was signed and never sent leaves no gap that stalls later ones.
+ *
+ * A transaction left behind by a fee rise is replaced: same nonce, same call, higher fees (see
+ * `replacement`). Only one transaction per nonce can ever be mined, so a replacement cannot anchor
+ * twice; it lists the hashes it replaced, and `outcome` looks for a receipt of any of them.
  */
 import {
   BaseError,
@@ -71,11 +75,20 @@ export class AnchorError extends Error {
   }
 }
 
+/** What a relay transaction pays per gas, as decimal strings so a stored batch stays plain JSON. */
+export type TxFees = { maxFeePerGas: string; maxPriorityFeePerGas: string } | { gasPrice: string };
+
 export interface SignedTx {
   hash: Hex;
   raw: Hex;
   nonce: number;
   from: Address;
+  /** Gas limit, fees and signing time: what a replacement needs (absent on transactions recorded before replacement existed). */
+  gas?: string;
+  fees?: TxFees;
+  signedAt?: number;
+  /** Earlier transactions at this nonce that this one replaced; any of them may be the one mined. */
+  replaced?: Hex[];
 }
 
 export type TxOutcome =
@@ -102,6 +115,32 @@ export interface RelayClientOptions {
   pollingIntervalMs?: number;
   /** How long one wait for a receipt may last before the step is retried later. */
   receiptTimeoutMs?: number;
+  /** A transaction still pending this long after signing, and paying less than the chain now asks, is replaced. */
+  replaceAfterMs?: number;
+}
+
+/** Most pools take a replacement only at 10% over the old fees or more; 12.5% leaves room for rounding. */
+const bumped = (wei: bigint) => wei + (wei + 7n) / 8n;
+const maxOf = (a: bigint, b: bigint) => (a > b ? a : b);
+
+/**
+ * Fees for replacing a pending transaction, or undefined when it pays what the chain asks `now` and
+ * waiting (and re-sending the same bytes) is the right move. A replacement pays the larger of
+ * today's fees and the stuck ones raised by 12.5%, on every field.
+ */
+export function replacementFees(stuck: TxFees, now: TxFees): TxFees | undefined {
+  if ("gasPrice" in stuck && "gasPrice" in now) {
+    const [old, price] = [BigInt(stuck.gasPrice), BigInt(now.gasPrice)];
+    return price > old ? { gasPrice: maxOf(price, bumped(old)).toString() } : undefined;
+  }
+  if ("maxFeePerGas" in stuck && "maxFeePerGas" in now) {
+    const [oldCap, oldTip] = [BigInt(stuck.maxFeePerGas), BigInt(stuck.maxPriorityFeePerGas)];
+    const [cap, tip] = [BigInt(now.maxFeePerGas), BigInt(now.maxPriorityFeePerGas)];
+    if (cap <= oldCap && tip <= oldTip) return undefined;
+    const newTip = maxOf(tip, bumped(oldTip));
+    return { maxFeePerGas: maxOf(maxOf(cap, bumped(oldCap)), newTip).toString(), maxPriorityFeePerGas: newTip.toString() };
+  }
+  return undefined; // the chain changed fee markets under a pending transaction: leave it be
 }
 
 export class RelayClient {
@@ -114,6 +153,7 @@ export class RelayClient {
   private readonly walletClient;
   private readonly receiptTimeoutMs: number;
   private readonly pollingIntervalMs: number;
+  private readonly replaceAfterMs: number;
   private signing: Promise<unknown> = Promise.resolve();
 
   constructor(opts: RelayClientOptions) {
@@ -123,6 +163,7 @@ export class RelayClient {
     this.account = privateKeyToAccount(opts.relayerKey);
     this.pollingIntervalMs = opts.pollingIntervalMs ?? 1000;
     this.receiptTimeoutMs = opts.receiptTimeoutMs ?? 120_000;
+    this.replaceAfterMs = opts.replaceAfterMs ?? 60_000;
     this.chain = defineChain({
       id: opts.chainId,
       name: opts.network,
@@ -168,9 +209,53 @@ export class RelayClient {
         gas: (gas * 125n) / 100n,
       });
       const raw = await this.account.signTransaction(request as never);
-      return { hash: keccak256(raw), raw, nonce, from: this.account.address };
+      const fees: TxFees =
+        request.maxFeePerGas !== undefined
+          ? { maxFeePerGas: request.maxFeePerGas.toString(), maxPriorityFeePerGas: (request.maxPriorityFeePerGas ?? 0n).toString() }
+          : { gasPrice: (request.gasPrice ?? 0n).toString() };
+      return { hash: keccak256(raw), raw, nonce, from: this.account.address, gas: request.gas!.toString(), fees, signedAt: Date.now() };
     } catch (e) {
       throw classify(e, `signing ${call.functionName}`);
+    }
+  }
+
+  /**
+   * A replacement for `stuck` (same nonce, same call, higher fees) when it has been pending for
+   * `replaceAfterMs` and pays less than the chain now asks; otherwise undefined. The caller records
+   * it before sending it, as with `prepare`. `call` must be the call `stuck` was signed for.
+   */
+  async replacement(call: RelayCall, stuck: SignedTx): Promise<SignedTx | undefined> {
+    if (!stuck.fees || !stuck.gas || stuck.signedAt === undefined || Date.now() - stuck.signedAt < this.replaceAfterMs) return undefined;
+    try {
+      const estimate = await this.publicClient.estimateFeesPerGas({ type: "gasPrice" in stuck.fees ? "legacy" : "eip1559" });
+      const now: TxFees =
+        estimate.maxFeePerGas !== undefined
+          ? { maxFeePerGas: estimate.maxFeePerGas.toString(), maxPriorityFeePerGas: estimate.maxPriorityFeePerGas!.toString() }
+          : { gasPrice: estimate.gasPrice!.toString() };
+      const fees = replacementFees(stuck.fees, now);
+      if (!fees) return undefined;
+      const feeFields = "gasPrice" in fees ? { gasPrice: BigInt(fees.gasPrice) } : { maxFeePerGas: BigInt(fees.maxFeePerGas), maxPriorityFeePerGas: BigInt(fees.maxPriorityFeePerGas) };
+      const data = encodeFunctionData({ abi: SETTLEMENT_RELAY_ABI, ...call } as never);
+      const raw = await this.account.signTransaction({
+        chainId: this.chainId,
+        to: this.relayAddress,
+        data,
+        nonce: stuck.nonce,
+        gas: BigInt(stuck.gas),
+        ...feeFields,
+      } as never);
+      return {
+        hash: keccak256(raw),
+        raw,
+        nonce: stuck.nonce,
+        from: stuck.from,
+        gas: stuck.gas,
+        fees,
+        signedAt: Date.now(),
+        replaced: [...(stuck.replaced ?? []), stuck.hash],
+      };
+    } catch (e) {
+      throw classify(e, `replacing ${stuck.hash}`);
     }
   }
 
@@ -184,14 +269,22 @@ export class RelayClient {
     }
   }
 
-  /** Mined, pending or dropped. The nonce is read before the receipt, so "dropped" is never a race. */
+  /**
+   * Mined (by `tx` or a transaction it replaced), pending, or dropped. The nonce is read before the
+   * receipts, so "dropped" is never a race.
+   */
   async outcome(tx: SignedTx): Promise<TxOutcome> {
     try {
       const confirmedNonce = await this.publicClient.getTransactionCount({ address: tx.from, blockTag: "latest" });
-      const receipt = await this.publicClient.getTransactionReceipt({ hash: tx.hash }).catch((e) => {
-        if (e instanceof BaseError && e.name === "TransactionReceiptNotFoundError") return undefined;
-        throw e;
-      });
+      const receipts = await Promise.all(
+        [tx.hash, ...(tx.replaced ?? [])].map((hash) =>
+          this.publicClient.getTransactionReceipt({ hash }).catch((e) => {
+            if (e instanceof BaseError && e.name === "TransactionReceiptNotFoundError") return undefined;
+            throw e;
+          }),
+        ),
+      );
+      const receipt = receipts.find((r) => r !== undefined);
       if (receipt) return { state: "mined", receipt };
       return confirmedNonce > tx.nonce ? { state: "dropped" } : { state: "pending" };
     } catch (e) {
@@ -199,12 +292,14 @@ export class RelayClient {
     }
   }
 
-  /** Waits (bounded) for the receipt; a timeout is transient: the step resumes later with the same hash. */
-  async waitMined(tx: SignedTx): Promise<TransactionReceipt> {
-    try {
-      return await this.publicClient.waitForTransactionReceipt({ hash: tx.hash, timeout: this.receiptTimeoutMs, pollingInterval: this.pollingIntervalMs });
-    } catch (e) {
-      throw classify(e, `waiting for ${tx.hash}`);
+  /** Polls until `tx` (or one it replaced) is mined or dropped; past `receiptTimeoutMs` a transient failure: the step resumes later. */
+  async waitSettled(tx: SignedTx): Promise<Exclude<TxOutcome, { state: "pending" }>> {
+    const giveUpAt = Date.now() + this.receiptTimeoutMs;
+    for (;;) {
+      const outcome = await this.outcome(tx);
+      if (outcome.state !== "pending") return outcome;
+      if (Date.now() >= giveUpAt) throw new AnchorError("tx_pending", `${tx.hash} still pending after ${this.receiptTimeoutMs} ms`, true);
+      await new Promise((resolve) => setTimeout(resolve, this.pollingIntervalMs));
     }
   }
 

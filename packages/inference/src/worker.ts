@@ -10,7 +10,7 @@
  * A worker that dies at any point is replaced by one that resumes from the recorded step: the same
  * dump (same blob id), the same root, the same signed bytes. A new transaction is signed only when the
  * recorded one provably can never be mined (its nonce went to another transaction) or was mined and
- * reverted. Failures are retried with exponential backoff; transport trouble (Walrus 5xx, RPC down)
+ * reverted, or to replace one that fees have left behind (same nonce, so only one of them can be mined). Failures are retried with exponential backoff; transport trouble (Walrus 5xx, RPC down)
  * forever, chain refusals (role revoked, no gas money, revert) `maxAttempts` times, then the batch is
  * parked and its records marked failed with the reason, until `retryParked`.
  */
@@ -24,7 +24,7 @@ import { WalrusError, type BlobStore } from "./walrus.ts";
 export type WorkerStep = "formed" | "uploaded" | "signed" | "sent" | "anchored";
 
 export interface WorkerEvent {
-  type: "anchored" | "deferred" | "parked" | "lease_lost" | "loop_error" | "root_already_anchored" | "resigned";
+  type: "anchored" | "deferred" | "parked" | "lease_lost" | "loop_error" | "root_already_anchored" | "resigned" | "replaced";
   batchId?: string;
   size?: number;
   reason?: string;
@@ -161,12 +161,18 @@ class AnchorWorker {
           batch = signed;
           await this.o.onStep?.("signed", batch);
         } else {
-          const tx = batch.tx!;
+          let tx = batch.tx!;
           let outcome = await this.o.relay.outcome(tx);
           if (outcome.state === "pending") {
+            const replacement = await this.o.relay.replacement(relayCall(batch, records), tx);
+            if (replacement) {
+              batch = await this.o.queue.saveBatch({ ...batch, tx: replacement });
+              this.o.onEvent?.({ type: "replaced", batchId: batch.id, message: `relay transaction ${tx.hash} replaced by ${replacement.hash} with higher fees` });
+              tx = replacement;
+            }
             await this.o.relay.broadcast(tx);
             await this.o.onStep?.("sent", batch);
-            outcome = { state: "mined", receipt: await this.o.relay.waitMined(tx) };
+            outcome = await this.o.relay.waitSettled(tx);
           }
           if (outcome.state === "dropped" || outcome.receipt.status !== "success") {
             // This transaction can never anchor the batch: sign anew from the step before.

@@ -27,6 +27,8 @@ export interface Config {
   settleLeaseMs: number;
   batchSize: number;
   batchTimeoutMs: number;
+  /** A relay transaction pending this long and paying less than the chain now asks is replaced with higher fees (ms). */
+  relayReplaceAfterMs: number;
   walrus?: { publisherUrl: string; aggregatorUrl: string; epochs: number; permanent: boolean };
   apiKeys: string[];
   inferenceApiKeys: string[];
@@ -227,6 +229,7 @@ export function loadConfig(env: Env = process.env): Config {
     settleLeaseMs: int("SETTLE_LEASE_MS", DEFAULT_LEASE_MS, 1_000),
     batchSize: int("SETTLEMENT_BATCH_SIZE", 20, 1),
     batchTimeoutMs: int("SETTLEMENT_BATCH_TIMEOUT", 60_000, 1),
+    relayReplaceAfterMs: int("SETTLEMENT_REPLACE_AFTER_MS", 60_000, 1_000),
     walrus,
     apiKeys,
     inferenceApiKeys,

@@ -64,6 +64,7 @@ export function openInferencePipeline(
       relayerKey,
       network: network.name,
       pollingIntervalMs: opts.pollingIntervalMs,
+      replaceAfterMs: config.relayReplaceAfterMs,
     });
     const blobs = new WalrusClient({
       publisherUrl: config.walrus.publisherUrl,
@@ -78,7 +79,7 @@ export function openInferencePipeline(
       batchTimeoutMs: config.batchTimeoutMs,
       onEvent: (e) => {
         if (e.type === "anchored") metrics.batchAnchored();
-        const level = e.type === "parked" || e.type === "loop_error" ? "error" : "info";
+        const level = e.type === "parked" || e.type === "loop_error" ? "error" : e.type === "replaced" ? "warn" : "info";
         logger[level]({ event: e.type, batch: e.batchId, size: e.size, reason: e.reason }, e.message ?? `inference batch ${e.type}`);
       },
     });

@@ -28,7 +28,7 @@ export interface TestWorld {
   tee: { id: Hex; key: Hex; address: Address };
   client: PublicClient;
   validation: ValidationConfig;
-  relay(opts?: { receiptTimeoutMs?: number }): RelayClient;
+  relay(opts?: { receiptTimeoutMs?: number; replaceAfterMs?: number }): RelayClient;
   blobs(opts?: { attempts?: number; backoffMs?: number }): WalrusClient;
   setRelayer(allowed: boolean): Promise<void>;
   stop(): Promise<void>;
@@ -66,7 +66,7 @@ export async function startTestWorld(): Promise<TestWorld> {
     client,
     validation: { requireTeeSignature: false, teeKeys: new Map([[tee.id, tee.address]]) },
     relay: (opts = {}) =>
-      new RelayClient({ rpcUrl: anvil.rpcUrl, chainId: CHAIN_ID, relayAddress, relayerKey, network: NETWORK, pollingIntervalMs: 50, receiptTimeoutMs: opts.receiptTimeoutMs ?? 10_000 }),
+      new RelayClient({ rpcUrl: anvil.rpcUrl, chainId: CHAIN_ID, relayAddress, relayerKey, network: NETWORK, pollingIntervalMs: 50, receiptTimeoutMs: opts.receiptTimeoutMs ?? 10_000, replaceAfterMs: opts.replaceAfterMs }),
     blobs: (opts = {}) => new WalrusClient({ publisherUrl: walrus.publisherUrl, aggregatorUrl: walrus.aggregatorUrl, attempts: opts.attempts ?? 3, backoffMs: opts.backoffMs ?? 20 }),
     async setRelayer(allowed) {
       const hash = await admin.writeContract({ address: relayAddress, abi: SETTLEMENT_RELAY_ABI, functionName: allowed ? "grantRole" : "revokeRole", args: [RELAYER_ROLE, relayer] });
