@@ -151,6 +151,7 @@ describe("/metrics after payments and anchoring", () => {
     expect(value(/^x402_settle_requests_total\{network="base-sepolia",outcome="success"\} (\d+)/m)).toBeGreaterThanOrEqual(3);
     expect(value(/^x402_batches_anchored_total (\d+)/m)).toBeGreaterThanOrEqual(1);
     expect(value(/^x402_gas_spent_wei_total\{network="base-sepolia",role="settlement"\} (\S+)/m)).toBeGreaterThan(0);
+    expect(value(/^x402_gas_spent_wei_total\{network="base-sepolia",role="relayer"\} (\S+)/m)).toBeGreaterThan(0);
     expect(value(/^x402_inference_queue_depth (\d+)/m)).toBe(0);
     const signer = fx.world.networks["base-sepolia"]!.facilitatorAddress;
     expect(value(new RegExp(`^x402_signer_balance_wei\\{[^}]*address="${signer}"[^}]*\\} (\\S+)`, "m"))).toBeGreaterThan(0);

@@ -29,6 +29,8 @@ export interface WorkerEvent {
   size?: number;
   reason?: string;
   message?: string;
+  /** On `anchored`: what the anchoring transaction cost in wei (gas used x effective gas price), when this worker saw its receipt. */
+  feeWei?: bigint;
 }
 
 export interface AnchorWorkerOptions {
@@ -182,7 +184,8 @@ class AnchorWorker {
             if (reverted) throw new AnchorError("tx_reverted", `relay transaction ${tx.hash} reverted`, false);
             continue;
           }
-          await this.complete(batch, tree, outcome.receipt.transactionHash, Number(outcome.receipt.blockNumber));
+          const { receipt } = outcome;
+          await this.complete(batch, tree, receipt.transactionHash, Number(receipt.blockNumber), receipt.gasUsed * receipt.effectiveGasPrice);
           return;
         }
       }
@@ -211,7 +214,7 @@ class AnchorWorker {
     }
   }
 
-  private async complete(batch: Batch, tree: BatchTree | undefined, transactionHash: Hex, blockNumber: number): Promise<void> {
+  private async complete(batch: Batch, tree: BatchTree | undefined, transactionHash: Hex, blockNumber: number, feeWei?: bigint): Promise<void> {
     const base = {
       batchId: batch.id,
       transactionHash,
@@ -232,7 +235,7 @@ class AnchorWorker {
     await this.o.queue.completeBatch(done, anchors);
     this.stats.batchesAnchored++;
     this.stats.recordsAnchored += batch.recordIds.length;
-    this.o.onEvent?.({ type: "anchored", batchId: batch.id, size: batch.recordIds.length });
+    this.o.onEvent?.({ type: "anchored", batchId: batch.id, size: batch.recordIds.length, ...(feeWei !== undefined ? { feeWei } : {}) });
     await this.o.onStep?.("anchored", done);
   }
 

@@ -78,7 +78,10 @@ export function openInferencePipeline(
       batchSize: config.batchSize,
       batchTimeoutMs: config.batchTimeoutMs,
       onEvent: (e) => {
-        if (e.type === "anchored") metrics.batchAnchored();
+        if (e.type === "anchored") {
+          metrics.batchAnchored();
+          if (e.feeWei !== undefined) metrics.gasSpent({ network: network.name, role: "relayer", wei: e.feeWei });
+        }
         const level = e.type === "parked" || e.type === "loop_error" ? "error" : e.type === "replaced" ? "warn" : "info";
         logger[level]({ event: e.type, batch: e.batchId, size: e.size, reason: e.reason }, e.message ?? `inference batch ${e.type}`);
       },
