@@ -137,10 +137,12 @@ describe("Solana settlement", () => {
     const { messageBytes } = getTransactionDecoder().decode(getBase64Encoder().encode(wire));
     const key = settlementKey(DEVNET_CAIP2, new Uint8Array(messageBytes));
     const live = await fx.ledger.compareAndSet({ key, state: "claimed", network: DEVNET_CAIP2, leaseUntil: Date.now() + 60_000, updatedAt: Date.now() }, 0);
+    expect(await fx.mechanism.verify(request)).toMatchObject({ isValid: false, reason: Reason.duplicateSettlement });
     expect(await fx.mechanism.settle(request)).toMatchObject({ success: false, reason: Reason.duplicateSettlement });
 
-    // The holder died: its lease ran out without a broadcast being recorded.
+    // The holder died: its lease ran out without a broadcast being recorded. Nothing was sent, so the payment is valid again.
     await fx.ledger.compareAndSet({ ...live!, leaseUntil: Date.now() - 1, updatedAt: Date.now() }, live!.version);
+    expect(await fx.mechanism.verify(request)).toMatchObject({ isValid: true });
     expect(await fx.mechanism.settle(request)).toMatchObject({ success: true, amount: 10_000n });
   });
 

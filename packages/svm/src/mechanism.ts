@@ -346,9 +346,14 @@ export function settlementKey(caip2: string, messageBytes: Uint8Array): string {
   return `svm:${caip2}:${createHash("sha256").update(messageBytes).digest("hex")}`;
 }
 
-/** Why a payment with a ledger record is not valid (again). */
-function repeatRejection(entry: LedgerEntry): Rejection {
-  if (entry.state === "failed") return reject(entry.reason as Rejection["reason"] ?? Reason.svmTransactionFailed, entry.message ?? "this payment failed");
+/**
+ * Why a payment with a ledger record is not valid (again), if it is not. A claim whose holder died
+ * before recording a broadcast (its lease ran out) sent nothing: the next settle takes it over, so
+ * the payment is as valid as the chain says.
+ */
+function repeatRejection(entry: LedgerEntry): Rejection | undefined {
+  if (entry.state === "claimed" && (entry.leaseUntil ?? 0) <= Date.now()) return undefined;
+  if (entry.state === "failed") return failureOf(entry);
   if (entry.state === "success") return reject(Reason.duplicateSettlement, `this payment was already settled in transaction ${entry.transaction}`);
   return reject(Reason.duplicateSettlement, "this payment is already being settled");
 }
@@ -366,8 +371,12 @@ function recordedFailure(p: PreparedPayment, entry: LedgerEntry): SettleOutcome 
     success: false,
     payer: p.transfer.authority,
     transaction: entry.transaction ?? "",
-    ...repeatRejection(entry),
+    ...failureOf(entry),
   };
+}
+
+function failureOf(entry: LedgerEntry): Rejection {
+  return reject((entry.reason as Rejection["reason"]) ?? Reason.svmTransactionFailed, entry.message ?? "this payment failed");
 }
 
 /** TokenError::InsufficientFunds is custom error 1 of the token programs. */
