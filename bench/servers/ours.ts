@@ -6,7 +6,8 @@ import type { NetworkOverride } from "@facilitator/core";
 import { composeServices } from "../../packages/server/src/compose.ts";
 import { loadConfig, type Config } from "../../packages/server/src/config.ts";
 import { createLogger } from "../../packages/server/src/logger.ts";
-import { EvmSigner, JsonRpcHttpClient } from "@facilitator/evm";
+import { EvmSigner } from "@facilitator/evm";
+import { BatchingJsonRpcClient } from "@facilitator/jsonrpc";
 import { EmbeddedLedger } from "@facilitator/ledger";
 import { Facilitator } from "../../packages/server/src/facilitator.ts";
 import { childSpec, onStop, reportFailure, reportReady } from "../lib/child.ts";
@@ -50,8 +51,8 @@ main().catch(reportFailure);
 
 /** Spans around the I/O and the expensive steps (bench/lib/spans.ts); only with BENCH_SPANS=1. */
 function instrument(): void {
-  wrapFetch(); // Solana's RPC calls
-  wrapMethod(JsonRpcHttpClient.prototype, "post", "evm rpc"); // EVM calls go over node:http, not fetch
+  wrapFetch(); // anything still on fetch
+  wrapMethod(BatchingJsonRpcClient.prototype, "post", "rpc post"); // EVM and Solana calls go over node:http
   wrapMethod(EmbeddedLedger.prototype, "get", "ledger get");
   wrapMethod(EmbeddedLedger.prototype, "compareAndSet", "ledger compareAndSet (fsync)");
   wrapMethod(EmbeddedLedger.prototype, "release", "ledger release (fsync)");
