@@ -178,7 +178,7 @@ function swapped(v: unknown): unknown {
   if (typeof v === "number") return String(v);
   if (typeof v === "boolean") return v ? "true" : 0;
   if (v === null) return {};
-  if (Array.isArray(v)) return Object.fromEntries(v.map((x, i) => [String(i), x]));
+  if (Array.isArray(v)) return Object.fromEntries(Array.from(v, (x, i) => [String(i), x])); // not v.map: see `mutate`
   return Object.values(v as Obj);
 }
 
@@ -200,8 +200,12 @@ function mutate(base: unknown, mutations: Mutation[]): unknown {
     const key = path[path.length - 1]!;
     const current = parent[key];
     if (m.op === "remove") {
-      if (Array.isArray(parent)) parent.splice(Number(key), 1);
-      else delete parent[key];
+      const index = Number(key);
+      // Not splice: it builds its result through `constructor`, which an earlier mutation may have set on this array.
+      if (Array.isArray(parent) && Number.isInteger(index)) {
+        parent.copyWithin(index, index + 1);
+        parent.length -= 1;
+      } else delete parent[key];
     } else if (m.op === "set") put(parent, key, m.value);
     else if (m.op === "swapType") put(parent, key, swapped(current));
     else if (m.op === "nest") put(parent, key, nest(m.depth, m.asObject, current));
