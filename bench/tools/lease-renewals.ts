@@ -27,6 +27,7 @@ const ledger: SettlementLedger = {
   get: (key) => store.get(key),
   release: (key, v) => store.release(key, v),
   countUnconfirmed: () => store.countUnconfirmed(),
+  listUnconfirmed: (limit) => store.listUnconfirmed(limit),
   close: () => store.close(),
   async compareAndSet(next: Omit<LedgerEntry, "version">, expected: number) {
     const stored = await store.compareAndSet(next, expected);

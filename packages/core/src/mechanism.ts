@@ -1,6 +1,6 @@
 /** The seams between the protocol core and the chain packages. Types only. */
 import type { ChainFamily, NetworkInfo } from "./networks.ts";
-import type { PaymentRequest } from "./request.ts";
+import type { PaymentRequest, Requirements } from "./request.ts";
 import type { Rejection } from "./reasons.ts";
 
 export type VerifyOutcome = { isValid: true; payer: string } | ({ isValid: false; payer?: string } & Rejection);
@@ -64,6 +64,26 @@ export interface LedgerEntry {
    * permit can be settled through an allowance already in place until its deadline).
    */
   keepUntil?: number;
+  /**
+   * The payment as it was asked to be settled, so the facilitator can collect the outcome of a
+   * broadcast nobody came back for (see `storedRequest`). Dropped once the outcome is recorded.
+   */
+  request?: StoredRequest;
+}
+
+/**
+ * A payment request as a ledger keeps it: plain JSON (the amount as a decimal string), without its
+ * network's settings (an RPC URL can hold a key), which the registry supplies again.
+ */
+export type StoredRequest = Omit<PaymentRequest, "network" | "requirements"> & { requirements: Omit<Requirements, "amount"> & { amount: string } };
+
+export function storedRequest(request: PaymentRequest): StoredRequest {
+  const { network: _network, requirements, ...rest } = request;
+  return { ...rest, requirements: { ...requirements, amount: requirements.amount.toString() } };
+}
+
+export function restoredRequest(stored: StoredRequest, network: NetworkInfo): PaymentRequest {
+  return { ...stored, network, requirements: { ...stored.requirements, amount: BigInt(stored.requirements.amount) } };
 }
 
 export interface SettlementLedger {
@@ -78,5 +98,7 @@ export interface SettlementLedger {
   release(key: string, expectedVersion: number): Promise<boolean>;
   /** Entries in `broadcast` state, for metrics and reconciliation. */
   countUnconfirmed(): Promise<number>;
+  /** Up to `limit` entries in `broadcast` state (which ones, when there are more, is up to the store). */
+  listUnconfirmed(limit: number): Promise<LedgerEntry[]>;
   close(): Promise<void>;
 }

@@ -26,7 +26,7 @@
  * from what the new holder records, never success. Both wait on one transaction, so both see the same
  * outcome, and one records it.
  */
-import { HeldEntry, Reason, reject, type LedgerEntry, type NetworkInfo, type PaymentRequest, type ReasonCode, type Rejection, type SettleOutcome, type SettlementLedger } from "@facilitator/core";
+import { HeldEntry, Reason, reject, storedRequest, type LedgerEntry, type NetworkInfo, type PaymentRequest, type ReasonCode, type Rejection, type SettleOutcome, type SettlementLedger } from "@facilitator/core";
 import { keccak256, parseTransaction, recoverTransactionAddress, type Hash, type Hex, type TransactionReceipt } from "viem";
 import type { FeeOracle, FeeQuote } from "./fees.ts";
 import { getReceipt, waitForReceipt } from "./receipt.ts";
@@ -62,6 +62,7 @@ type Ctx = {
   rt: NetworkRuntime;
   cfg: SettleConfig;
   payment: EvmPayment;
+  request: PaymentRequest;
   /** The ledger entry this settle holds, once it claimed the payment or took it over. */
   held?: HeldEntry;
   /** The hash this settle recorded (or reconciles), once there is one: from then on the chain decides. */
@@ -80,7 +81,7 @@ const MAX_NONCE_RETRIES = 8;
 export async function settlePayment(rt: NetworkRuntime, cfg: SettleConfig, request: PaymentRequest): Promise<SettleOutcome> {
   const parsed = rt.handler.parse(request);
   if (!parsed.ok) return failure(parsed.rejection, "", parsed.payer);
-  const ctx: Ctx = { rt, cfg, payment: parsed.value };
+  const ctx: Ctx = { rt, cfg, payment: parsed.value, request };
   try {
     const entry = await cfg.ledger.get(ctx.payment.ledgerKey);
     return entry ? await fromEntry(ctx, entry) : await settleFresh(ctx, 0);
@@ -148,6 +149,7 @@ async function settleFresh(ctx: Ctx, expectedVersion: number): Promise<SettleOut
     {
       key: p.ledgerKey, state: "claimed", network: rt.network.caip2, payer: p.payer, amount: p.amount.toString(),
       keepUntil: rt.handler.keepRecordUntil?.(p),
+      request: storedRequest(ctx.request),
     },
     expectedVersion,
     leaseOf(cfg),
@@ -380,7 +382,7 @@ async function finish(ctx: Ctx, receipt: TransactionReceipt, signer?: EvmSigner,
     rejection = reject(Reason.evmTransactionFailed, `settlement transaction ${hash} reverted${retry ? `; not tried again: ${retry}` : ""}`);
   }
   if (rejection) return recordFailure(ctx, rejection, hash);
-  const stored = await ctx.held!.end({ state: "success", transaction: hash, leaseUntil: undefined, pendingAnswered: undefined, reason: undefined, message: undefined });
+  const stored = await ctx.held!.end({ state: "success", transaction: hash, leaseUntil: undefined, pendingAnswered: undefined, reason: undefined, message: undefined, request: undefined });
   if (!stored) return answerFromLedger(ctx, hash);
   ctx.cfg.onGasSpent?.(ctx.rt.network, receipt.gasUsed * receipt.effectiveGasPrice); // the writer that won counts it
 
@@ -415,6 +417,7 @@ async function recordFailure(ctx: Ctx, rejection: Rejection, transaction: string
     transaction: transaction || undefined,
     leaseUntil: undefined,
     pendingAnswered: undefined,
+    request: undefined,
   });
   if (!stored) return answerFromLedger(ctx, transaction);
   return failure(rejection, transaction, ctx.payment.payer);

@@ -133,6 +133,22 @@ export function describeLedgerContract(name: string, harness: LedgerHarness): vo
       expect(await ledger.countUnconfirmed()).toBe(before);
     });
 
+    it("lists entries in broadcast state, whole, up to a limit", async () => {
+      const ledger = await fresh();
+      const [k1, k2, k3] = [uniqueKey(), uniqueKey(), uniqueKey()];
+      for (const k of [k1, k2, k3]) await ledger.compareAndSet(claim(k), 0);
+      await ledger.compareAndSet(claim(k1, { state: "broadcast", transaction: "0x1", rawTransaction: "0x02aa" }), 1);
+      await ledger.compareAndSet(claim(k2, { state: "broadcast", transaction: "0x2" }), 1);
+      const listed = async () => new Map((await ledger.listUnconfirmed(10_000)).map((e) => [e.key, e]));
+      const all = await listed();
+      expect(all.get(k1)).toMatchObject({ state: "broadcast", version: 2, transaction: "0x1", rawTransaction: "0x02aa" });
+      expect(all.has(k2)).toBe(true);
+      expect(all.has(k3)).toBe(false); // claimed: nothing was sent
+      expect(await ledger.listUnconfirmed(1)).toHaveLength(1);
+      await ledger.compareAndSet(claim(k1, { state: "success", transaction: "0x1" }), 2);
+      expect((await listed()).has(k1)).toBe(false);
+    });
+
     it("forgets success and failed entries after the retention, never claimed or broadcast ones", async () => {
       const retentionMs = 1_000;
       const { ledger, now, elapse } = await harness.createWithRetention(retentionMs);

@@ -79,6 +79,15 @@ export class EmbeddedLedger implements SettlementLedger {
     return this.unconfirmed.getKeysCount();
   }
 
+  async listUnconfirmed(limit: number): Promise<LedgerEntry[]> {
+    const entries: LedgerEntry[] = [];
+    for (const key of this.unconfirmed.getKeys({ limit })) {
+      const entry = this.entries.get(key);
+      if (entry?.state === "broadcast") entries.push(entry);
+    }
+    return entries;
+  }
+
   async close(): Promise<void> {
     await this.root.close();
   }

@@ -132,6 +132,14 @@ export class RedisLedger implements SettlementLedger {
     return this.redis.scard(this.setKey);
   }
 
+  async listUnconfirmed(limit: number): Promise<LedgerEntry[]> {
+    await this.firstConnection;
+    // A random sample when there are more: repeated calls reach every one, and none is starved by a stuck few.
+    const keys = await this.redis.srandmember(this.setKey, limit);
+    const entries = await Promise.all(keys.map((k) => this.get(k)));
+    return entries.filter((e): e is LedgerEntry => e?.state === "broadcast");
+  }
+
   async close(): Promise<void> {
     if (this.ownsClient) await this.redis.quit().catch(() => this.redis.disconnect());
   }

@@ -11,6 +11,7 @@ import { createSvmExactMechanism } from "@facilitator/svm";
 import { createApp } from "./app.ts";
 import type { Config } from "./config.ts";
 import { Facilitator } from "./facilitator.ts";
+import { startReconciler } from "./ops/reconciler.ts";
 import { openInferencePipeline, type InferencePipeline } from "./inference.ts";
 import { inferenceRoutes } from "./routes/inference.ts";
 import { explorerRoutes } from "./routes/explorer.ts";
@@ -127,6 +128,21 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
         evmSigners.map(async ({ network, address }) => ({ network: network.name, address, wei: await nativeBalance(network.rpcUrl, address) })),
       ),
   });
+  const reconciler =
+    config.reconcileAfterMs > 0 && mechanisms.length
+      ? startReconciler({
+          ledger,
+          settle: (request) => facilitator.settleStored(request),
+          afterMs: config.reconcileAfterMs,
+          intervalMs: Math.min(30_000, Math.max(1_000, Math.floor(config.reconcileAfterMs / 4))),
+          onOutcome: (entry, outcome) =>
+            logger.info(
+              { event: "reconciled", network: entry.network, transaction: entry.transaction, success: outcome?.success, reason: outcome && !outcome.success ? outcome.reason : undefined },
+              "collected the outcome of a settlement nobody came back for",
+            ),
+          onError: (err) => logger.warn({ err }, "reconciling unconfirmed settlements failed; trying again next round"),
+        })
+      : undefined;
   const rateStore = config.redisUrl ? new RedisRateLimitStore({ redis: config.redisUrl }) : new MemoryRateLimitStore();
   const readiness = [
     ...enabled.map((n) => rpcCheck(`rpc ${n.name}`, n.rpcUrl, { family: n.family, chainId: n.chainId })),
@@ -188,7 +204,7 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
         server.once("error", (e: NodeJS.ErrnoException) => reject(new StartupError(`PORT, HOST: cannot listen on ${config.host}:${config.port}: ${LISTEN_ERRORS[e.code ?? ""] ?? e.message}`)));
       }),
     async close() {
-      const drain = [() => inference.close(), () => ledger.close(), () => rateStore.close()];
+      const drain = [async () => reconciler?.stop(), () => inference.close(), () => ledger.close(), () => rateStore.close()];
       if (server) await gracefulShutdown({ server, timeoutMs: config.receiptTimeoutMs + 5_000, logger, drain });
       else for (const step of drain) await step();
     },

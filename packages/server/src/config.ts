@@ -25,6 +25,8 @@ export interface Config {
   receiptTimeoutMs: number;
   /** Lease of a settle in progress in the ledger, renewed while it works; a crashed process's payments free up after it. */
   settleLeaseMs: number;
+  /** A broadcast settlement nobody came back for is settled again after this long (ms); 0: never. */
+  reconcileAfterMs: number;
   batchSize: number;
   batchTimeoutMs: number;
   /** A relay transaction pending this long and paying less than the chain now asks is replaced with higher fees (ms). */
@@ -227,6 +229,7 @@ export function loadConfig(env: Env = process.env): Config {
     ledgerRetentionMs: retentionDays > 0 ? retentionDays * DAY_MS : undefined,
     receiptTimeoutMs,
     settleLeaseMs: int("SETTLE_LEASE_MS", DEFAULT_LEASE_MS, 1_000),
+    reconcileAfterMs: int("RECONCILE_AFTER_MS", 120_000, 0),
     batchSize: int("SETTLEMENT_BATCH_SIZE", 20, 1),
     batchTimeoutMs: int("SETTLEMENT_BATCH_TIMEOUT", 60_000, 1),
     relayReplaceAfterMs: int("SETTLEMENT_REPLACE_AFTER_MS", 60_000, 1_000),

@@ -2,12 +2,15 @@
 import {
   parsePaymentBody,
   Reason,
+  restoredRequest,
   toSettleResponse,
   toVerifyResponse,
   type NetworkRegistry,
   type PaymentMechanism,
   type PaymentRequest,
+  type SettleOutcome,
   type SettleResponse,
+  type StoredRequest,
   type VerifyResponse,
   type X402Version,
 } from "@facilitator/core";
@@ -89,6 +92,23 @@ export class Facilitator {
         body: toSettleResponse({ success: false, reason: Reason.unexpectedSettle, message, transaction: "" }, request.x402Version, request.networkId),
         request,
       };
+    }
+  }
+
+  /**
+   * Settles again a payment the ledger kept (see ops/reconciler.ts): the same path a client's retry
+   * takes. Undefined when this facilitator no longer serves its network and scheme.
+   */
+  async settleStored(stored: StoredRequest): Promise<SettleOutcome | undefined> {
+    const network = this.registry.resolve(stored.networkId);
+    const mechanism = network && this.mechanisms.find((m) => m.networks.includes(network) && m.scheme === stored.scheme);
+    if (!network || !mechanism) return undefined;
+    const request = restoredRequest(stored, network);
+    try {
+      return await mechanism.settle(request);
+    } catch (e) {
+      this.onUnexpected(e, request, "settle");
+      return undefined;
     }
   }
 

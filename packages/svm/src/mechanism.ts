@@ -19,6 +19,7 @@ import {
   HeldEntry,
   Reason,
   reject,
+  storedRequest,
   SvmPayload,
   zodMessage,
   type LedgerEntry,
@@ -73,6 +74,7 @@ interface PreparedPayment {
   /** The client-signed transaction as received (for simulation). */
   clientWire: string;
   ledgerKey: string;
+  request: PaymentRequest;
 }
 
 export async function createSvmExactMechanism(opts: SvmExactMechanismOptions): Promise<PaymentMechanism> {
@@ -198,6 +200,7 @@ class SvmExactMechanism implements PaymentMechanism {
       feePayer: this.keys.get(tx.feePayer)!,
       clientWire: payload.data.transaction,
       ledgerKey: settlementKey(network.info.caip2, tx.messageBytes),
+      request,
     };
   }
 
@@ -310,7 +313,9 @@ class SvmExactMechanism implements PaymentMechanism {
       answer = pending;
     }
     try {
-      if (await held.end({ ...changes, leaseUntil: undefined })) return answer;
+      // An outcome recorded needs no request kept for collecting it later.
+      const final = changes.state !== undefined ? { request: undefined } : {};
+      if (await held.end({ ...changes, ...final, leaseUntil: undefined })) return answer;
     } catch {
       // fall through: unrecorded outcomes are answered as pending, so a retry records them once
     }
@@ -336,6 +341,7 @@ class SvmExactMechanism implements PaymentMechanism {
       payer: p.transfer.authority,
       amount: p.transfer.amount.toString(),
       updatedAt: Date.now(),
+      request: storedRequest(p.request),
       ...fields,
     };
   }
