@@ -149,8 +149,8 @@ export function describeLedgerContract(name: string, harness: LedgerHarness): vo
       expect((await listed()).has(k1)).toBe(false);
     });
 
-    it("forgets success and failed entries after the retention, never claimed or broadcast ones", async () => {
-      const retentionMs = 1_000;
+    it("forgets success, failed and unrenewed claimed entries after the retention, never broadcast ones", async () => {
+      const retentionMs = 1_500;
       const { ledger, now, elapse } = await harness.createWithRetention(retentionMs);
       opened.push(ledger);
       const [settled, failed, claimed, sent, retried, permit] = Array.from({ length: 6 }, uniqueKey);
@@ -159,21 +159,24 @@ export function describeLedgerContract(name: string, harness: LedgerHarness): vo
       expect((await ledger.get(settled!))?.state).toBe("success"); // kept within the retention
       await ledger.compareAndSet(claim(failed!, { state: "failed", reason: "invalid_exact_evm_transaction_failed" }), 1);
       await ledger.compareAndSet(claim(sent!, { state: "broadcast", transaction: "0x2", rawTransaction: "0x02" }), 1);
-      // a failure tried again: claimed once more, so it must stay
+      // a failure tried again: claimed once more, by a holder that will go on renewing it
       await ledger.compareAndSet(claim(retried!, { state: "failed", reason: "unexpected_settle_error" }), 1);
       await ledger.compareAndSet(claim(retried!), 2);
       // a permit whose deadline is far off: kept past the retention
       await ledger.compareAndSet(claim(permit!, { state: "success", transaction: "0x3", keepUntil: now() + 3_600_000 }), 1);
       const unconfirmed = await ledger.countUnconfirmed();
 
-      await elapse(retentionMs * 2);
+      await elapse(retentionMs / 2);
+      await ledger.compareAndSet(claim(retried!), 3); // a lease renewal: the retention starts again
+      await elapse(retentionMs * 0.67); // settled ones are past it, the renewed claim well within
       await ledger.compareAndSet(claim(uniqueKey()), 0); // a store without expiry of its own sweeps on writes
+      await ledger.compareAndSet(claim(uniqueKey()), 0);
 
       expect(await ledger.get(settled!)).toBeUndefined();
       expect(await ledger.get(failed!)).toBeUndefined();
-      expect(await ledger.get(claimed!)).toMatchObject({ state: "claimed", version: 1 });
+      expect(await ledger.get(claimed!)).toBeUndefined(); // its holder stopped renewing: nothing was sent
       expect(await ledger.get(sent!)).toMatchObject({ state: "broadcast", version: 2, rawTransaction: "0x02" });
-      expect(await ledger.get(retried!)).toMatchObject({ state: "claimed", version: 3 });
+      expect(await ledger.get(retried!)).toMatchObject({ state: "claimed", version: 4 });
       expect(await ledger.get(permit!)).toMatchObject({ state: "success", version: 2 });
       expect(await ledger.countUnconfirmed()).toBe(unconfirmed);
       // forgotten means absent: the payment's key starts again from version 0

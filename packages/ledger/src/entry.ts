@@ -20,7 +20,10 @@ export function nextStored(next: Omit<LedgerEntry, "version">, expectedVersion: 
  *  - ERC-2612 permit: not by itself. A used permit nonce is skipped when an allowance is in place
  *    (`planPermitSettlement`), so only the permit's deadline stops a replay: such entries carry
  *    `keepUntil`, and are kept until then whatever the retention.
- * `claimed` and `broadcast` entries never expire: they guard work in progress and recorded bytes.
+ * A `claimed` entry expires after the retention too: its live holder rewrites it every third of a lease
+ * (each write starts the retention again), and one whose holder died sent nothing, so any settle may
+ * take it over, exactly as if it were absent. `broadcast` entries never expire: they hold recorded
+ * bytes whose outcome is not known yet (the reconciler collects it).
  */
 export function isFinished(state: LedgerState): boolean {
   return state === "success" || state === "failed";
@@ -28,7 +31,7 @@ export function isFinished(state: LedgerState): boolean {
 
 /** How long from `now` to keep `entry` (ms), or undefined to keep it for good (as every entry, without a retention). */
 export function keepForMs(entry: LedgerEntry, retentionMs: number | undefined, now: number): number | undefined {
-  if (!retentionMs || !isFinished(entry.state)) return undefined;
+  if (!retentionMs || !(isFinished(entry.state) || entry.state === "claimed")) return undefined;
   const ms = Math.max(retentionMs, (entry.keepUntil ?? 0) - now);
   return Number.isSafeInteger(ms) ? ms : undefined; // a deadline at the end of time: keep for good
 }
