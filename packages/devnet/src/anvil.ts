@@ -30,9 +30,21 @@ export interface AnvilNode {
   stop(): Promise<void>;
 }
 
-/** Starts anvil bound to 127.0.0.1 and resolves once it answers JSON-RPC. */
+/**
+ * Starts anvil bound to 127.0.0.1 and resolves once it answers JSON-RPC. On a port of its own
+ * choosing it tries another port if the one it picked was taken before anvil could bind it.
+ */
 export async function startAnvil(opts: AnvilOptions): Promise<AnvilNode> {
-  const port = opts.port ?? (await freePort());
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launchAnvil(opts, opts.port ?? (await freePort()));
+    } catch (e) {
+      if (opts.port !== undefined || attempt >= 3 || !/address already in use/i.test((e as Error).message)) throw e;
+    }
+  }
+}
+
+async function launchAnvil(opts: AnvilOptions, port: number): Promise<AnvilNode> {
   const args = ["--host", "127.0.0.1", "--port", String(port), "--chain-id", String(opts.chainId), "--silent"];
   if (opts.blockTime) args.push("--block-time", String(opts.blockTime));
   args.push(...(opts.args ?? []));
