@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { keccak256, parseEventLogs, toHex, type Hex } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
 import { EmbeddedQueue } from "./embedded-queue.ts";
 import { replacementFees, SETTLEMENT_RELAY_ABI, type RelayCall, type TxFees } from "./relay.ts";
 import { InferenceService } from "./service.ts";
@@ -87,7 +88,7 @@ describe("RelayClient.replacement", () => {
     const laterRecord = { ...stuck, hash: keccak256(toHex("never-sent")), replaced: [stuck.hash, replacement.hash] };
     const found = await relay.outcome(laterRecord);
     expect(found.state === "mined" && found.receipt.transactionHash).toBe(replacement.hash);
-    expect(await relay.replacement(call, replacement)).toBeUndefined(); // mined already; nothing is stuck
+    expect(await relay.replacement(call, replacement)).toBeUndefined(); // it pays what the chain asks now
 
     const logs = await world.client.getLogs({ address: world.relayAddress, fromBlock: 0n });
     const events = parseEventLogs({ abi: SETTLEMENT_RELAY_ABI, logs, eventName: "Settlement" });
@@ -102,6 +103,8 @@ describe("the worker", () => {
     const service = new InferenceService({ queue: new EmbeddedQueue({ path }), validation: world.validation });
     const events: WorkerEvent[] = [];
     let first: Hex | undefined;
+    const relayer = privateKeyToAccount(world.relayerKey).address;
+    const sentBefore = await world.client.getTransactionCount({ address: relayer });
     const worker = service.startWorker({
       relay: world.relay({ receiptTimeoutMs: 300, replaceAfterMs: 200 }),
       blobs: world.blobs(),
@@ -129,6 +132,7 @@ describe("the worker", () => {
       const logs = await world.client.getLogs({ address: world.relayAddress, fromBlock: 0n });
       const roots = parseEventLogs({ abi: SETTLEMENT_RELAY_ABI, logs, eventName: "BatchSettlement" }).filter((e) => e.args.merkleRoot === view.root);
       expect(roots).toHaveLength(1);
+      expect(await world.client.getTransactionCount({ address: relayer })).toBe(sentBefore + 1); // one transaction mined for the batch
     } finally {
       await worker.stop();
       await service.close();

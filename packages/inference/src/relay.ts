@@ -22,16 +22,17 @@ import {
   http,
   InsufficientFundsError,
   keccak256,
-  NonceTooLowError,
   parseAbi,
   parseAbiItem,
   toHex,
   type Address,
   type Chain,
   type Hex,
+  type PublicClient,
   type TransactionReceipt,
 } from "viem";
 import { privateKeyToAccount, type PrivateKeyAccount } from "viem/accounts";
+import { sendRawTransaction } from "@facilitator/evm";
 
 export const SETTLEMENT_RELAY_ABI = parseAbi([
   "function RELAYER_ROLE() view returns (bytes32)",
@@ -259,14 +260,17 @@ export class RelayClient {
     }
   }
 
-  /** Sends the signed bytes. "Already known" and "nonce too low" are not errors here: `outcome` decides. */
+  /**
+   * Sends the signed bytes. "Already known", "nonce too low" and "replacement underpriced" are not
+   * errors here (the transaction, or another of ours at its nonce, is mined or in the pool): `outcome`
+   * decides. Other refusals are retried (a fee cap below the base fee is cured by `replacement`),
+   * except a relayer without the money for gas, which counts toward parking.
+   */
   async broadcast(tx: SignedTx): Promise<void> {
-    try {
-      await this.publicClient.sendRawTransaction({ serializedTransaction: tx.raw });
-    } catch (e) {
-      if (e instanceof BaseError && (e.walk((c) => c instanceof NonceTooLowError) || /already known|already imported/i.test(e.message))) return;
-      throw classify(e, "broadcasting");
-    }
+    const sent = await sendRawTransaction(this.publicClient as PublicClient, tx.raw);
+    if (sent.kind === "accepted" || sent.kind === "nonceTooLow" || sent.kind === "nonceTaken") return;
+    if (/insufficient funds/i.test(sent.message)) throw new AnchorError("relayer_insufficient_funds", `broadcasting: the relayer cannot pay for gas (${sent.message})`, false);
+    throw new AnchorError(sent.kind === "rejected" ? "relay_tx_refused" : "rpc_unavailable", `broadcasting ${tx.hash}: ${sent.message}`, true);
   }
 
   /**
@@ -292,13 +296,18 @@ export class RelayClient {
     }
   }
 
-  /** Polls until `tx` (or one it replaced) is mined or dropped; past `receiptTimeoutMs` a transient failure: the step resumes later. */
+  /**
+   * Polls until `tx` (or one it replaced) is mined or dropped. Past `receiptTimeoutMs`, or when `tx`
+   * becomes due for a look at its fees (`replaceAfterMs` after signing), a transient failure: the
+   * step resumes later, replacing `tx` if fees left it behind.
+   */
   async waitSettled(tx: SignedTx): Promise<Exclude<TxOutcome, { state: "pending" }>> {
-    const giveUpAt = Date.now() + this.receiptTimeoutMs;
+    const replaceDue = tx.fees && tx.signedAt !== undefined ? tx.signedAt + this.replaceAfterMs : Infinity;
+    const giveUpAt = Math.min(Date.now() + this.receiptTimeoutMs, replaceDue > Date.now() ? replaceDue : Infinity);
     for (;;) {
       const outcome = await this.outcome(tx);
       if (outcome.state !== "pending") return outcome;
-      if (Date.now() >= giveUpAt) throw new AnchorError("tx_pending", `${tx.hash} still pending after ${this.receiptTimeoutMs} ms`, true);
+      if (Date.now() >= giveUpAt) throw new AnchorError("tx_pending", `${tx.hash} still pending`, true);
       await new Promise((resolve) => setTimeout(resolve, this.pollingIntervalMs));
     }
   }

@@ -178,14 +178,15 @@ class AnchorWorker {
           }
           if (outcome.state === "dropped" || outcome.receipt.status !== "success") {
             // This transaction can never anchor the batch: sign anew from the step before.
-            const reverted = outcome.state === "mined";
+            const reverted = outcome.state === "mined" ? outcome.receipt.transactionHash : undefined;
             batch = await this.o.queue.saveBatch({ ...batch, progress: tree ? "uploaded" : "formed", tx: undefined });
             this.o.onEvent?.({ type: "resigned", batchId: batch.id, reason: reverted ? "tx_reverted" : "tx_dropped" });
-            if (reverted) throw new AnchorError("tx_reverted", `relay transaction ${tx.hash} reverted`, false);
+            if (reverted) throw new AnchorError("tx_reverted", `relay transaction ${reverted} reverted`, false);
             continue;
           }
           const { receipt } = outcome;
-          await this.complete(batch, tree, receipt.transactionHash, Number(receipt.blockNumber), receipt.gasUsed * receipt.effectiveGasPrice);
+          const feeWei = receipt.effectiveGasPrice != null ? receipt.gasUsed * receipt.effectiveGasPrice : undefined; // some nodes leave it out
+          await this.complete(batch, tree, receipt.transactionHash, Number(receipt.blockNumber), feeWei);
           return;
         }
       }
