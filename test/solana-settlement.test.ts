@@ -113,6 +113,31 @@ describe("Solana settlement", () => {
     expect((await chainSnapshot(fx)).transactions).toBe(before.transactions + 1);
   });
 
+  it("a pending payment nobody came back for is collected without signing anything; the late retry still gets its one success", async () => {
+    const request = v1Request(fx, await buildPaymentTx(fx, { memo: "collect-1" }));
+    const before = await chainSnapshot(fx);
+    fx.rpc.pauseLanding();
+    const first = await fx.mechanism.settle(request);
+    expect(first).toMatchObject({ success: false, reason: Reason.settlementPending });
+    const key = keyOfWire((request.payload as { transaction: string }).transaction);
+    const recorded = (await fx.ledger.get(key))!;
+    expect(recorded.request).toMatchObject({ networkId: request.networkId, requirements: { amount: "10000" } });
+
+    expect(await fx.mechanism.collect(request, recorded.version + 1)).toBeUndefined(); // moved on since it was read
+    fx.rpc.resumeLanding({ drop: true }); // the cluster lost it: collecting re-sends the recorded bytes
+    expect(await fx.mechanism.collect(request, recorded.version)).toMatchObject({ success: true, transaction: first.transaction });
+    expect(await fx.ledger.get(key)).toMatchObject({ state: "success", successUnanswered: true });
+    expect((await fx.ledger.get(key))!.request).toBeUndefined();
+
+    const retries = await Promise.all([fx.mechanism.settle(request), fx.mechanism.settle(request)]);
+    expect(reasons(retries).sort()).toEqual([Reason.duplicateSettlement, "success"].sort());
+    expect(retries.find((o) => o.success)?.transaction).toBe(first.transaction);
+    expect(await fx.mechanism.settle(request)).toMatchObject({ success: false, reason: Reason.duplicateSettlement });
+    const after = await chainSnapshot(fx);
+    expect(after.transactions).toBe(before.transactions + 1);
+    expect(after.payee).toBe(before.payee + 10_000n);
+  });
+
   it("a pending transaction whose blockhash expires before it lands -> blockhash expired, nothing moved", async () => {
     const request = v1Request(fx, await buildPaymentTx(fx, { memo: "slow-3" }));
     const before = await chainSnapshot(fx);

@@ -20,6 +20,13 @@ export interface PaymentMechanism {
   signers(): string[];
   verify(request: PaymentRequest): Promise<VerifyOutcome>;
   settle(request: PaymentRequest): Promise<SettleOutcome>;
+  /**
+   * Records the outcome of this payment's recorded broadcast, if its ledger entry is still at
+   * `version`: waits for it and re-sends its recorded bytes, and never signs anything new (no second
+   * transfer after a revert, no fresh attempt after a failure). Undefined when there was nothing to
+   * collect (the entry moved on, or is not a broadcast). For settlements nobody came back for.
+   */
+  collect(request: PaymentRequest, version: number): Promise<SettleOutcome | undefined>;
 }
 
 /**
@@ -54,6 +61,11 @@ export interface LedgerEntry {
   priorTransactions?: { transaction: string; rawTransaction: string }[];
   /** Set once some caller was told `settlement_pending`: the next settle may reconcile. */
   pendingAnswered?: boolean;
+  /**
+   * A success the facilitator recorded by itself (collecting a broadcast nobody came back for): no
+   * caller has been told yet, so the first settle of the payment after it gets the success answer.
+   */
+  successUnanswered?: boolean;
   reason?: string;
   message?: string;
   leaseUntil?: number;
@@ -98,7 +110,10 @@ export interface SettlementLedger {
   release(key: string, expectedVersion: number): Promise<boolean>;
   /** Entries in `broadcast` state, for metrics and reconciliation. */
   countUnconfirmed(): Promise<number>;
-  /** Up to `limit` entries in `broadcast` state (which ones, when there are more, is up to the store). */
-  listUnconfirmed(limit: number): Promise<LedgerEntry[]>;
+  /**
+   * Up to `limit` entries in `broadcast` state. Stores with an order list those after the key `after`
+   * (the last one listed before), so repeated calls go round all of them; others list a random sample.
+   */
+  listUnconfirmed(limit: number, after?: string): Promise<LedgerEntry[]>;
   close(): Promise<void>;
 }

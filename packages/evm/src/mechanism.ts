@@ -17,7 +17,7 @@ import { createPermitHandler } from "./permit-handler.ts";
 import { FeeOracle } from "./fees.ts";
 import { nodeMessage } from "./rpc-errors.ts";
 import { batchingHttp } from "./rpc-transport.ts";
-import { settlePayment, type NetworkRuntime, type SettleConfig } from "./settle.ts";
+import { collectPayment, settlePayment, type NetworkRuntime, type SettleConfig } from "./settle.ts";
 import { SignerPool } from "./signer-pool.ts";
 import type { TransferMethodHandler } from "./transfer-method.ts";
 
@@ -144,6 +144,11 @@ export function createEvmExactMechanism(opts: EvmExactMechanismOptions): EvmExac
       const rt = runtimeOf(request.network);
       if (!rt || request.scheme !== "exact") return { success: false, transaction: "", ...refusal(request) };
       return settlePayment(rt, cfg, request);
+    },
+
+    async collect(request: PaymentRequest, version: number): Promise<SettleOutcome | undefined> {
+      const rt = runtimeOf(request.network);
+      return rt && request.scheme === "exact" ? collectPayment(rt, cfg, request, version) : undefined;
     },
   };
 }

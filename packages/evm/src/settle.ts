@@ -69,6 +69,8 @@ type Ctx = {
   hash?: Hash;
   /** A reverted transfer is tried again at most once per settle request. */
   transferRetried?: boolean;
+  /** Collecting a broadcast nobody came back for: nothing new is signed, and a success is kept for the next caller. */
+  collecting?: boolean;
 };
 
 /** What one broadcast sends: `prior` calls first, at the nonces just below `main`'s. */
@@ -82,9 +84,30 @@ export async function settlePayment(rt: NetworkRuntime, cfg: SettleConfig, reque
   const parsed = rt.handler.parse(request);
   if (!parsed.ok) return failure(parsed.rejection, "", parsed.payer);
   const ctx: Ctx = { rt, cfg, payment: parsed.value, request };
-  try {
+  return guarded(ctx, async () => {
     const entry = await cfg.ledger.get(ctx.payment.ledgerKey);
     return entry ? await fromEntry(ctx, entry) : await settleFresh(ctx, 0);
+  });
+}
+
+/**
+ * The outcome of a broadcast nobody came back for, if its entry is still at `version`: the reconcile
+ * path alone, with the reverted-transfer retry ruled out, so nothing new is ever signed here.
+ */
+export async function collectPayment(rt: NetworkRuntime, cfg: SettleConfig, request: PaymentRequest, version: number): Promise<SettleOutcome | undefined> {
+  const parsed = rt.handler.parse(request);
+  if (!parsed.ok) return undefined;
+  const ctx: Ctx = { rt, cfg, payment: parsed.value, request, transferRetried: true, collecting: true };
+  const entry = await cfg.ledger.get(ctx.payment.ledgerKey);
+  if (entry?.state !== "broadcast" || entry.version !== version) return undefined;
+  if (!entry.pendingAnswered && (entry.leaseUntil ?? 0) > cfg.now()) return undefined; // its settle is still at work
+  return guarded(ctx, () => reconcile(ctx, entry));
+}
+
+async function guarded(ctx: Ctx, work: () => Promise<SettleOutcome>): Promise<SettleOutcome> {
+  const { cfg } = ctx;
+  try {
+    return await work();
   } catch (e) {
     // Once bytes were recorded the outcome lives on chain: never report a failure the chain may contradict.
     if (ctx.hash) {
@@ -103,7 +126,7 @@ function fromEntry(ctx: Ctx, entry: LedgerEntry): Promise<SettleOutcome> | Settl
   const leaseLive = (entry.leaseUntil ?? 0) > ctx.cfg.now();
   switch (entry.state) {
     case "success":
-      return duplicate(ctx, `this payment was already settled in transaction ${entry.transaction}`, entry.transaction);
+      return entry.successUnanswered ? answerCollectedSuccess(ctx, entry) : duplicate(ctx, `this payment was already settled in transaction ${entry.transaction}`, entry.transaction);
     case "failed":
       return mayTryAgain(ctx, entry) ? tryAgain(ctx, entry) : recordedFailure(ctx, entry);
     case "claimed":
@@ -382,9 +405,13 @@ async function finish(ctx: Ctx, receipt: TransactionReceipt, signer?: EvmSigner,
     rejection = reject(Reason.evmTransactionFailed, `settlement transaction ${hash} reverted${retry ? `; not tried again: ${retry}` : ""}`);
   }
   if (rejection) return recordFailure(ctx, rejection, hash);
-  const stored = await ctx.held!.end({ state: "success", transaction: hash, leaseUntil: undefined, pendingAnswered: undefined, reason: undefined, message: undefined, request: undefined });
+  const stored = await ctx.held!.end({
+    state: "success", transaction: hash, leaseUntil: undefined, pendingAnswered: undefined, reason: undefined, message: undefined, request: undefined,
+    successUnanswered: ctx.collecting || undefined,
+  });
   if (!stored) return answerFromLedger(ctx, hash);
-  ctx.cfg.onGasSpent?.(ctx.rt.network, receipt.gasUsed * receipt.effectiveGasPrice); // the writer that won counts it
+  // The writer that won counts it; a node that leaves effectiveGasPrice out (viem then gives null) counts nothing.
+  if (receipt.effectiveGasPrice != null) ctx.cfg.onGasSpent?.(ctx.rt.network, receipt.gasUsed * receipt.effectiveGasPrice);
 
   return { success: true, payer: ctx.payment.payer, transaction: hash, amount: ctx.payment.amount };
 }
@@ -406,6 +433,14 @@ async function retryTransfer(ctx: Ctx, signer: EvmSigner): Promise<SettleOutcome
   } catch (e) {
     return `chain reads failed: ${nodeMessage(e)}`;
   }
+}
+
+/** The one success answer of a payment the facilitator collected by itself: whoever clears the mark gives it. */
+async function answerCollectedSuccess(ctx: Ctx, entry: LedgerEntry): Promise<SettleOutcome> {
+  const { version: _version, successUnanswered: _mark, ...rest } = entry;
+  const cleared = await ctx.cfg.ledger.compareAndSet({ ...rest, updatedAt: ctx.cfg.now() }, entry.version);
+  if (!cleared) return duplicate(ctx, `this payment was already settled in transaction ${entry.transaction}`, entry.transaction);
+  return { success: true, payer: ctx.payment.payer, transaction: entry.transaction!, amount: ctx.payment.amount };
 }
 
 async function recordFailure(ctx: Ctx, rejection: Rejection, transaction: string): Promise<SettleOutcome> {

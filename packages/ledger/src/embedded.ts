@@ -79,9 +79,10 @@ export class EmbeddedLedger implements SettlementLedger {
     return this.unconfirmed.getKeysCount();
   }
 
-  async listUnconfirmed(limit: number): Promise<LedgerEntry[]> {
+  async listUnconfirmed(limit: number, after?: string): Promise<LedgerEntry[]> {
     const entries: LedgerEntry[] = [];
-    for (const key of this.unconfirmed.getKeys({ limit })) {
+    for (const key of this.unconfirmed.getKeys({ start: after, limit: limit + 1 })) {
+      if (key === after || entries.length === limit) continue;
       const entry = this.entries.get(key);
       if (entry?.state === "broadcast") entries.push(entry);
     }

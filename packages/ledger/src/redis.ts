@@ -132,7 +132,7 @@ export class RedisLedger implements SettlementLedger {
     return this.redis.scard(this.setKey);
   }
 
-  async listUnconfirmed(limit: number): Promise<LedgerEntry[]> {
+  async listUnconfirmed(limit: number, _after?: string): Promise<LedgerEntry[]> {
     await this.firstConnection;
     // A random sample when there are more: repeated calls reach every one, and none is starved by a stuck few.
     const keys = await this.redis.srandmember(this.setKey, limit);

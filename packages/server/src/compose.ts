@@ -132,15 +132,15 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
     config.reconcileAfterMs > 0 && mechanisms.length
       ? startReconciler({
           ledger,
-          settle: (request) => facilitator.settleStored(request),
+          collect: (entry) => facilitator.collect(entry),
           afterMs: config.reconcileAfterMs,
           intervalMs: Math.min(30_000, Math.max(1_000, Math.floor(config.reconcileAfterMs / 4))),
           onOutcome: (entry, outcome) =>
             logger.info(
-              { event: "reconciled", network: entry.network, transaction: entry.transaction, success: outcome?.success, reason: outcome && !outcome.success ? outcome.reason : undefined },
+              { event: "reconciled", network: entry.network, transaction: entry.transaction, success: outcome.success, reason: outcome.success ? undefined : outcome.reason },
               "collected the outcome of a settlement nobody came back for",
             ),
-          onError: (err) => logger.warn({ err }, "reconciling unconfirmed settlements failed; trying again next round"),
+          onError: (err, entry) => logger.warn({ err, network: entry?.network, transaction: entry?.transaction }, "collecting an unconfirmed settlement failed; trying again next round"),
         })
       : undefined;
   const rateStore = config.redisUrl ? new RedisRateLimitStore({ redis: config.redisUrl }) : new MemoryRateLimitStore();

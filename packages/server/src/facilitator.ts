@@ -6,11 +6,11 @@ import {
   toSettleResponse,
   toVerifyResponse,
   type NetworkRegistry,
+  type LedgerEntry,
   type PaymentMechanism,
   type PaymentRequest,
   type SettleOutcome,
   type SettleResponse,
-  type StoredRequest,
   type VerifyResponse,
   type X402Version,
 } from "@facilitator/core";
@@ -96,16 +96,24 @@ export class Facilitator {
   }
 
   /**
-   * Settles again a payment the ledger kept (see ops/reconciler.ts): the same path a client's retry
-   * takes. Undefined when this facilitator no longer serves its network and scheme.
+   * Collects the outcome of a recorded broadcast nobody came back for (see ops/reconciler.ts): waits
+   * for its recorded transaction and records what happened, never signing anything new. Undefined
+   * when there is nothing this facilitator can collect: no request kept (an older entry), a network
+   * or scheme it no longer serves, or an entry that moved on since `entry` was read.
    */
-  async settleStored(stored: StoredRequest): Promise<SettleOutcome | undefined> {
-    const network = this.registry.resolve(stored.networkId);
+  async collect(entry: LedgerEntry): Promise<SettleOutcome | undefined> {
+    const stored = entry.request;
+    const network = stored && this.registry.resolve(stored.networkId);
     const mechanism = network && this.mechanisms.find((m) => m.networks.includes(network) && m.scheme === stored.scheme);
-    if (!network || !mechanism) return undefined;
-    const request = restoredRequest(stored, network);
+    if (!stored || !network || network.caip2 !== entry.network || !mechanism) return undefined;
+    let request: PaymentRequest;
     try {
-      return await mechanism.settle(request);
+      request = restoredRequest(stored, network);
+    } catch {
+      return undefined; // not a request this version can read
+    }
+    try {
+      return await mechanism.collect(request, entry.version);
     } catch (e) {
       this.onUnexpected(e, request, "settle");
       return undefined;

@@ -210,6 +210,17 @@ class SvmExactMechanism implements PaymentMechanism {
     return simulationRejection(err, logs);
   }
 
+  async collect(request: PaymentRequest, version: number): Promise<SettleOutcome | undefined> {
+    const p = await this.prepare(request).catch(() => undefined);
+    if (!p || isRejection(p)) return undefined;
+    const entry = await this.ledger.get(p.ledgerKey);
+    if (entry?.state !== "broadcast" || entry.version !== version) return undefined;
+    if (!entry.pendingAnswered && (entry.leaseUntil ?? 0) > Date.now()) return undefined; // its settle is still at work
+    // Waits on the recorded signature and re-sends the recorded bytes: nothing is signed here.
+    const held = await HeldEntry.take(this.ledger, { ...withoutVersion(entry), pendingAnswered: false }, entry.version, { leaseMs: this.leaseMs });
+    return held ? holding(held, () => this.reconcile(p, held, true)) : undefined;
+  }
+
   private async settlePrepared(p: PreparedPayment): Promise<SettleOutcome> {
     const lease = { leaseMs: this.leaseMs };
     // A lost compare-and-set means another settle moved first: read again and answer from its record.
@@ -220,7 +231,15 @@ class SvmExactMechanism implements PaymentMechanism {
         if (held) return holding(held, () => this.broadcast(p, held));
         continue;
       }
-      if (entry.state === "success") return duplicate(p, entry);
+      if (entry.state === "success") {
+        if (!entry.successUnanswered) return duplicate(p, entry);
+        // The one success answer of a payment the facilitator collected by itself: whoever clears the mark gives it.
+        const { version: _version, successUnanswered: _mark, ...rest } = entry;
+        if (await this.ledger.compareAndSet({ ...rest, updatedAt: Date.now() }, entry.version)) {
+          return { success: true, payer: p.transfer.authority, transaction: entry.transaction!, amount: p.transfer.amount };
+        }
+        continue;
+      }
       if (entry.state === "failed") return recordedFailure(p, entry);
       const leaseLive = (entry.leaseUntil ?? 0) > Date.now();
       if (entry.state === "claimed") {
@@ -280,10 +299,11 @@ class SvmExactMechanism implements PaymentMechanism {
   }
 
   /** A settle after `settlement_pending`: look up the recorded signature; re-send the recorded bytes if still possible. */
-  private async reconcile(p: PreparedPayment, held: HeldEntry): Promise<SettleOutcome> {
+  /** `collecting`: nobody is waiting for the answer, so a success is kept for the payment's next settle. */
+  private async reconcile(p: PreparedPayment, held: HeldEntry, collecting = false): Promise<SettleOutcome> {
     const { transaction, rawTransaction } = held.entry;
     const outcome = await awaitLanding(p.network.chain, this.landingWait(p, transaction!, rawTransaction!, true));
-    return this.finish(p, held, outcome);
+    return this.finish(p, held, outcome, collecting);
   }
 
   /**
@@ -291,14 +311,14 @@ class SvmExactMechanism implements PaymentMechanism {
    * lease) records nothing and answers pending: the settle that took over waits on the same
    * signature and records the same outcome.
    */
-  private async finish(p: PreparedPayment, held: HeldEntry, outcome: LandingOutcome): Promise<SettleOutcome> {
+  private async finish(p: PreparedPayment, held: HeldEntry, outcome: LandingOutcome, collecting = false): Promise<SettleOutcome> {
     const signature = held.entry.transaction!;
     const payer = p.transfer.authority;
     const pending = { success: false as const, payer, transaction: signature, ...reject(Reason.settlementPending, `transaction ${signature} was sent but not seen landed within ${this.confirmTimeoutMs} ms; settle again to reconcile`) };
     let changes: Partial<LedgerEntry>;
     let answer: SettleOutcome;
     if (outcome.kind === "landed" && outcome.err == null) {
-      changes = { state: "success" };
+      changes = { state: "success", ...(collecting ? { successUnanswered: true } : {}) };
       answer = { success: true, payer, transaction: signature, amount: p.transfer.amount };
     } else if (outcome.kind === "landed") {
       const failure = reject(Reason.svmTransactionFailed, `transaction ${signature} failed on chain: ${jsonText(outcome.err)}`);

@@ -64,7 +64,7 @@ describe.each(ledgers)("with %s", (_, openLedger) => {
     const facilitator = new Facilitator(new NetworkRegistry([], [chain.network]), [mechanism]);
     const collected: unknown[] = [];
     const reconciler = (afterMs: number) =>
-      startReconciler({ ledger, settle: (r) => facilitator.settleStored(r), afterMs, intervalMs: 60_000, onOutcome: (_, o) => collected.push(o) });
+      startReconciler({ ledger, collect: (e) => facilitator.collect(e), afterMs, intervalMs: 60_000, onOutcome: (_, o) => collected.push(o) });
     try {
       const request = await chain.pay({ value: 3131n });
       const payToBefore = await chain.balanceOf(chain.payTo);
@@ -92,15 +92,112 @@ describe.each(ledgers)("with %s", (_, openLedger) => {
       await due.stop();
       expect(collected).toEqual([{ success: true, payer: chain.payer.address, transaction: hash, amount: 3131n }]);
       const recorded = await ledger.get(listed!.key);
-      expect(recorded).toMatchObject({ state: "success", transaction: hash });
+      expect(recorded).toMatchObject({ state: "success", transaction: hash, successUnanswered: true });
       expect(recorded?.request).toBeUndefined(); // an outcome on record needs no request kept
       expect(await ledger.countUnconfirmed()).toBe(0);
       expect(await chain.minedCount()).toBe(minedBefore);
       expect(await chain.balanceOf(chain.payTo)).toBe(payToBefore + 3131n);
 
-      // The client's late retry learns the outcome; nothing moves again.
+      // Nobody was told yet: the client's late retry gets the one success answer, a later one the duplicate. Nothing moves again.
+      expect(await ledger.get(listed!.key)).toMatchObject({ successUnanswered: true });
+      const retries = await Promise.all([mechanism.settle(request), mechanism.settle(request)]);
+      expect(retries.filter((r) => r.success)).toEqual([{ success: true, payer: chain.payer.address, transaction: hash, amount: 3131n }]);
+      expect(retries.filter((r) => !r.success)).toEqual([expect.objectContaining({ reason: Reason.duplicateSettlement, transaction: hash })]);
       expect(await mechanism.settle(request)).toMatchObject({ success: false, reason: Reason.duplicateSettlement, transaction: hash });
       expect(await chain.balanceOf(chain.payTo)).toBe(payToBefore + 3131n);
+      expect(await chain.minedCount()).toBe(minedBefore);
+    } finally {
+      await ledger.close();
+    }
+  });
+
+  it("collects nothing, and signs nothing, for a payment that is not a recorded broadcast at the version seen", async () => {
+    const ledger = openLedger();
+    const mechanism = createEvmExactMechanism({ networks: [chain.network], signers: [chain.facilitatorKey], ledger, receiptTimeoutMs: 2_000, pollingIntervalMs: 20 });
+    try {
+      const request = await chain.pay({ value: 77n });
+      const minedBefore = await chain.minedCount();
+      expect(await mechanism.collect(request, 0)).toBeUndefined(); // never settled: collecting is not settling
+      const settled = await mechanism.settle(request);
+      expect(settled).toMatchObject({ success: true });
+      expect(await ledger.listUnconfirmed(10)).toEqual([]);
+      expect(await mechanism.collect(request, 3)).toBeUndefined(); // settled: nothing to collect
+      expect(await chain.minedCount()).toBe(minedBefore + 1);
+
+      const other = await chain.pay({ value: 78n });
+      await chain.rpc("evm_setAutomine", [false]);
+      try {
+        expect(await mechanism.settle(other)).toMatchObject({ reason: Reason.settlementPending });
+      } finally {
+        await chain.rpc("evm_setAutomine", [true]);
+      }
+      const [pending] = await ledger.listUnconfirmed(10);
+      expect(await mechanism.collect(other, pending!.version + 1)).toBeUndefined(); // moved on since it was read
+      expect(await ledger.get(pending!.key)).toMatchObject({ version: pending!.version, state: "broadcast" });
+      await chain.rpc("evm_mine");
+      expect(await mechanism.collect(other, pending!.version)).toMatchObject({ success: true, transaction: pending!.transaction });
+      expect(await chain.minedCount()).toBe(minedBefore + 2);
+    } finally {
+      await ledger.close();
+    }
+  });
+});
+
+describe("a reconciler round", () => {
+  it("goes on past an entry it cannot collect, and past one whose collection throws", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "reconcile-round-"));
+    dirs.push(dir);
+    const ledger = new EmbeddedLedger(dir);
+    try {
+      const keys = ["a", "b", "c"];
+      for (const key of keys) {
+        const { version: _v, ...fresh } = entry({ key, state: "claimed", updatedAt: Date.now() - 10_000 });
+        const claimed = await ledger.compareAndSet(fresh, 0);
+        await ledger.compareAndSet({ ...fresh, state: "broadcast", leaseUntil: Date.now() - 10_000 }, claimed!.version);
+      }
+      const errors: unknown[] = [];
+      const reconciler = startReconciler({
+        ledger,
+        afterMs: 0,
+        intervalMs: 60_000,
+        async collect(e) {
+          if (e.key === "a") throw new Error("node unreachable");
+          if (e.key === "b") return undefined; // e.g. a network this process does not serve
+          return { success: true, payer: "0xpayer", transaction: e.transaction!, amount: 1n };
+        },
+        onError: (error) => errors.push(error),
+      });
+      expect(await reconciler.runOnce()).toBe(1);
+      expect(errors).toEqual([new Error("node unreachable")]);
+      await reconciler.stop();
+    } finally {
+      await ledger.close();
+    }
+  });
+
+  it("goes round every unconfirmed entry of an ordered store, a page per round", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "reconcile-pages-"));
+    dirs.push(dir);
+    const ledger = new EmbeddedLedger(dir);
+    try {
+      const keys = ["k1", "k2", "k3", "k4", "k5"];
+      for (const key of keys) {
+        const { version: _v, ...fresh } = entry({ key, state: "claimed" });
+        const claimed = await ledger.compareAndSet(fresh, 0);
+        await ledger.compareAndSet({ ...fresh, state: "broadcast", leaseUntil: Date.now() + 60_000 }, claimed!.version); // held: nothing to collect
+      }
+      const seen: string[] = [];
+      const reconciler = startReconciler({ ledger, afterMs: 0, intervalMs: 60_000, perRound: 2, collect: async () => undefined });
+      const spy = ledger.get.bind(ledger);
+      ledger.get = async (key: string) => {
+        seen.push(key);
+        return spy(key);
+      };
+      for (let i = 0; i < 3; i++) await reconciler.runOnce();
+      expect(seen).toEqual(keys);
+      await reconciler.runOnce(); // and round again
+      expect(seen.slice(5)).toEqual(["k1", "k2"]);
+      await reconciler.stop();
     } finally {
       await ledger.close();
     }

@@ -7,24 +7,24 @@
  * first and gets the answer. The ledger's leases keep it safe beside live settles and the
  * reconcilers of other processes: whoever takes the entry collects the outcome, once.
  */
-import type { LedgerEntry, SettleOutcome, SettlementLedger, StoredRequest } from "@facilitator/core";
+import type { LedgerEntry, SettleOutcome, SettlementLedger } from "@facilitator/core";
 
 export interface ReconcilerOptions {
   ledger: SettlementLedger;
-  /** Settles a stored request again; undefined when this process no longer serves its network. */
-  settle(request: StoredRequest): Promise<SettleOutcome | undefined>;
+  /** Collects one entry's outcome (Facilitator.collect); undefined when there was nothing to collect. */
+  collect(entry: LedgerEntry): Promise<SettleOutcome | undefined>;
   intervalMs: number;
   /** How long an entry must have been left alone (no write, no live lease) before it is collected. */
   afterMs: number;
   /** Entries looked at per round. */
   perRound?: number;
   now?: () => number;
-  onOutcome?: (entry: LedgerEntry, outcome: SettleOutcome | undefined) => void;
-  onError?: (error: unknown) => void;
+  onOutcome?: (entry: LedgerEntry, outcome: SettleOutcome) => void;
+  onError?: (error: unknown, entry?: LedgerEntry) => void;
 }
 
 export interface Reconciler {
-  /** One round now; resolves with how many entries it settled again. */
+  /** One round now; resolves with how many outcomes it collected. */
   runOnce(): Promise<number>;
   /** Ends the timer and waits for a round in progress. */
   stop(): Promise<void>;
@@ -37,20 +37,35 @@ export function isAbandoned(entry: LedgerEntry, now: number, afterMs: number): b
 
 export function startReconciler(o: ReconcilerOptions): Reconciler {
   const now = o.now ?? Date.now;
+  const perRound = o.perRound ?? 50;
   let round: Promise<number> | undefined;
   let stopped = false;
+  /** Where the next round starts, so entries nobody can collect never hide the others. */
+  let after: string | undefined;
+
+  async function collectOne(listed: LedgerEntry): Promise<boolean> {
+    // A round can take a while: decide on the entry as it is now, and collect at exactly this version.
+    const entry = await o.ledger.get(listed.key);
+    if (!entry || !isAbandoned(entry, now(), o.afterMs)) return false;
+    const outcome = await o.collect(entry);
+    if (outcome) o.onOutcome?.(entry, outcome);
+    return outcome !== undefined;
+  }
 
   const runOnce = (): Promise<number> => {
     round ??= (async () => {
-      let settled = 0;
-      for (const entry of await o.ledger.listUnconfirmed(o.perRound ?? 50)) {
+      const listed = await o.ledger.listUnconfirmed(perRound, after);
+      after = listed.length < perRound ? undefined : listed[listed.length - 1]!.key;
+      let collected = 0;
+      for (const entry of listed) {
         if (stopped) break;
-        if (!isAbandoned(entry, now(), o.afterMs)) continue;
-        const outcome = await o.settle(entry.request!);
-        settled++;
-        o.onOutcome?.(entry, outcome);
+        try {
+          if (await collectOne(entry)) collected++;
+        } catch (e) {
+          o.onError?.(e, entry); // one entry's trouble does not hold up the others
+        }
       }
-      return settled;
+      return collected;
     })().finally(() => (round = undefined));
     return round;
   };
