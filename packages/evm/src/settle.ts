@@ -318,11 +318,8 @@ async function reconcile(ctx: Ctx, entry: LedgerEntry): Promise<SettleOutcome> {
   const hash = entry.transaction as Hash | undefined;
   if (!raw || !hash) return failure(reject(Reason.invalidTransactionState, "ledger entry in broadcast state without a transaction"), "", ctx.payment.payer);
   // Only a retry of the very same payment may collect its outcome: same target, same calldata.
+  if (!isRecordedCall(ctx, raw)) return duplicate(ctx, `a different authorization with this payment's nonce was sent in transaction ${hash}`, hash);
   const recordedTx = parseTransaction(raw);
-  const call = rt.handler.settleCall(ctx.payment);
-  if (recordedTx.to?.toLowerCase() !== call.to.toLowerCase() || recordedTx.data?.toLowerCase() !== call.data.toLowerCase()) {
-    return duplicate(ctx, `a different authorization with this payment's nonce was sent in transaction ${hash}`, hash);
-  }
   const { version: _version, leaseUntil: _lease, updatedAt: _updated, ...recorded } = entry;
   const held = await HeldEntry.take(cfg.ledger, { ...recorded, pendingAnswered: undefined }, entry.version, leaseOf(cfg));
   if (!held) return duplicate(ctx, `another request is settling this payment right now (transaction ${hash})`, hash);
@@ -350,6 +347,14 @@ async function reconcile(ctx: Ctx, entry: LedgerEntry): Promise<SettleOutcome> {
   if (outcome !== DISPLACED) return outcome;
   signer?.settled(nonce);
   return recordFailure(ctx, reject(Reason.evmTransactionFailed, `transaction ${hash} can never be mined: another transaction used its nonce`), "");
+}
+
+/** True when `raw` is the transaction this request's payment would send: same target, same calldata. */
+function isRecordedCall(ctx: Ctx, raw: Hex | undefined): boolean {
+  if (!raw) return false;
+  const recorded = parseTransaction(raw);
+  const call = ctx.rt.handler.settleCall(ctx.payment);
+  return recorded.to?.toLowerCase() === call.to.toLowerCase() && recorded.data?.toLowerCase() === call.data.toLowerCase();
 }
 
 /** The recorded prior calls that are not mined go out again, byte for byte, ahead of the transfer. */
@@ -435,11 +440,17 @@ async function retryTransfer(ctx: Ctx, signer: EvmSigner): Promise<SettleOutcome
   }
 }
 
-/** The one success answer of a payment the facilitator collected by itself: whoever clears the mark gives it. */
+/**
+ * The one success answer of a payment the facilitator collected by itself: whoever clears the mark
+ * gives it. Only to the very payment that was sent (same target and calldata, as for a reconcile):
+ * the ledger key alone (payer and nonce) is public once the transfer is on chain.
+ */
 async function answerCollectedSuccess(ctx: Ctx, entry: LedgerEntry): Promise<SettleOutcome> {
+  const already = () => duplicate(ctx, `this payment was already settled in transaction ${entry.transaction}`, entry.transaction);
+  if (!isRecordedCall(ctx, entry.rawTransaction as Hex | undefined)) return already();
   const { version: _version, successUnanswered: _mark, ...rest } = entry;
   const cleared = await ctx.cfg.ledger.compareAndSet({ ...rest, updatedAt: ctx.cfg.now() }, entry.version);
-  if (!cleared) return duplicate(ctx, `this payment was already settled in transaction ${entry.transaction}`, entry.transaction);
+  if (!cleared) return already();
   return { success: true, payer: ctx.payment.payer, transaction: entry.transaction!, amount: ctx.payment.amount };
 }
 

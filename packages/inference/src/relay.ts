@@ -263,13 +263,14 @@ export class RelayClient {
   /**
    * Sends the signed bytes. "Already known", "nonce too low" and "replacement underpriced" are not
    * errors here (the transaction, or another of ours at its nonce, is mined or in the pool): `outcome`
-   * decides. Other refusals are retried (a fee cap below the base fee is cured by `replacement`),
-   * except a relayer without the money for gas, which counts toward parking.
+   * decides. A relayer without the money for gas counts toward parking. Other refusals are retried:
+   * a fee cap below the base fee is cured by `replacement`; the rest (a node's own limits) show in
+   * the worker's `deferred` events for an operator.
    */
   async broadcast(tx: SignedTx): Promise<void> {
     const sent = await sendRawTransaction(this.publicClient as PublicClient, tx.raw);
     if (sent.kind === "accepted" || sent.kind === "nonceTooLow" || sent.kind === "nonceTaken") return;
-    if (/insufficient funds/i.test(sent.message)) throw new AnchorError("relayer_insufficient_funds", `broadcasting: the relayer cannot pay for gas (${sent.message})`, false);
+    if (/insufficient funds|insufficientfunds|exceeds transaction sender account balance/i.test(sent.message)) throw new AnchorError("relayer_insufficient_funds", `broadcasting: the relayer cannot pay for gas (${sent.message})`, false);
     throw new AnchorError(sent.kind === "rejected" ? "relay_tx_refused" : "rpc_unavailable", `broadcasting ${tx.hash}: ${sent.message}`, true);
   }
 

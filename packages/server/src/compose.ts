@@ -138,7 +138,7 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
           onOutcome: (entry, outcome) =>
             logger.info(
               { event: "reconciled", network: entry.network, transaction: entry.transaction, success: outcome.success, reason: outcome.success ? undefined : outcome.reason },
-              "collected the outcome of a settlement nobody came back for",
+              "collected a settlement nobody came back for",
             ),
           onError: (err, entry) => logger.warn({ err, network: entry?.network, transaction: entry?.transaction }, "collecting an unconfirmed settlement failed; trying again next round"),
         })
