@@ -23,6 +23,7 @@ export function createApp(opts: AppOptions): express.Express {
   const { facilitator, logger } = opts;
   const app = express();
   app.disable("x-powered-by");
+  app.set("etag", false);
   app.set("trust proxy", false);
   app.use(requestLog(logger));
   const json = express.json({ limit: opts.bodyLimit ?? "64kb" });
