@@ -75,6 +75,8 @@ describe("RelayClient.replacement", () => {
     expect(await relay.outcome(stuck)).toEqual({ state: "pending" });
     expect(await patient.replacement(call, stuck)).toBeUndefined();
 
+    const otherCall: RelayCall = { functionName: "settle", args: [call.args[1], call.args[0]] };
+    await expect(relay.replacement(otherCall, stuck)).rejects.toMatchObject({ reason: "batch_inconsistent" }); // never a different call at this nonce
     const replacement = (await relay.replacement(call, stuck))!;
     expect(replacement).toMatchObject({ nonce: stuck.nonce, from: stuck.from, gas: stuck.gas, replaced: [stuck.hash] });
     const [oldCap, newCap] = [stuck.fees, replacement.fees].map((f) => BigInt((f as { maxFeePerGas: string }).maxFeePerGas));

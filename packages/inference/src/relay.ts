@@ -24,6 +24,7 @@ import {
   keccak256,
   parseAbi,
   parseAbiItem,
+  parseTransaction,
   toHex,
   type Address,
   type Chain,
@@ -237,6 +238,7 @@ export class RelayClient {
       if (!fees) return undefined;
       const feeFields = "gasPrice" in fees ? { gasPrice: BigInt(fees.gasPrice) } : { maxFeePerGas: BigInt(fees.maxFeePerGas), maxPriorityFeePerGas: BigInt(fees.maxPriorityFeePerGas) };
       const data = encodeFunctionData({ abi: SETTLEMENT_RELAY_ABI, ...call } as never);
+      if (parseTransaction(stuck.raw).data !== data) throw new AnchorError("batch_inconsistent", `the call rebuilt to replace ${stuck.hash} differs from the one it carries`, false);
       const raw = await this.account.signTransaction({
         chainId: this.chainId,
         to: this.relayAddress,

@@ -10,7 +10,8 @@
  * A worker that dies at any point is replaced by one that resumes from the recorded step: the same
  * dump (same blob id), the same root, the same signed bytes. A new transaction is signed only when the
  * recorded one provably can never be mined (its nonce went to another transaction) or was mined and
- * reverted, or to replace one that fees have left behind (same nonce, so only one of them can be mined). Failures are retried with exponential backoff; transport trouble (Walrus 5xx, RPC down)
+ * reverted, or to replace one that fees have left behind (same nonce, so only one of them can be
+ * mined). Failures are retried with exponential backoff; transport trouble (Walrus 5xx, RPC down)
  * forever, chain refusals (role revoked, no gas money, revert) `maxAttempts` times, then the batch is
  * parked and its records marked failed with the reason, until `retryParked`.
  */

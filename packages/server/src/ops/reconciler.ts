@@ -2,10 +2,11 @@
  * Collects the outcome of settlements nobody came back for. A settle that answered
  * `settlement_pending`, or whose process died after broadcasting, leaves a `broadcast` entry that a
  * retry of the same payment resolves; a client that never retries would leave it unconfirmed for
- * good (and the unconfirmed gauge up). Every `intervalMs` this settles again, by the path a retry
- * takes, each such entry left alone for `afterMs`: long enough that a client's own retry comes
- * first and gets the answer. The ledger's leases keep it safe beside live settles and the
- * reconcilers of other processes: whoever takes the entry collects the outcome, once.
+ * good (and the unconfirmed gauge up). Every `intervalMs` this collects each such entry left alone
+ * for `afterMs` (long enough that a client's own retry comes first): the mechanism waits for the
+ * recorded transaction, re-sending its bytes, and records the outcome; it never signs anything. The
+ * ledger's compare-and-set keeps it safe beside live settles and other processes' reconcilers:
+ * whoever takes the entry at the version it read records the outcome, once.
  */
 import type { LedgerEntry, SettleOutcome, SettlementLedger } from "@facilitator/core";
 
