@@ -115,6 +115,33 @@ describe.each(ledgers)("with %s", (_, openLedger) => {
     }
   });
 
+  it("two processes' reconcilers on one ledger collect a payment once", async () => {
+    const ledger = openLedger();
+    const mechanism = createEvmExactMechanism({ networks: [chain.network], signers: [chain.facilitatorKey], ledger, receiptTimeoutMs: 500, pollingIntervalMs: 20 });
+    const facilitator = new Facilitator(new NetworkRegistry([], [chain.network]), [mechanism]);
+    const outcomes: unknown[] = [];
+    const start = () => startReconciler({ ledger, collect: (e) => facilitator.collect(e), afterMs: 0, intervalMs: 60_000, onOutcome: (_, o) => outcomes.push(o) });
+    try {
+      const request = await chain.pay({ value: 5151n });
+      await chain.rpc("evm_setAutomine", [false]);
+      try {
+        expect(await mechanism.settle(request)).toMatchObject({ reason: Reason.settlementPending });
+        await chain.rpc("evm_mine");
+      } finally {
+        await chain.rpc("evm_setAutomine", [true]);
+      }
+      const minedBefore = await chain.minedCount();
+      const [a, b] = [start(), start()];
+      const collected = await Promise.all([a.runOnce(), b.runOnce()]);
+      await Promise.all([a.stop(), b.stop()]);
+      expect(collected.sort()).toEqual([0, 1]);
+      expect(outcomes).toEqual([expect.objectContaining({ success: true, amount: 5151n })]);
+      expect(await chain.minedCount()).toBe(minedBefore);
+    } finally {
+      await ledger.close();
+    }
+  });
+
   it("collects nothing, and signs nothing, for a payment that is not a recorded broadcast at the version seen", async () => {
     const ledger = openLedger();
     const mechanism = createEvmExactMechanism({ networks: [chain.network], signers: [chain.facilitatorKey], ledger, receiptTimeoutMs: 2_000, pollingIntervalMs: 20 });

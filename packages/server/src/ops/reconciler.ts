@@ -8,7 +8,7 @@
  * ledger's compare-and-set keeps it safe beside live settles and other processes' reconcilers:
  * whoever takes the entry at the version it read records the outcome, once.
  */
-import type { LedgerEntry, SettleOutcome, SettlementLedger } from "@facilitator/core";
+import { Reason, type LedgerEntry, type SettleOutcome, type SettlementLedger } from "@facilitator/core";
 
 export interface ReconcilerOptions {
   ledger: SettlementLedger;
@@ -49,8 +49,10 @@ export function startReconciler(o: ReconcilerOptions): Reconciler {
     const entry = await o.ledger.get(listed.key);
     if (!entry || !isAbandoned(entry, now(), o.afterMs)) return false;
     const outcome = await o.collect(entry);
-    if (outcome) o.onOutcome?.(entry, outcome);
-    return outcome !== undefined;
+    // A duplicate means another settle or reconciler took the entry first: it records the outcome.
+    if (!outcome || (!outcome.success && outcome.reason === Reason.duplicateSettlement)) return false;
+    o.onOutcome?.(entry, outcome);
+    return true;
   }
 
   const runOnce = (): Promise<number> => {
