@@ -24,9 +24,21 @@ export interface RedisServer {
   restart(): Promise<void>;
 }
 
-/** Starts a private `redis-server` (from PATH) on 127.0.0.1 and resolves once it answers PING. */
+/**
+ * Starts a private `redis-server` (from PATH) on 127.0.0.1 and resolves once it answers PING. On a
+ * port of its own choosing it tries another port if the server exits at start (the port was taken).
+ */
 export async function startRedis(opts: RedisOptions = {}): Promise<RedisServer> {
-  const port = opts.port ?? (await freePort());
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startRedisOn(opts.port ?? (await freePort()), opts);
+    } catch (e) {
+      if (opts.port !== undefined || attempt >= 3 || !/redis-server exited/.test((e as Error).message)) throw e;
+    }
+  }
+}
+
+async function startRedisOn(port: number, opts: RedisOptions): Promise<RedisServer> {
   const ownDir = opts.appendOnly && !opts.dir ? mkdtempSync(join(tmpdir(), "redis-")) : undefined;
   const dir = opts.dir ?? ownDir;
   const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--daemonize", "no", "--logfile", ""];
@@ -55,7 +67,10 @@ export async function startRedis(opts: RedisOptions = {}): Promise<RedisServer> 
     if (running()) child.kill("SIGTERM");
     await exited;
   };
-  await launch();
+  await launch().catch((e: unknown) => {
+    if (ownDir) rmSync(ownDir, { recursive: true, force: true });
+    throw e;
+  });
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
