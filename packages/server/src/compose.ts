@@ -8,7 +8,7 @@ import { NetworkRegistry, type PaymentMechanism, type SettlementLedger } from "@
 import { createEvmExactMechanism } from "@facilitator/evm";
 import { EmbeddedLedger, RedisLedger } from "@facilitator/ledger";
 import { createSvmExactMechanism } from "@facilitator/svm";
-import { createApp } from "./app.ts";
+import { createApp, expressServerClasses } from "./app.ts";
 import type { Config } from "./config.ts";
 import { Facilitator } from "./facilitator.ts";
 import { startReconciler } from "./ops/reconciler.ts";
@@ -196,7 +196,7 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
         // Tighter than Node's defaults (60 s headers, 300 s request, checked every 30 s): a client that
         // dribbles its request cannot hold a socket, or a graceful shutdown, for minutes. These bound
         // receiving the request only; a settle waiting for its receipt is not cut.
-        server = createServer({ headersTimeout: 10_000, requestTimeout: 15_000, connectionsCheckingInterval: 1_000 }, app);
+        server = createServer({ headersTimeout: 10_000, requestTimeout: 15_000, connectionsCheckingInterval: 1_000, ...expressServerClasses(app) }, app);
         server.listen(config.port, config.host, () => {
           const { port } = server!.address() as { port: number };
           resolve(`http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${port}`);
