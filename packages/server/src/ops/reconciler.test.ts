@@ -3,9 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { NetworkRegistry, Reason, type LedgerEntry, type SettlementLedger } from "@facilitator/core";
+import { NetworkRegistry, Reason, type LedgerEntry, type PaymentRequest, type SettlementLedger } from "@facilitator/core";
 import { startRedis, type RedisServer } from "@facilitator/devnet";
-import { createEvmExactMechanism } from "@facilitator/evm";
+import { createEvmExactMechanism, type EvmExactMechanism } from "@facilitator/evm";
 import { startTestChain, type TestChain } from "@facilitator/evm/testkit";
 import { EmbeddedLedger, RedisLedger } from "@facilitator/ledger";
 import { Facilitator } from "../facilitator.ts";
@@ -57,27 +57,36 @@ const ledgers: [string, () => SettlementLedger][] = [
   ["RedisLedger", () => new RedisLedger({ redis: redis.url, prefix: `reconcile-${Math.random()}:` })],
 ];
 
+/** A facilitator on the test chain over `ledger`, settling with short local bounds. */
+function facilitatorOn(ledger: SettlementLedger, receiptTimeoutMs = 500) {
+  const mechanism = createEvmExactMechanism({ networks: [chain.network], signers: [chain.facilitatorKey], ledger, receiptTimeoutMs, pollingIntervalMs: 20 });
+  return { mechanism, facilitator: new Facilitator(new NetworkRegistry([], [chain.network]), [mechanism]) };
+}
+
+/** Settles `request` while nothing is mined, so the answer is settlement_pending; then mines its transaction. Returns the hash. */
+async function settledWhilePending(mechanism: EvmExactMechanism, request: PaymentRequest): Promise<string> {
+  await chain.rpc("evm_setAutomine", [false]);
+  try {
+    const first = await mechanism.settle(request);
+    expect(first).toMatchObject({ success: false, reason: Reason.settlementPending });
+    await chain.rpc("evm_mine");
+    return first.transaction;
+  } finally {
+    await chain.rpc("evm_setAutomine", [true]);
+  }
+}
+
 describe.each(ledgers)("with %s", (_, openLedger) => {
   it("collects a payment answered pending that the client never came back for: one success, the same transaction, nothing sent again", async () => {
     const ledger = openLedger();
-    const mechanism = createEvmExactMechanism({ networks: [chain.network], signers: [chain.facilitatorKey], ledger, receiptTimeoutMs: 500, pollingIntervalMs: 20 });
-    const facilitator = new Facilitator(new NetworkRegistry([], [chain.network]), [mechanism]);
+    const { mechanism, facilitator } = facilitatorOn(ledger);
     const collected: unknown[] = [];
     const reconciler = (afterMs: number) =>
       startReconciler({ ledger, collect: (e) => facilitator.collect(e), afterMs, intervalMs: 60_000, onOutcome: (_, o) => collected.push(o) });
     try {
       const request = await chain.pay({ value: 3131n });
       const payToBefore = await chain.balanceOf(chain.payTo);
-      await chain.rpc("evm_setAutomine", [false]);
-      let hash: string;
-      try {
-        const first = await mechanism.settle(request);
-        expect(first).toMatchObject({ success: false, reason: Reason.settlementPending });
-        hash = first.transaction;
-        await chain.rpc("evm_mine");
-      } finally {
-        await chain.rpc("evm_setAutomine", [true]);
-      }
+      const hash = await settledWhilePending(mechanism, request);
       const minedBefore = await chain.minedCount();
       const [listed] = await ledger.listUnconfirmed(10);
       expect(listed).toMatchObject({ state: "broadcast", transaction: hash, request: { networkId: request.networkId, requirements: { amount: "3131" } } });
@@ -117,19 +126,11 @@ describe.each(ledgers)("with %s", (_, openLedger) => {
 
   it("two processes' reconcilers on one ledger collect a payment once", async () => {
     const ledger = openLedger();
-    const mechanism = createEvmExactMechanism({ networks: [chain.network], signers: [chain.facilitatorKey], ledger, receiptTimeoutMs: 500, pollingIntervalMs: 20 });
-    const facilitator = new Facilitator(new NetworkRegistry([], [chain.network]), [mechanism]);
+    const { mechanism, facilitator } = facilitatorOn(ledger);
     const outcomes: unknown[] = [];
     const start = () => startReconciler({ ledger, collect: (e) => facilitator.collect(e), afterMs: 0, intervalMs: 60_000, onOutcome: (_, o) => outcomes.push(o) });
     try {
-      const request = await chain.pay({ value: 5151n });
-      await chain.rpc("evm_setAutomine", [false]);
-      try {
-        expect(await mechanism.settle(request)).toMatchObject({ reason: Reason.settlementPending });
-        await chain.rpc("evm_mine");
-      } finally {
-        await chain.rpc("evm_setAutomine", [true]);
-      }
+      await settledWhilePending(mechanism, await chain.pay({ value: 5151n }));
       const minedBefore = await chain.minedCount();
       const [a, b] = [start(), start()];
       const collected = await Promise.all([a.runOnce(), b.runOnce()]);
@@ -144,7 +145,7 @@ describe.each(ledgers)("with %s", (_, openLedger) => {
 
   it("collects nothing, and signs nothing, for a payment that is not a recorded broadcast at the version seen", async () => {
     const ledger = openLedger();
-    const mechanism = createEvmExactMechanism({ networks: [chain.network], signers: [chain.facilitatorKey], ledger, receiptTimeoutMs: 2_000, pollingIntervalMs: 20 });
+    const { mechanism } = facilitatorOn(ledger, 2_000);
     try {
       const request = await chain.pay({ value: 77n });
       const minedBefore = await chain.minedCount();
@@ -156,16 +157,10 @@ describe.each(ledgers)("with %s", (_, openLedger) => {
       expect(await chain.minedCount()).toBe(minedBefore + 1);
 
       const other = await chain.pay({ value: 78n });
-      await chain.rpc("evm_setAutomine", [false]);
-      try {
-        expect(await mechanism.settle(other)).toMatchObject({ reason: Reason.settlementPending });
-      } finally {
-        await chain.rpc("evm_setAutomine", [true]);
-      }
+      await settledWhilePending(mechanism, other);
       const [pending] = await ledger.listUnconfirmed(10);
       expect(await mechanism.collect(other, pending!.version + 1)).toBeUndefined(); // moved on since it was read
       expect(await ledger.get(pending!.key)).toMatchObject({ version: pending!.version, state: "broadcast" });
-      await chain.rpc("evm_mine");
       expect(await mechanism.collect(other, pending!.version)).toMatchObject({ success: true, transaction: pending!.transaction });
       expect(await chain.minedCount()).toBe(minedBefore + 2);
     } finally {
