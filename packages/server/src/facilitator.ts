@@ -7,6 +7,7 @@ import {
   toVerifyResponse,
   type NetworkRegistry,
   type LedgerEntry,
+  type NetworkInfo,
   type PaymentMechanism,
   type PaymentRequest,
   type SettleOutcome,
@@ -104,7 +105,7 @@ export class Facilitator {
   async collect(entry: LedgerEntry): Promise<SettleOutcome | undefined> {
     const stored = entry.request;
     const network = stored && this.registry.resolve(stored.networkId);
-    const mechanism = network && this.mechanisms.find((m) => m.networks.includes(network) && m.scheme === stored.scheme);
+    const mechanism = network && this.mechanismFor(network, stored.scheme);
     if (!stored || !network || network.caip2 !== entry.network || !mechanism) return undefined;
     let request: PaymentRequest;
     try {
@@ -120,11 +121,15 @@ export class Facilitator {
     }
   }
 
+  private mechanismFor(network: NetworkInfo, scheme: string): PaymentMechanism | undefined {
+    return this.mechanisms.find((m) => m.networks.includes(network) && m.scheme === scheme);
+  }
+
   private route(body: unknown) {
     const parsed = parsePaymentBody(body, this.registry);
     if (!parsed.ok) return parsed;
     const { request } = parsed;
-    const mechanism = this.mechanisms.find((m) => m.networks.includes(request.network) && m.scheme === request.scheme);
+    const mechanism = this.mechanismFor(request.network, request.scheme);
     if (mechanism) return { ok: true as const, request, mechanism };
     const servesNetwork = this.mechanisms.some((m) => m.networks.includes(request.network));
     return servesNetwork

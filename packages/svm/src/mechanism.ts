@@ -216,9 +216,16 @@ class SvmExactMechanism implements PaymentMechanism {
     const entry = await this.ledger.get(p.ledgerKey);
     if (entry?.state !== "broadcast" || entry.version !== version) return undefined;
     if (!entry.pendingAnswered && (entry.leaseUntil ?? 0) > Date.now()) return undefined; // its settle is still at work
-    // Waits on the recorded signature and re-sends the recorded bytes: nothing is signed here.
+    return this.takeOverBroadcast(p, entry, true);
+  }
+
+  /**
+   * Takes a recorded broadcast at its version and waits on its signature, re-sending the recorded
+   * bytes: nothing is signed here. Undefined when another settle took it first.
+   */
+  private async takeOverBroadcast(p: PreparedPayment, entry: LedgerEntry, collecting = false): Promise<SettleOutcome | undefined> {
     const held = await HeldEntry.take(this.ledger, { ...withoutVersion(entry), pendingAnswered: false }, entry.version, { leaseMs: this.leaseMs });
-    return held ? holding(held, () => this.reconcile(p, held, true)) : undefined;
+    return held ? holding(held, () => this.reconcile(p, held, collecting)) : undefined;
   }
 
   private async settlePrepared(p: PreparedPayment): Promise<SettleOutcome> {
@@ -251,8 +258,8 @@ class SvmExactMechanism implements PaymentMechanism {
       }
       // broadcast: someone is waiting for it right now, unless a caller was told pending (or its holder died).
       if (!entry.pendingAnswered && leaseLive) return duplicate(p, entry);
-      const held = await HeldEntry.take(this.ledger, { ...withoutVersion(entry), pendingAnswered: false }, entry.version, lease);
-      if (held) return holding(held, () => this.reconcile(p, held));
+      const outcome = await this.takeOverBroadcast(p, entry);
+      if (outcome) return outcome;
     }
     return { success: false, payer: p.transfer.authority, transaction: "", ...reject(Reason.duplicateSettlement, "this payment is being settled by another request") };
   }
