@@ -21,7 +21,7 @@ import { ExactSvmScheme as SvmServer } from "@x402/svm/exact/server";
 import { verifyInference } from "@facilitator/auditor";
 import { PermitExactServerScheme, registerPermitScheme } from "@facilitator/evm";
 import { devnetJsonPath, type DevnetJson } from "@facilitator/devnet";
-import { signTeeAttestation } from "@facilitator/inference";
+import { signTeeRecord } from "@facilitator/inference";
 
 const say = (line: string) => console.log(line);
 const step = (title: string) => say(`\n== ${title}`);
@@ -92,9 +92,8 @@ async function main(): Promise<void> {
   const records = Array.from({ length: 8 }, () => {
     const inputHash = toHex(crypto.getRandomValues(new Uint8Array(32)));
     const outputHash = toHex(crypto.getRandomValues(new Uint8Array(32)));
-    const teeTimestamp = BigInt(Math.floor(Date.now() / 1000));
-    const teeSignature = signTeeAttestation(tee.privateKey, { teeId: tee.teeId, inputHash, outputHash, timestamp: teeTimestamp });
-    return { inputHash, outputHash, teeId: tee.teeId, teeTimestamp: teeTimestamp.toString(), teeSignature, settlementType: "settle-batch" };
+    // The TEE signs the whole record (attestation v2): hashes, time, settlement type and metadata hash.
+    return signTeeRecord(tee, { inputHash, outputHash, settlementType: "settle-batch" as const });
   });
   const posted = await fetch(`${devnet.facilitatorUrl}/inference/settlements`, {
     method: "POST",

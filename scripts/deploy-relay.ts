@@ -67,3 +67,4 @@ for (const r of relayerAddresses) {
 }
 console.log(`SettlementRelay deployed at ${deployed.address} (tx ${deployed.transactionHash}, block ${deployed.blockNumber})`);
 console.log(`SETTLEMENT_RELAY_ADDRESS=${deployed.address}`);
+console.log(`SETTLEMENT_RELAY_FROM_BLOCK=${deployed.blockNumber}`);

@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import vm from "node:vm";
 import { describe, expect, it } from "vitest";
 import { encodeAbiParameters, keccak256, toHex, type Hex } from "viem";
-import { hashPair, leafHash, LEAF_TYPES, processProof, ZERO_BYTES32 } from "@facilitator/auditor";
+import { hashPair, leafHash, leafTuple, leafTypes, processProof, ZERO_BYTES32, type InferenceLeaf } from "@facilitator/auditor";
 import { refuseRpc } from "../packages/server/src/routes/explorer.ts";
 
 const source = readFileSync(new URL("../packages/server/src/routes/explorer-assets/verify.js", import.meta.url), "utf8");
@@ -39,15 +39,19 @@ describe("Keccak-256 written for the page", () => {
   });
 });
 
-describe("leaf encoding v1 and the Merkle fold in the page agree with the auditor", () => {
+describe("leaf encodings v2 and v1 and the Merkle fold in the page agree with the auditor", () => {
+  const v2 = { version: 2, settlementType: "settle-batch", metadataHash: ZERO_BYTES32 } as const;
   const leaves = [
-    { teeId: ZERO_BYTES32, inputHash: h("i"), outputHash: h("o"), timestamp: "0", teeSignature: "0x" as Hex },
-    { teeId: h("tee"), inputHash: h("i2"), outputHash: h("o2"), timestamp: "1700000000", teeSignature: `0x${"ab".repeat(65)}` as Hex },
-    { teeId: h("tee"), inputHash: h("i3"), outputHash: h("o3"), timestamp: (2n ** 256n - 1n).toString(), teeSignature: `0x${"cd".repeat(32)}` as Hex },
+    { ...v2, teeId: ZERO_BYTES32, inputHash: h("i"), outputHash: h("o"), timestamp: "0", teeSignature: "0x" as Hex },
+    { ...v2, teeId: h("tee"), inputHash: h("i2"), outputHash: h("o2"), timestamp: "1700000000", teeSignature: `0x${"ab".repeat(65)}` as Hex },
+    { ...v2, teeId: h("tee"), inputHash: h("i3"), outputHash: h("o3"), timestamp: (2n ** 256n - 1n).toString(), teeSignature: `0x${"cd".repeat(32)}` as Hex },
+    // A type longer than one word and a non-zero metadata hash move the second dynamic value's offset.
+    { version: 2, settlementType: "x".repeat(40), metadataHash: h("meta"), teeId: h("tee"), inputHash: h("i4"), outputHash: h("o4"), timestamp: "7", teeSignature: `0x${"ef".repeat(65)}` as Hex },
+    { version: 1, teeId: h("tee"), inputHash: h("i5"), outputHash: h("o5"), timestamp: "1700000000", teeSignature: `0x${"ab".repeat(65)}` as Hex },
   ];
   it.each(leaves.map((l, i) => [i, l] as const))("leaf %i", (_i, leaf) => {
-    const typed = { ...leaf, timestamp: BigInt(leaf.timestamp) };
-    expect(browser.encodeLeaf(leaf)).toBe(encodeAbiParameters(LEAF_TYPES.map((type) => ({ type })), [typed.teeId, typed.inputHash, typed.outputHash, typed.timestamp, typed.teeSignature]));
+    const typed = { ...leaf, timestamp: BigInt(leaf.timestamp) } as InferenceLeaf;
+    expect(browser.encodeLeaf(leaf)).toBe(encodeAbiParameters(leafTypes(typed.version).map((type) => ({ type })), leafTuple(typed)));
     expect(browser.leafHash(leaf)).toBe(leafHash(typed));
   });
 
@@ -60,6 +64,8 @@ describe("leaf encoding v1 and the Merkle fold in the page agree with the audito
   it("refuses a malformed leaf rather than hashing something else", () => {
     expect(() => browser.encodeLeaf({ ...leaves[0], inputHash: "0x1234" })).toThrow(/inputHash is not 32-byte hex/);
     expect(() => browser.encodeLeaf({ ...leaves[0], timestamp: "-1" })).toThrow(/out of uint256 range/);
+    expect(() => browser.encodeLeaf({ ...leaves[0], metadataHash: "0x00" })).toThrow(/metadataHash is not 32-byte hex/);
+    expect(() => browser.encodeLeaf({ ...leaves[0], version: 3 })).toThrow(/unknown leaf version/);
   });
 });
 
@@ -69,7 +75,8 @@ describe("the explorer's RPC proxy forwards only reads about the relay", () => {
   it.each([
     ["eth_chainId", [], undefined],
     ["eth_getLogs", [{ address: relay.toLowerCase(), topics: [] }], undefined],
-    ["eth_call", [{ to: relay, data: "0x" }, "latest"], undefined],
+    ["eth_call", [{ to: relay, data: `${browser.ANCHORED_AT}${"ab".repeat(32)}` }, "latest"], undefined],
+    ["eth_call", [{ to: relay, data: "0x" }, "latest"], /only for the relay's anchoredAt/],
     ["eth_getTransactionReceipt", [h("tx")], undefined],
     ["eth_getLogs", [{ address: other }], /only for the relay's address/],
     ["eth_getLogs", [{ address: [relay, other] }], /only for the relay's address/],

@@ -8,10 +8,11 @@ import { getAbiItem, keccak256, toHex } from "viem";
 import {
   BATCH_DUMP_FORMAT,
   buildBatchTree,
-  LEAF_ENCODING_V1 as PIPELINE_LEAF_ENCODING,
+  LEAF_ENCODING_V2 as PIPELINE_LEAF_ENCODING,
+  LEAF_TYPES_V2 as PIPELINE_LEAF_TYPES,
   recordId,
   SETTLEMENT_RELAY_ABI,
-  signTeeAttestation,
+  signTeeRecord,
   TEE_DOMAIN,
   TEE_TYPES,
   type InferenceRecord,
@@ -19,7 +20,8 @@ import {
 import {
   checkTeeSignature,
   DUMP_FORMAT,
-  LEAF_ENCODING_V1,
+  LEAF_ENCODING_V2,
+  LEAF_TYPES_V2,
   parseBatchDump,
   rebuildTree,
   relayAbi,
@@ -31,7 +33,8 @@ import { privateKeyToAccount } from "viem/accounts";
 describe("the auditor reads the pipeline's formats", () => {
   it("names the same dump format, leaf encoding and TEE typed data", () => {
     expect(DUMP_FORMAT).toBe(BATCH_DUMP_FORMAT);
-    expect(LEAF_ENCODING_V1).toEqual([...PIPELINE_LEAF_ENCODING]);
+    expect(LEAF_ENCODING_V2).toEqual([...PIPELINE_LEAF_ENCODING]);
+    expect([...LEAF_TYPES_V2]).toEqual([...PIPELINE_LEAF_TYPES]);
     expect(teeAttestationDomain).toEqual(TEE_DOMAIN);
     expect(teeAttestationTypes).toEqual(TEE_TYPES);
   });
@@ -44,15 +47,8 @@ describe("the auditor reads the pipeline's formats", () => {
     const teeKey = keccak256(toHex("formats tee"));
     const teeId = keccak256(toHex("formats tee id"));
     const records: InferenceRecord[] = [0, 1, 2, 3, 4].map((i) => {
-      const inputHash = keccak256(toHex(`in ${i}`));
-      const outputHash = keccak256(toHex(`out ${i}`));
-      const signed = i % 2 === 0;
-      return {
-        inputHash,
-        outputHash,
-        settlementType: "settle-batch",
-        ...(signed ? { teeId, teeTimestamp: String(1000 + i), teeSignature: signTeeAttestation(teeKey, { teeId, inputHash, outputHash, timestamp: BigInt(1000 + i) }) } : {}),
-      };
+      const record: InferenceRecord = { inputHash: keccak256(toHex(`in ${i}`)), outputHash: keccak256(toHex(`out ${i}`)), settlementType: "settle-batch" };
+      return i % 2 === 0 ? signTeeRecord({ teeId, privateKey: teeKey }, { ...record, teeTimestamp: String(1000 + i) }) : record;
     });
     const batch = buildBatchTree(records, records.map(recordId), "2025-01-01T00:00:00.000Z");
     const parsed = parseBatchDump(new TextEncoder().encode(batch.dumpJson));

@@ -13,7 +13,7 @@ import { deployContract, devKey, DevRole, localChain, startAnvil, startWalrusSer
 import { buildBatchTree, type BatchTree } from "../packages/inference/src/merkle.ts";
 import { recordId, type InferenceRecord } from "../packages/inference/src/records.ts";
 import { SETTLEMENT_RELAY_ABI } from "../packages/inference/src/relay.ts";
-import { signTeeAttestation } from "../packages/inference/src/tee.ts";
+import { signTeeRecord } from "../packages/inference/src/tee.ts";
 
 export const CHAIN_ID = 84532;
 
@@ -118,9 +118,8 @@ export async function startAuditWorld(): Promise<AuditWorld> {
       record(label, signerKey = tee.key) {
         const inputHash = keccak256(toHex(`input ${label}`));
         const outputHash = keccak256(toHex(`output ${label}`));
-        const timestamp = 1_700_000_000n + BigInt(counter++);
-        const teeSignature = signTeeAttestation(signerKey, { teeId: tee.teeId, inputHash, outputHash, timestamp });
-        return { inputHash, outputHash, settlementType: "settle-batch", teeId: tee.teeId, teeTimestamp: timestamp.toString(), teeSignature };
+        const teeTimestamp = String(1_700_000_000 + counter++);
+        return signTeeRecord({ teeId: tee.teeId, privateKey: signerKey }, { inputHash, outputHash, settlementType: "settle-batch", teeTimestamp });
       },
       buildBatch,
       async anchorBatch(records, opts) {

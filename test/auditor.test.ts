@@ -55,14 +55,14 @@ describe("a genuine inference", () => {
     expect(report.checks.map((c) => c.name)).toEqual(CHECK_ORDER);
     expect(report.checks.every((c) => c.ok && !c.skipped)).toBe(true);
     expect(report.batch).toMatchObject({ root: genuine.root, blobId: genuine.blobId, transactionHash: genuine.transactionHash, batchSize: "5" });
-    expect(report.batch!.leaf).toMatchObject({ recordId: genuine.ids[2], proof: genuine.tree.proof(2), teeId: world.tee.teeId });
+    expect(report.batch!.leaf).toMatchObject({ recordId: genuine.ids[2], proof: genuine.tree.proof(2), teeId: world.tee.teeId, version: 2, settlementType: "settle-batch" });
     // The relay's own view function agrees with the auditor's leaf and proof.
     const leaf = report.batch!.leaf!;
     const onChain = await createPublicClient({ transport: http(world.rpcUrl) }).readContract({
       address: world.relay,
       abi: SETTLEMENT_RELAY_ABI,
       functionName: "verifyInference",
-      args: [genuine.root, leaf.proof, leaf.teeId, leaf.inputHash, leaf.outputHash, BigInt(leaf.timestamp), leaf.teeSignature],
+      args: [genuine.root, leaf.proof, { teeId: leaf.teeId, inputHash: leaf.inputHash, outputHash: leaf.outputHash, timestamp: BigInt(leaf.timestamp), settlementType: leaf.settlementType!, metadataHash: leaf.metadataHash!, teeSignature: leaf.teeSignature }],
     });
     expect(onChain).toBe(true);
   });

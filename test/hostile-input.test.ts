@@ -149,7 +149,23 @@ type Mutation =
   | { op: "swapType"; at: number }
   | { op: "addKey"; at: number; key: string; value: Json }
   | { op: "nest"; at: number; depth: number; asObject: boolean }
-  | { op: "pad"; at: number };
+  | { op: "pad"; at: number }
+  | { op: "setField"; field: string; value: Json };
+
+/**
+ * What a caller who wants our money or gas writes into the fields that decide them: another asset
+ * (a contract whose code would run on our gas), another payee, a zero amount, a garbage or malleated
+ * signature, another spender or owner.
+ */
+const ATTACKED_FIELDS = ["asset", "payTo", "amount", "maxAmountRequired", "value", "signature", "spender", "owner", "from", "to", "nonce"];
+const attackValue: fc.Arbitrary<Json> = fc.oneof(
+  fc.constantFrom<Json>(
+    "0", "1", "0x00000000000000000000000000000000000100bb", "0x000000000000000000000000000000000000dEaD",
+    `0x${"11".repeat(65)}`, `0x${"ff".repeat(64)}1b`, `0x${"00".repeat(65)}`, `0x${"11".repeat(64)}00`,
+  ),
+  hexString(20),
+  hexString(65),
+);
 
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ op: fc.constant("remove" as const), at: fc.nat() }),
@@ -158,7 +174,17 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ op: fc.constant("addKey" as const), at: fc.nat(), key: fc.oneof(fc.constantFrom(...PROTO_KEYS), fc.string({ maxLength: 12 })), value: fc.oneof(protoValue, hostileScalar) }),
   fc.record({ op: fc.constant("nest" as const), at: fc.nat(), depth: fc.oneof(fc.integer({ min: 1, max: 50 }), fc.integer({ min: 1000, max: 20_000 })), asObject: fc.boolean() }),
   fc.record({ op: fc.constant("pad" as const), at: fc.nat() }),
+  fc.record({ op: fc.constant("setField" as const), field: fc.constantFrom(...ATTACKED_FIELDS), value: attackValue }),
 );
+
+/** Sets every property named `field`, wherever it stands (requirements, accepted, payload). */
+function setEverywhere(v: unknown, field: string, value: Json): void {
+  if (!v || typeof v !== "object") return;
+  for (const [k, child] of Object.entries(v)) {
+    if (k === field) put(v as Obj, k, value);
+    else setEverywhere(child, field, value);
+  }
+}
 
 /** Every path (keys from the root) in a JSON value, the root itself first. */
 function paths(v: unknown, prefix: string[] = []): string[][] {
@@ -186,6 +212,10 @@ function swapped(v: unknown): unknown {
 function mutate(base: unknown, mutations: Mutation[]): unknown {
   let root: unknown = structuredClone(base);
   for (const m of mutations) {
+    if (m.op === "setField") {
+      setEverywhere(root, m.field, m.value);
+      continue;
+    }
     const all = paths(root);
     const path = all[m.at % all.length]!;
     if (path.length === 0) {
@@ -489,7 +519,8 @@ describe.each(CONFIGS)("hostile input, $name", ({ redis: withRedis, share }) => 
     // Fresh valid payments with valid inference headers settle and queue their record: the property
     // above must not pass only because nothing could ever be accepted.
     const fresh = (await makeBases(ctx.fx, 1))[0]!;
-    const { body } = await send(ctx, post("/settle", json(fresh.body), fc.sample(inferenceHeaders, 1)[0]!));
+    // No TEE is registered here, so a record is accepted only with the inference key (X-Inference-Authorization).
+    const { body } = await send(ctx, post("/settle", json(fresh.body), { ...fc.sample(inferenceHeaders, 1)[0]!, "x-inference-authorization": `Bearer ${INFERENCE_KEY}` }));
     expect(body).toMatchObject({ success: true, extensions: { inferenceSettlement: { id: expect.any(String) } } });
     await expectStateMatchesAnswers(ctx);
   });

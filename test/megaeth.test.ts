@@ -157,10 +157,10 @@ describe("the facilitator's HTTP answers for permit payments", () => {
     ["signed for the wrong domain", async () => body(await sign({ name: "USD Coin" })), "invalid_exact_evm_payload_signature"],
     ["requirements with the wrong domain", async () => body(await sign(), requirements({ extra: { name: "USDm", version: "1" } })), "invalid_exact_evm_token_name_mismatch"],
     ["insufficient balance", async () => body(await sign({ account: privateKeyToAccount(devKey(22)) })), "insufficient_funds"],
-    ["token without code", async () => {
+    ["a token the network does not accept", async () => {
       const asset = "0x00000000000000000000000000000000deadbeef" as Address;
       return body(await sign({ asset, nonce: 0n }), requirements({ asset }));
-    }, "asset_not_deployed_contract"],
+    }, "asset_not_allowed"],
   ];
 
   it.each(rejections)("%s: /verify and /settle answer 200 with the reason and send nothing", async (_name, make, reason) => {
@@ -172,14 +172,14 @@ describe("the facilitator's HTTP answers for permit payments", () => {
     expect(await chain.txCount(spender())).toBe(sentBefore);
   });
 
-  it("settles a permit that a third party submitted before the settle", async () => {
+  it("refuses a permit that a third party submitted before any settle reached us: its nonce is used, nothing moves", async () => {
     const chain = chainReader(n);
     const payload = await new PermitExactEvmScheme(payer(), { rpcUrl: n.rpcUrl }).createPaymentPayload(2, requirements());
     await submitPermit(payload.payload as Awaited<ReturnType<typeof sign>>);
     const payToBefore = await chain.balanceOf(n.payTo);
-    expect(await post("verify", body(payload.payload))).toMatchObject({ isValid: true });
-    expect(await post("settle", body(payload.payload))).toMatchObject({ success: true, payer: n.payer.address });
-    expect(await chain.balanceOf(n.payTo)).toBe(payToBefore + 1000n);
+    expect(await post("verify", body(payload.payload))).toMatchObject({ isValid: false, invalidReason: "invalid_exact_evm_permit_nonce" });
+    expect(await post("settle", body(payload.payload))).toMatchObject({ success: false, errorReason: "invalid_exact_evm_permit_nonce", transaction: "" });
+    expect(await chain.balanceOf(n.payTo)).toBe(payToBefore);
   });
 
   it("verifies and settles an x402 v1 body (network \"megaeth\", maxAmountRequired) made by the same client scheme", async () => {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseEventLogs, toHex, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { signEip3009Payload } from "@facilitator/evm";
-import { SETTLEMENT_RELAY_ABI, signTeeAttestation } from "@facilitator/inference";
+import { leafStruct, SETTLEMENT_RELAY_ABI, signTeeRecord, type InferenceRecord } from "@facilitator/inference";
 import { startFacilitatorWithInference, type InferenceFixture } from "./helpers/facilitator.ts";
 import { chainReader } from "./helpers/evm.ts";
 
@@ -36,18 +36,26 @@ async function paidSettle(headers: Record<string, string>) {
   return { res, body: await res.json() };
 }
 
+/** The /settle headers of a record (TEE fields included when it has them). */
+function recordHeaders(r: InferenceRecord): Record<string, string> {
+  return {
+    "x-input-hash": r.inputHash,
+    "x-output-hash": r.outputHash,
+    "x-settlement-type": r.settlementType,
+    ...(r.settlementType === "settle-metadata"
+      ? { "x-settlement-metadata": Buffer.from(JSON.stringify({ modelInfo: r.modelInfo, inputData: r.inputData, outputData: r.outputData })).toString("base64") }
+      : {}),
+    ...(r.teeId ? { "x-tee-id": r.teeId, "x-tee-timestamp": r.teeTimestamp!, "x-tee-signature": r.teeSignature! } : {}),
+  };
+}
+
+/** A record signed by the registered TEE (attestation v2: its type and metadata are signed too). */
+const signed = (r: Omit<InferenceRecord, "teeId" | "teeTimestamp" | "teeSignature">) => signTeeRecord(fx.tee, r);
+
 /** Headers naming the registered TEE, signed by some other key. */
 function forgedTeeHeaders(): Record<string, string> {
-  const inputHash = hash();
-  const outputHash = hash();
   const other = toHex(crypto.getRandomValues(new Uint8Array(32)));
-  return {
-    "x-input-hash": inputHash,
-    "x-output-hash": outputHash,
-    "x-tee-id": fx.tee.teeId,
-    "x-tee-timestamp": "1",
-    "x-tee-signature": signTeeAttestation(other, { teeId: fx.tee.teeId, inputHash, outputHash, timestamp: 1n }),
-  };
+  return recordHeaders(signTeeRecord({ teeId: fx.tee.teeId, privateKey: other }, { inputHash: hash(), outputHash: hash(), settlementType: "settle" }));
 }
 
 async function anchored(id: string): Promise<Record<string, any>> {
@@ -68,9 +76,9 @@ async function relayEvents(txHash: Hex) {
 
 describe("/settle with inference headers", () => {
   it("settle: the payment settles, the record is linked to it, and Settlement(input, output) is emitted", async () => {
-    const inputHash = hash();
-    const outputHash = hash();
-    const { res, body } = await paidSettle({ "x-input-hash": inputHash, "x-output-hash": outputHash, "x-settlement-type": "settle" });
+    const record = signed({ inputHash: hash(), outputHash: hash(), settlementType: "settle" });
+    const { inputHash, outputHash } = record;
+    const { res, body } = await paidSettle(recordHeaders(record));
     expect(body).toMatchObject({ success: true });
     const id = body.extensions.inferenceSettlement.id;
     expect(res.headers.get("x-inference-settlement-id")).toBe(id);
@@ -82,15 +90,10 @@ describe("/settle with inference headers", () => {
   });
 
   it("settle-metadata: SettlementWithMetadata carries the model and data", async () => {
-    const inputHash = hash();
-    const outputHash = hash();
     const metadata = { modelInfo: "llama-3.1-8b@tee", inputData: "prompt digest", outputData: "completion digest" };
-    const { body } = await paidSettle({
-      "x-input-hash": inputHash,
-      "x-output-hash": outputHash,
-      "x-settlement-type": "settle-metadata",
-      "x-settlement-metadata": Buffer.from(JSON.stringify(metadata)).toString("base64"),
-    });
+    const record = signed({ inputHash: hash(), outputHash: hash(), settlementType: "settle-metadata", ...metadata });
+    const { inputHash, outputHash } = record;
+    const { body } = await paidSettle(recordHeaders(record));
     expect(body.success).toBe(true);
     const view = await anchored(body.extensions.inferenceSettlement.id);
     const [event] = await relayEvents(view.transactionHash);
@@ -98,18 +101,8 @@ describe("/settle with inference headers", () => {
   });
 
   it("settle-batch with a TEE signature: anchored in a batch whose root the relay accepts the proof for", async () => {
-    const inputHash = hash();
-    const outputHash = hash();
-    const timestamp = BigInt(Math.floor(Date.now() / 1000));
-    const teeSignature = signTeeAttestation(fx.tee.privateKey, { teeId: fx.tee.teeId, inputHash, outputHash, timestamp });
-    const { body } = await paidSettle({
-      "x-input-hash": inputHash,
-      "x-output-hash": outputHash,
-      "x-settlement-type": "settle-batch",
-      "x-tee-id": fx.tee.teeId,
-      "x-tee-timestamp": timestamp.toString(),
-      "x-tee-signature": teeSignature,
-    });
+    const record = signed({ inputHash: hash(), outputHash: hash(), settlementType: "settle-batch" });
+    const { body } = await paidSettle(recordHeaders(record));
     expect(body.success).toBe(true);
     const view = await anchored(body.extensions.inferenceSettlement.id);
     const events = await relayEvents(view.transactionHash);
@@ -118,7 +111,7 @@ describe("/settle with inference headers", () => {
       address: fx.relayAddress,
       abi: SETTLEMENT_RELAY_ABI,
       functionName: "verifyInference",
-      args: [view.root, view.proof, fx.tee.teeId, inputHash, outputHash, timestamp, teeSignature],
+      args: [view.root, view.proof, leafStruct(record)],
     });
     expect(holds).toBe(true);
   });
@@ -127,6 +120,7 @@ describe("/settle with inference headers", () => {
     ["a short hash", { "x-input-hash": "0x1234", "x-output-hash": hash() }],
     ["an unknown settlement type", { "x-input-hash": hash(), "x-output-hash": hash(), "x-settlement-type": "settle-twice" }],
     ["a signature the registered TEE did not make", "forged-tee"],
+    ["a record without a TEE signature (TEE_KEYS set: signatures required)", { "x-input-hash": hash(), "x-output-hash": hash() }],
   ])("refuses %s before any money moves", async (_name, spec) => {
     const headers: Record<string, string> =
       spec === "forged-tee" ? forgedTeeHeaders() : (spec as Record<string, string>);
@@ -137,7 +131,7 @@ describe("/settle with inference headers", () => {
     const { res, body } = await paidSettle(headers);
     expect(res.status).toBe(200);
     expect(body.success).toBe(false);
-    expect(body.errorReason).toMatch(/^invalid_|^unknown_tee/);
+    expect(body.errorReason).toMatch(/^invalid_|^unknown_tee|^tee_signature_required/);
     expect(body.transaction).toBe("");
     expect(await chain.txCount(n.facilitatorAddress)).toBe(sent);
     expect(await chain.balanceOf(n.payTo)).toBe(payeeBefore);

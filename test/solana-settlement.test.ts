@@ -156,6 +156,41 @@ describe("Solana settlement", () => {
     expect(await fx.ledger.countUnconfirmed()).toBe(0);
   });
 
+  it("caps lowered while a payment is pending: its outcome is still reconciled and collected, new payments are refused", async () => {
+    // A process restarted with tighter caps than the 20,000 units these payments ask for, on the same ledger.
+    const strict = await createSvmExactMechanism({
+      networks: [fx.network],
+      feePayers: fx.world.feePayers.map((f) => f.secretKey),
+      ledger: fx.ledger,
+      maxComputeUnits: 10_000,
+      confirmTimeoutMs: 3_000,
+      pollIntervalMs: 20,
+    });
+    const retried = v1Request(fx, await buildPaymentTx(fx, { memo: "caps-1" }));
+    const abandoned = v1Request(fx, await buildPaymentTx(fx, { memo: "caps-2" }));
+    const before = await chainSnapshot(fx);
+    fx.rpc.pauseLanding();
+    const first = await fx.mechanism.settle(retried);
+    const second = await fx.mechanism.settle(abandoned);
+    expect([first, second]).toMatchObject([{ reason: Reason.settlementPending }, { reason: Reason.settlementPending }]);
+    fx.rpc.resumeLanding();
+
+    // Sent under the old caps: nothing new is signed, so the retry gets its one success from the record.
+    expect(await strict.verify(retried)).toMatchObject({ isValid: false, reason: Reason.svmComputeUnitsTooHigh });
+    expect(await strict.settle(retried)).toMatchObject({ success: true, transaction: first.transaction });
+    const key = keyOfWire((abandoned.payload as { transaction: string }).transaction);
+    expect(await strict.collect(abandoned, (await fx.ledger.get(key))!.version)).toMatchObject({ success: true, transaction: second.transaction });
+    expect(await fx.ledger.countUnconfirmed()).toBe(0);
+
+    // A new payment with the same budget is refused before anything is claimed or signed.
+    const fresh = v1Request(fx, await buildPaymentTx(fx, { memo: "caps-3" }));
+    const afterTwo = await chainSnapshot(fx);
+    expect(afterTwo.transactions).toBe(before.transactions + 2);
+    expect(await strict.settle(fresh)).toMatchObject({ success: false, reason: Reason.svmComputeUnitsTooHigh, transaction: "" });
+    expect(await fx.ledger.get(keyOfWire((fresh.payload as { transaction: string }).transaction))).toBeUndefined();
+    expect(await chainSnapshot(fx)).toEqual(afterTwo);
+  });
+
   it("a claim left by a crashed settle blocks others until its lease ends, then is taken over", async () => {
     const wire = await buildPaymentTx(fx, { memo: "crash-1" });
     const request = v1Request(fx, wire);

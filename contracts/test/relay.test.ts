@@ -15,14 +15,19 @@ import { privateKeyToAccount } from "viem/accounts";
 import { deployContract, devKey, DevRole, startAnvil, type AnvilNode } from "@facilitator/devnet";
 import {
   buildBatchTree,
+  leafStruct,
   leafValue,
+  normaliseTeeSignature,
   RELAYER_ROLE,
   SETTLEMENT_RELAY_ABI,
   signTeeAttestation,
+  signTeeRecord,
   TEE_DOMAIN_SEPARATOR,
   teeAttestationDigest,
+  teeMetadataHash,
   teeTypedData,
   type InferenceRecord,
+  type TeeAttestation,
 } from "@facilitator/inference";
 
 const CHAIN_ID = 84532;
@@ -62,12 +67,7 @@ async function revertName(account: typeof deployer, functionName: string, args: 
 function records(n: number, prefix: string): InferenceRecord[] {
   return Array.from({ length: n }, (_, i) => {
     const r: InferenceRecord = { inputHash: h(`${prefix}-in-${i}`), outputHash: h(`${prefix}-out-${i}`), settlementType: "settle-batch" };
-    if (i % 2 === 0) {
-      r.teeId = h("tee-1");
-      r.teeTimestamp = String(1_700_000_000 + i);
-      r.teeSignature = signTeeAttestation(teeKey, { teeId: r.teeId, inputHash: r.inputHash, outputHash: r.outputHash, timestamp: BigInt(r.teeTimestamp) });
-    }
-    return r;
+    return i % 2 === 0 ? signTeeRecord({ teeId: h("tee-1"), privateKey: teeKey }, { ...r, teeTimestamp: String(1_700_000_000 + i) }) : r;
   });
 }
 
@@ -126,45 +126,66 @@ describe("SettlementRelay batches", () => {
   it("verifies a true leaf of an anchored root and rejects a changed one", async () => {
     const recs = records(16, "verify");
     const tree = buildBatchTree(recs, recs.map((_, i) => `id-${i}`), new Date(0).toISOString());
-    const verify = (root: Hex, proof: Hex[], v: ReturnType<typeof leafValue>) =>
-      client.readContract({ address: relay, abi, functionName: "verifyInference", args: [root, proof, v[0], v[1], v[2], BigInt(v[3]), v[4]] });
+    const verify = (root: Hex, proof: Hex[], leaf: ReturnType<typeof leafStruct>) =>
+      client.readContract({ address: relay, abi, functionName: "verifyInference", args: [root, proof, leaf] });
 
     // Not anchored yet: even a true proof is refused.
-    expect(await verify(tree.root, tree.proof(0), leafValue(recs[0]!))).toBe(false);
+    expect(await verify(tree.root, tree.proof(0), leafStruct(recs[0]!))).toBe(false);
     await send(relayer, "settleBatch", [tree.root, 16n, toHex("blob-verify")]);
 
     for (const i of [0, 1, 7, 15]) {
-      const v = leafValue(recs[i]!);
-      expect(await verify(tree.root, tree.proof(i), v)).toBe(true);
-      const leaf = await client.readContract({ address: relay, abi, functionName: "inferenceLeaf", args: [v[0], v[1], v[2], BigInt(v[3]), v[4]] });
-      expect(leaf).toBe(tree.tree.leafHash(v));
+      expect(await verify(tree.root, tree.proof(i), leafStruct(recs[i]!))).toBe(true);
+      const leaf = await client.readContract({ address: relay, abi, functionName: "inferenceLeaf", args: [leafStruct(recs[i]!)] });
+      expect(leaf).toBe(tree.tree.leafHash(leafValue(recs[i]!)));
     }
-    const v = leafValue(recs[0]!);
-    expect(await verify(tree.root, tree.proof(0), [v[0], v[1], h("another output"), v[3], v[4]])).toBe(false);
-    expect(await verify(tree.root, tree.proof(0), [v[0], v[1], v[2], "1", v[4]])).toBe(false);
-    expect(await verify(tree.root, tree.proof(0), [v[0], v[1], v[2], v[3], "0x"])).toBe(false);
-    expect(await verify(tree.root, tree.proof(1), v)).toBe(false);
+    const l = leafStruct(recs[0]!);
+    expect(await verify(tree.root, tree.proof(0), { ...l, outputHash: h("another output") })).toBe(false);
+    expect(await verify(tree.root, tree.proof(0), { ...l, timestamp: 1n })).toBe(false);
+    expect(await verify(tree.root, tree.proof(0), { ...l, settlementType: "settle" })).toBe(false);
+    expect(await verify(tree.root, tree.proof(0), { ...l, metadataHash: h("metadata") })).toBe(false);
+    expect(await verify(tree.root, tree.proof(0), { ...l, teeSignature: "0x" })).toBe(false);
+    expect(await verify(tree.root, tree.proof(1), l)).toBe(false);
   });
 });
 
-describe("SettlementRelay TEE signatures", () => {
-  const att = { teeId: h("tee-1"), inputHash: h("in"), outputHash: h("out"), timestamp: 1_700_000_123n };
+describe("SettlementRelay TEE signatures (attestation v2)", () => {
+  const meta = { modelInfo: "model-x", inputData: "prompt", outputData: "answer" };
+  const att: TeeAttestation = { teeId: h("tee-1"), inputHash: h("in"), outputHash: h("out"), timestamp: 1_700_000_123n, settlementType: "settle-batch", metadataHash: `0x${"0".repeat(64)}` };
+  const metaAtt: TeeAttestation = { ...att, settlementType: "settle-metadata", metadataHash: teeMetadataHash(meta) };
 
-  it("computes the same domain and digest as the off-chain code and viem", async () => {
+  it("computes the same domain, metadata hash and digest as the off-chain code and viem", async () => {
     expect(await client.readContract({ address: relay, abi, functionName: "TEE_DOMAIN_SEPARATOR" })).toBe(TEE_DOMAIN_SEPARATOR);
-    const onChain = await client.readContract({ address: relay, abi, functionName: "teeAttestationDigest", args: [att.teeId, att.inputHash, att.outputHash, att.timestamp] });
-    expect(onChain).toBe(teeAttestationDigest(att));
+    expect(await client.readContract({ address: relay, abi, functionName: "inferenceMetadataHash", args: [meta.modelInfo, meta.inputData, meta.outputData] })).toBe(metaAtt.metadataHash);
+    for (const a of [att, metaAtt]) {
+      const onChain = await client.readContract({ address: relay, abi, functionName: "teeAttestationDigest", args: [a.teeId, a.inputHash, a.outputHash, a.timestamp, a.settlementType, a.metadataHash] });
+      expect(onChain).toBe(teeAttestationDigest(a));
+    }
   });
 
-  it("accepts the TEE's signature (viem's signTypedData or ours) and refuses others without reverting", async () => {
-    const check = (signer: Address, sig: Hex, a = att) =>
-      client.readContract({ address: relay, abi, functionName: "verifyTeeSignature", args: [signer, a.teeId, a.inputHash, a.outputHash, a.timestamp, sig] });
+  it("accepts the TEE's signature (viem's signTypedData or ours) and refuses others, other types, other metadata, without reverting", async () => {
+    const check = (signer: Address, sig: Hex, a: TeeAttestation = att) =>
+      client.readContract({ address: relay, abi, functionName: "verifyTeeSignature", args: [signer, { ...a, teeSignature: sig }] });
     const viemSig = await tee.signTypedData(teeTypedData(att));
     expect(signTeeAttestation(teeKey, att)).toBe(viemSig);
     expect(await check(tee.address, viemSig)).toBe(true);
     expect(await check(stranger.address, viemSig)).toBe(false);
     expect(await check(tee.address, viemSig, { ...att, timestamp: att.timestamp + 1n })).toBe(false);
+    expect(await check(tee.address, viemSig, { ...att, settlementType: "settle" })).toBe(false);
+    expect(await check(tee.address, viemSig, { ...att, metadataHash: metaAtt.metadataHash })).toBe(false);
     expect(await check(tee.address, "0x1234")).toBe(false);
+    const metaSig = signTeeAttestation(teeKey, metaAtt);
+    expect(await check(tee.address, metaSig, metaAtt)).toBe(true);
+    expect(await check(tee.address, metaSig, { ...metaAtt, metadataHash: teeMetadataHash({ ...meta, outputData: "forged" }) })).toBe(false);
+  });
+
+  it("accepts the normal form the door stores (v 27/28), and refuses the v 0/1 spelling the door rewrites", async () => {
+    const sig = signTeeAttestation(teeKey, att);
+    const raw = `${sig.slice(0, 130)}0${parseInt(sig.slice(130), 16) - 27}` as Hex;
+    const check = (s: Hex) => client.readContract({ address: relay, abi, functionName: "verifyTeeSignature", args: [tee.address, { ...att, teeSignature: s }] });
+    expect(await check(raw)).toBe(false);
+    const normal = normaliseTeeSignature(raw);
+    expect(normal).toEqual({ ok: true, signature: sig });
+    expect(await check((normal as { signature: Hex }).signature)).toBe(true);
   });
 });
 

@@ -140,7 +140,8 @@ export interface ProductionEnvOptions {
   rpcUrls?: Record<string, string>;
   evmKeys: readonly string[];
   redisUrl: string;
-  relay?: { address: string; network: string; relayerKey: string };
+  /** `fromBlock`: SETTLEMENT_RELAY_FROM_BLOCK, the relay's deployment block (default 0). */
+  relay?: { address: string; network: string; relayerKey: string; fromBlock?: bigint };
   walrus?: { publisherUrl: string; aggregatorUrl: string };
   inferenceApiKey?: string;
   batchSize?: number;
@@ -172,6 +173,7 @@ export function productionEnv(o: ProductionEnvOptions): Record<string, string> {
     env.X402_SETTLEMENT_CONTRACT = o.relay.address;
     env.SETTLEMENT_NETWORK = o.relay.network;
     env.RELAYER_PRIVATE_KEY = o.relay.relayerKey;
+    env.SETTLEMENT_RELAY_FROM_BLOCK = String(o.relay.fromBlock ?? 0n);
   }
   if (o.walrus) {
     env.WALRUS_PUBLISHER_URL = o.walrus.publisherUrl;
@@ -447,7 +449,7 @@ export async function startProcessWorld(): Promise<ProcessWorld> {
       productionEnv({
         world,
         redisUrl: redis.url,
-        relay: { address: relay.address, network: "base-sepolia", relayerKey },
+        relay: { address: relay.address, network: "base-sepolia", relayerKey, fromBlock: relay.blockNumber },
         walrus: { publisherUrl: walrus.publisherUrl, aggregatorUrl: walrus.aggregatorUrl },
         inferenceApiKey,
         ...opts,

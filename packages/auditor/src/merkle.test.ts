@@ -1,29 +1,44 @@
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import { describe, expect, it } from "vitest";
 import { keccak256, toHex, type Hex } from "viem";
-import { LEAF_TYPES, ZERO_BYTES32, type InferenceLeaf } from "./formats.ts";
+import { LEAF_TYPES_V1, LEAF_TYPES_V2, ZERO_BYTES32, type InferenceLeaf } from "./formats.ts";
 import { firstDifference, hashPair, leafHash, processProof, proofFromTree, rebuildTree } from "./merkle.ts";
 
 const h = (s: string) => keccak256(toHex(s));
 const leaf = (i: number, extra: Partial<InferenceLeaf> = {}): InferenceLeaf => ({
+  version: 2,
   teeId: ZERO_BYTES32,
   inputHash: h(`in${i}`),
   outputHash: h(`out${i}`),
   timestamp: BigInt(1_700_000_000 + i),
+  settlementType: "settle-batch",
+  metadataHash: ZERO_BYTES32,
   teeSignature: "0x",
   ...extra,
 });
-const asValue = (l: InferenceLeaf) => [l.teeId, l.inputHash, l.outputHash, l.timestamp.toString(), l.teeSignature];
-const ozTree = (leaves: InferenceLeaf[], sortLeaves = true) => StandardMerkleTree.of(leaves.map(asValue), [...LEAF_TYPES], { sortLeaves });
+const asValue = (l: InferenceLeaf) =>
+  l.version === 2
+    ? [l.teeId, l.inputHash, l.outputHash, l.timestamp.toString(), l.settlementType!, l.metadataHash!, l.teeSignature]
+    : [l.teeId, l.inputHash, l.outputHash, l.timestamp.toString(), l.teeSignature];
+const ozTree = (leaves: InferenceLeaf[], sortLeaves = true) =>
+  StandardMerkleTree.of(leaves.map(asValue), [...(leaves[0]?.version === 1 ? LEAF_TYPES_V1 : LEAF_TYPES_V2)], { sortLeaves });
 const indices = (t: ReturnType<typeof ozTree>) => t.dump().values.map((v) => v.treeIndex);
 
 describe("leaf and pair hashing agree with OpenZeppelin's StandardMerkleTree", () => {
   it.each([
     ["no TEE fields", leaf(1)],
     ["a 65-byte signature and a large timestamp", leaf(2, { teeId: h("tee"), teeSignature: `0x${"ab".repeat(65)}`, timestamp: 2n ** 255n })],
+    ["a settle-metadata leaf with its metadata hash", leaf(3, { settlementType: "settle-metadata", metadataHash: h("meta") })],
   ])("%s", (_name, l) => {
     const tree = ozTree([l, leaf(9)]);
     expect(tree.dump().tree).toContain(leafHash(l));
+  });
+
+  it("hashes v1 leaves (older dumps) with the v1 encoding", () => {
+    const v1 = (i: number): InferenceLeaf => ({ version: 1, teeId: h("tee"), inputHash: h(`in${i}`), outputHash: h(`out${i}`), timestamp: 5n, teeSignature: `0x${"cd".repeat(65)}` });
+    const tree = ozTree([v1(1), v1(2)]);
+    expect(tree.dump().tree).toContain(leafHash(v1(1)));
+    expect(leafHash(v1(1))).not.toBe(leafHash({ ...v1(1), version: 2, settlementType: "settle-batch", metadataHash: ZERO_BYTES32 }));
   });
 
   it("sorts a pair before hashing, so order does not matter", () => {

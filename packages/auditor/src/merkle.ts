@@ -4,12 +4,11 @@
  * The tree is laid out as OpenZeppelin's array: node i has children 2i+1 and 2i+2, leaves at the end.
  */
 import { concat, encodeAbiParameters, keccak256, type Hex } from "viem";
-import { LEAF_TYPES, leafTuple, type InferenceLeaf } from "./formats.ts";
-
-const leafParams = LEAF_TYPES.map((type) => ({ type }));
+import { leafTuple, leafTypes, type InferenceLeaf } from "./formats.ts";
 
 export function leafHash(leaf: InferenceLeaf): Hex {
-  return keccak256(keccak256(encodeAbiParameters(leafParams, leafTuple(leaf))));
+  const params = leafTypes(leaf.version).map((type) => ({ type }));
+  return keccak256(keccak256(encodeAbiParameters(params, leafTuple(leaf))));
 }
 
 export function hashPair(a: Hex, b: Hex): Hex {

@@ -1,6 +1,18 @@
-/** The TEE attestation check: the leaf's signature must come from the key registered for its teeId. */
+/**
+ * The TEE attestation check: the leaf's signature must come from the key registered for its teeId,
+ * over the attestation version its dump names (v2: every leaf field, settlement type and metadata hash
+ * included; v1: teeId, hashes and timestamp).
+ */
 import { isAddressEqual, recoverTypedDataAddress, type Address } from "viem";
-import { ZERO_BYTES32, teeAttestationDomain, teeAttestationTypes, type InferenceLeaf, type TeeKeys } from "./formats.ts";
+import {
+  ZERO_BYTES32,
+  teeAttestationDomain,
+  teeAttestationDomainV1,
+  teeAttestationTypes,
+  teeAttestationTypesV1,
+  type InferenceLeaf,
+  type TeeKeys,
+} from "./formats.ts";
 
 export type TeeVerdict =
   | { status: "valid"; signer: Address }
@@ -14,19 +26,29 @@ export async function checkTeeSignature(leaf: InferenceLeaf, teeKeys: TeeKeys): 
   const hasSignature = leaf.teeSignature !== "0x";
   if (leaf.teeId === ZERO_BYTES32 && !hasSignature) return { status: "absent" };
   if (!hasSignature) return { status: "malformed", error: "the leaf names a TEE but carries no signature" };
-  const shape = signatureShape(leaf.teeSignature);
+  const shape = signatureShape(leaf.teeSignature, leaf.version);
   if (shape) return { status: "malformed", error: shape };
   const registered = registeredKey(teeKeys, leaf.teeId);
   if (!registered) return { status: "unknown-tee" };
   let signer: Address;
   try {
-    signer = await recoverTypedDataAddress({
-      domain: teeAttestationDomain,
-      types: teeAttestationTypes,
-      primaryType: "TeeAttestation",
-      message: { teeId: leaf.teeId, inputHash: leaf.inputHash, outputHash: leaf.outputHash, timestamp: leaf.timestamp },
-      signature: leaf.teeSignature,
-    });
+    const base = { teeId: leaf.teeId, inputHash: leaf.inputHash, outputHash: leaf.outputHash, timestamp: leaf.timestamp };
+    signer =
+      leaf.version === 2
+        ? await recoverTypedDataAddress({
+            domain: teeAttestationDomain,
+            types: teeAttestationTypes,
+            primaryType: "TeeAttestation",
+            message: { ...base, settlementType: leaf.settlementType ?? "", metadataHash: leaf.metadataHash ?? ZERO_BYTES32 },
+            signature: leaf.teeSignature,
+          })
+        : await recoverTypedDataAddress({
+            domain: teeAttestationDomainV1,
+            types: teeAttestationTypesV1,
+            primaryType: "TeeAttestation",
+            message: base,
+            signature: leaf.teeSignature,
+          });
   } catch (e) {
     return { status: "malformed", error: `signature cannot be recovered (${(e as Error).message.split("\n")[0]})` };
   }
@@ -36,11 +58,17 @@ export async function checkTeeSignature(leaf: InferenceLeaf, teeKeys: TeeKeys): 
 // Half the secp256k1 group order: a larger s is the malleable twin of a valid signature.
 const HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n;
 
-/** What makes a signature unacceptable before recovery, as OpenZeppelin's ECDSA (and the relay) judges it. */
-function signatureShape(signature: `0x${string}`): string | undefined {
+/**
+ * What makes a signature unacceptable before recovery, as OpenZeppelin's ECDSA (and the relay) judges
+ * it. v 0/1 is refused in v2 leaves only: the facilitator stores v 27/28 since v2, and v1 dumps that
+ * hold the 0/1 spelling were read before and still are.
+ */
+function signatureShape(signature: `0x${string}`, version: 1 | 2): string | undefined {
   if (signature.length !== 132) return `the signature is ${(signature.length - 2) / 2} bytes, not 65`;
   const s = BigInt(`0x${signature.slice(66, 130)}`);
   if (s === 0n || s > HALF_N) return "the signature has a high s value (a malleable copy), refused as OpenZeppelin's ECDSA refuses it";
+  const v = parseInt(signature.slice(130), 16);
+  if (version === 2 && v !== 27 && v !== 28) return `the signature has v = ${v}, not 27 or 28 (refused as the relay's verifyTeeSignature refuses it)`;
   return undefined;
 }
 

@@ -21,7 +21,7 @@ import {
 } from "./chain.ts";
 import { CheckName, fail, firstFailure, isVerified, notApplicable, notRun, pass, type CheckResult } from "./checks.ts";
 import { findLeaf, parseBatchDump, type ParsedDump } from "./dump.ts";
-import { LEAF_TYPES, leafTuple, type InferenceLeaf, type TeeKeys } from "./formats.ts";
+import { leafTypes, type InferenceLeaf, type TeeKeys } from "./formats.ts";
 import { fetchHint, type SettlementHint } from "./hint.ts";
 import { mapLimit } from "./limit.ts";
 import { firstDifference, leafHash, processProof, proofFromTree, rebuildTree } from "./merkle.ts";
@@ -59,10 +59,15 @@ export interface LeafSummary {
   index: number;
   treeIndex: number;
   recordId?: string;
+  /** Leaf encoding version (from the dump's format). */
+  version: 1 | 2;
   teeId: Hex;
   inputHash: Hex;
   outputHash: Hex;
   timestamp: string;
+  /** v2 leaves only. */
+  settlementType?: string;
+  metadataHash?: Hex;
   teeSignature: Hex;
   leafHash: Hex;
   proof: Hex[];
@@ -149,7 +154,8 @@ export type Located =
       /** Position in the dump's values; the proof is the dump's own path for it. */
       index: number;
       recordId?: string;
-      leaf: { teeId: Hex; inputHash: Hex; outputHash: Hex; timestamp: string; teeSignature: Hex };
+      /** The leaf's fields; `version` 2 leaves carry settlementType and metadataHash. */
+      leaf: { version: 1 | 2; teeId: Hex; inputHash: Hex; outputHash: Hex; timestamp: string; settlementType?: string; metadataHash?: Hex; teeSignature: Hex };
       proof: Hex[];
     }
   | { kind: "single"; event: SettlementEvent["kind"]; inputHash: Hex; outputHash: Hex; transactionHash: Hex; blockNumber: string };
@@ -467,10 +473,12 @@ async function auditBatchEvent(
       index: at,
       treeIndex: treeIndices[at]!,
       recordId: parsed.value.recordIds[at],
+      version: leaf.version,
       teeId: leaf.teeId,
       inputHash: leaf.inputHash,
       outputHash: leaf.outputHash,
       timestamp: leaf.timestamp.toString(),
+      ...(leaf.version === 2 ? { settlementType: leaf.settlementType, metadataHash: leaf.metadataHash } : {}),
       teeSignature: leaf.teeSignature,
       leafHash: leafHash(leaf),
       proof,
@@ -541,7 +549,7 @@ function proofCheck(root: Hex, leaf: InferenceLeaf, proof: Hex[], claimed?: Hex[
   const hash = leafHash(leaf);
   const reached = processProof(hash, proof);
   // A second opinion from OpenZeppelin's own implementation of the same rule.
-  const oz = StandardMerkleTree.verify(root, [...LEAF_TYPES], ozValue(leaf), proof);
+  const oz = StandardMerkleTree.verify(root, [...leafTypes(leaf.version)], ozValue(leaf), proof);
   if (reached !== root.toLowerCase() || !oz) return fail(CheckName.proof, `the leaf's path in the dump leads to ${reached}, not to the anchored root ${root}`);
   if (claimed) {
     const claimedRoot = processProof(hash, claimed);
@@ -555,7 +563,7 @@ function proofCheck(root: Hex, leaf: InferenceLeaf, proof: Hex[], claimed?: Hex[
 function allProofsCheck(root: Hex, leaves: InferenceLeaf[], treeIndices: number[], tree: Hex[]): CheckResult {
   const bad = leaves.findIndex((leaf, i) => processProof(leafHash(leaf), proofFromTree(tree, treeIndices[i]!)) !== root.toLowerCase());
   if (bad >= 0) return fail(CheckName.proof, `leaf #${bad}'s path does not reach the anchored root ${root}`);
-  const oz = leaves.every((leaf, i) => StandardMerkleTree.verify(root, [...LEAF_TYPES], ozValue(leaf), proofFromTree(tree, treeIndices[i]!)));
+  const oz = leaves.every((leaf, i) => StandardMerkleTree.verify(root, [...leafTypes(leaf.version)], ozValue(leaf), proofFromTree(tree, treeIndices[i]!)));
   if (!oz) return fail(CheckName.proof, "OpenZeppelin's verifier rejects a leaf the auditor accepted");
   return pass(CheckName.proof, `all ${leaves.length} leaves prove against ${root}`);
 }
@@ -581,7 +589,9 @@ async function allTeeCheck(ctx: Ctx, leaves: InferenceLeaf[]): Promise<CheckResu
 }
 
 function ozValue(leaf: InferenceLeaf): string[] {
-  return [leaf.teeId, leaf.inputHash, leaf.outputHash, leaf.timestamp.toString(), leaf.teeSignature];
+  return leaf.version === 2
+    ? [leaf.teeId, leaf.inputHash, leaf.outputHash, leaf.timestamp.toString(), leaf.settlementType ?? "", leaf.metadataHash ?? "", leaf.teeSignature]
+    : [leaf.teeId, leaf.inputHash, leaf.outputHash, leaf.timestamp.toString(), leaf.teeSignature];
 }
 
 function rest(after: CheckName, because: string): CheckResult[] {

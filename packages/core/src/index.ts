@@ -5,3 +5,4 @@ export * from "./request.ts";
 export * from "./responses.ts";
 export * from "./mechanism.ts";
 export * from "./lease.ts";
+export * from "./binding.ts";

@@ -2,6 +2,7 @@
 import type { ChainFamily, NetworkInfo } from "./networks.ts";
 import type { PaymentRequest, Requirements } from "./request.ts";
 import type { Rejection } from "./reasons.ts";
+import type { PaymentBinding } from "./binding.ts";
 
 export type VerifyOutcome = { isValid: true; payer: string } | ({ isValid: false; payer?: string } & Rejection);
 
@@ -76,6 +77,11 @@ export interface LedgerEntry {
    * permit can be settled through an allowance already in place until its deadline).
    */
   keepUntil?: number;
+  /**
+   * What the request that first claimed this payment asked (payee, amount, asset, network, scheme):
+   * kept for as long as the entry, and every later request for the key must ask the same (binding.ts).
+   */
+  binding?: PaymentBinding;
   /**
    * The payment as it was asked to be settled, so the facilitator can collect the outcome of a
    * broadcast nobody came back for (see `storedRequest`). Dropped once the outcome is recorded.

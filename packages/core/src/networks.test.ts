@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { NetworkConfigError, NetworkRegistry } from "./networks.ts";
+import { acceptedAsset, acceptedAssetAddresses, NetworkConfigError, NetworkRegistry } from "./networks.ts";
 import { reasonForVersion, Reason } from "./reasons.ts";
 
 describe("NetworkRegistry", () => {
@@ -33,6 +33,18 @@ describe("NetworkRegistry", () => {
   it("adds an EVM network from configuration alone", () => {
     const r = new NetworkRegistry([{ name: "my-l2", chainId: 777, rpcUrl: "http://l2", asset: { address: "0x2222222222222222222222222222222222222222", decimals: 6, name: "USDC", version: "2" } }]);
     expect(r.resolve("eip155:777")).toMatchObject({ name: "my-l2", family: "evm", asset: { transferMethod: "eip3009" } });
+  });
+
+  it("accepts only the configured asset and the extra ones, each settled with the network's transfer method", () => {
+    const eurc = "0x3333333333333333333333333333333333333333";
+    const r = new NetworkRegistry([{ name: "megaeth", extraAssets: [{ address: eurc, decimals: 6, name: "EURC", version: "1" }] }]);
+    const n = r.get("megaeth");
+    expect(acceptedAsset(n, eurc.toUpperCase().replace("0X", "0x"))).toMatchObject({ name: "EURC", transferMethod: "permit" });
+    expect(acceptedAsset(n, n.asset.address)).toBe(n.asset);
+    expect(acceptedAsset(n, "0x4444444444444444444444444444444444444444")).toBeUndefined();
+    expect(acceptedAssetAddresses(n)).toEqual([n.asset.address, eurc]);
+    const sol = new NetworkRegistry().get("solana");
+    expect(acceptedAsset(sol, sol.asset.address.toLowerCase())).toBeUndefined(); // base58 is case-sensitive
   });
 
   it("refuses a new network without what a payment needs", () => {

@@ -20,7 +20,24 @@ export interface NetworkInfo {
   chainId?: number;
   rpcUrl: string;
   asset: AssetInfo;
+  /**
+   * Assets accepted besides `asset`, settled with the same transfer method. A payment in any other
+   * asset is refused before anything is read or signed: an unpinned asset lets a caller point the
+   * facilitator's gas at a contract of its choosing.
+   */
+  extraAssets?: readonly AssetInfo[];
   testnet: boolean;
+}
+
+/** The asset of `network` at `address` (the configured one or an extra), or undefined when it is not accepted there. */
+export function acceptedAsset(network: NetworkInfo, address: string): AssetInfo | undefined {
+  const same = (a: AssetInfo) => (network.family === "evm" ? a.address.toLowerCase() === address.toLowerCase() : a.address === address);
+  return [network.asset, ...(network.extraAssets ?? [])].find(same);
+}
+
+/** Every asset address `network` accepts, for messages. */
+export function acceptedAssetAddresses(network: NetworkInfo): string[] {
+  return [network.asset, ...(network.extraAssets ?? [])].map((a) => a.address);
 }
 
 const evm = (
@@ -58,6 +75,8 @@ export interface NetworkOverride {
   caip2?: string;
   rpcUrl?: string;
   asset?: Partial<AssetInfo>;
+  /** More accepted assets (each with its address and decimals; EVM ones with their EIP-712 name and version). */
+  extraAssets?: readonly Omit<AssetInfo, "transferMethod">[];
   testnet?: boolean;
 }
 
@@ -98,6 +117,7 @@ function applyOverride(existing: NetworkInfo | undefined, o: NetworkOverride): N
       caip2: o.caip2 ?? (existing.family === "evm" && o.chainId ? `eip155:${chainId}` : existing.caip2),
       rpcUrl: o.rpcUrl ?? existing.rpcUrl,
       asset: { ...existing.asset, ...definedOnly(o.asset ?? {}) },
+      ...withExtraAssets(o, existing.asset.transferMethod, existing.extraAssets),
       testnet: o.testnet ?? existing.testnet,
     };
   }
@@ -108,13 +128,21 @@ function applyOverride(existing: NetworkInfo | undefined, o: NetworkOverride): N
       `new network ${o.name} needs chainId, rpcUrl and asset {address, decimals, name, version}`,
     );
   }
-  return evm(
-    o.name,
-    o.chainId,
-    o.rpcUrl,
-    { address: a.address, decimals: a.decimals, name: a.name, version: a.version, transferMethod: a.transferMethod ?? "eip3009" },
-    o.testnet ?? true,
-  );
+  const transferMethod = a.transferMethod ?? "eip3009";
+  return {
+    ...evm(o.name, o.chainId, o.rpcUrl, { address: a.address, decimals: a.decimals, name: a.name, version: a.version, transferMethod }, o.testnet ?? true),
+    ...withExtraAssets(o, transferMethod, undefined),
+  };
+}
+
+function withExtraAssets(o: NetworkOverride, transferMethod: TransferMethod, existing: readonly AssetInfo[] | undefined): { extraAssets?: readonly AssetInfo[] } {
+  if (!o.extraAssets) return existing ? { extraAssets: existing } : {};
+  for (const [i, a] of o.extraAssets.entries()) {
+    if (typeof a?.address !== "string" || !a.address || !Number.isInteger(a.decimals)) {
+      throw new NetworkConfigError(`network ${o.name}: extraAssets #${i + 1} needs address and decimals`);
+    }
+  }
+  return { extraAssets: o.extraAssets.map((a) => ({ ...a, transferMethod })) };
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {

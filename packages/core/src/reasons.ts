@@ -53,6 +53,14 @@ export const Reason = {
   svmTransactionFailed: "invalid_exact_svm_transaction_failed",
   svmCreateAta: "invalid_exact_svm_payload_transaction_create_ata_instruction",
   svmVersion: "invalid_exact_svm_payload_transaction_version",
+  // hostile callers: caps and bindings that keep our money and gas safe (no published names exist)
+  assetNotAllowed: "asset_not_allowed",
+  amountNotPositive: "amount_not_positive",
+  paymentRequestMismatch: "payment_request_mismatch",
+  evmGasLimitExceeded: "invalid_exact_evm_gas_limit_exceeded",
+  evmFeeCapExceeded: "invalid_exact_evm_fee_cap_exceeded",
+  svmComputeUnitsTooHigh: "invalid_exact_svm_payload_transaction_compute_limit_too_high",
+  svmPriorityFeeTooHigh: "invalid_exact_svm_payload_transaction_priority_fee_too_high",
   // server level
   unauthorized: "unauthorized",
   rateLimited: "rate_limited",
@@ -63,6 +71,8 @@ export const Reason = {
   invalidSettlementType: "invalid_settlement_type",
   invalidTeeSignature: "invalid_tee_signature",
   unknownTee: "unknown_tee",
+  teeSignatureRequired: "tee_signature_required",
+  inferenceUnauthenticated: "inference_unauthenticated",
   notFound: "not_found",
 } as const;
 

@@ -4,7 +4,7 @@ import { encodeAbiParameters, encodeEventTopics, parseAbi, toFunctionSelector, t
 import { privateKeyToAccount } from "viem/accounts";
 import { createEip3009Handler, eip3009LedgerKey, transferWithAuthorizationCall, type Eip3009EvmPayment } from "./eip3009-handler.ts";
 import { signEip3009Payload } from "./eip3009-client.ts";
-import { quoteFromBlock } from "./fees.ts";
+import { capFees, quoteFromBlock } from "./fees.ts";
 
 const payer = privateKeyToAccount("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
 const asset: Address = "0x036CbD53842c5426634e7929541eC2318f3dCF7e";
@@ -63,7 +63,21 @@ describe("EIP-3009 handler", () => {
 
 describe("quoteFromBlock", () => {
   it("caps the fee at twice the base fee plus the tip, or falls back to a legacy gas price", () => {
-    expect(quoteFromBlock(10n, 2n, 99n)).toEqual({ type: "eip1559", maxFeePerGas: 22n, maxPriorityFeePerGas: 2n });
+    expect(quoteFromBlock(10n, 2n, 99n)).toEqual({ type: "eip1559", maxFeePerGas: 22n, maxPriorityFeePerGas: 2n, baseFeePerGas: 10n });
     expect(quoteFromBlock(undefined, 2n, 99n)).toEqual({ type: "legacy", gasPrice: 99n });
+  });
+});
+
+describe("capFees", () => {
+  const quote = quoteFromBlock(10n, 2n, 99n); // asks 12 now, 22 at most
+  it.each([
+    ["a cap above the headroom keeps the quote", quote, 30n, quote],
+    ["a cap inside the headroom lowers only the ceiling", quote, 15n, { ...quote, maxFeePerGas: 15n }],
+    ["a cap exactly at today's price still signs", quote, 12n, { ...quote, maxFeePerGas: 12n }],
+    ["a chain asking more than the cap signs nothing", quote, 11n, undefined],
+    ["a legacy price under the cap", quoteFromBlock(undefined, 0n, 99n), 99n, { type: "legacy", gasPrice: 99n }],
+    ["a legacy price over the cap", quoteFromBlock(undefined, 0n, 99n), 98n, undefined],
+  ] as const)("%s", (_name, q, cap, expected) => {
+    expect(capFees(q, cap)).toEqual(expected);
   });
 });

@@ -67,11 +67,27 @@ describe("checkEip3009Payment: rules without chain or clock", () => {
     expect(checkEip3009Payment(good, { ...requirements, payTo: payTo.toLowerCase() }, network).ok).toBe(true);
   });
 
-  it("leaves the domain of an asset it does not know to the chain", () => {
+  it("refuses an asset the network does not accept, whatever its domain: its code would run on our gas", () => {
     const other = "0x1111111111111111111111111111111111111111";
     const result = checkEip3009Payment(good, { ...requirements, asset: other, extra: { name: "Other", version: "9" } }, network);
-    expect(result.ok).toBe(true);
-    if (result.ok) expect(result.value.ecdsaValid).toBe(false); // signed for another domain
+    expect(!result.ok && result.rejection.reason).toBe(Reason.assetNotAllowed);
+  });
+
+  it("accepts a configured extra asset, held to its own domain", async () => {
+    const extra = "0x2222222222222222222222222222222222222222";
+    const withExtra: NetworkInfo = { ...network, extraAssets: [{ address: extra, decimals: 6, name: "EURC", version: "2", transferMethod: "eip3009" }] };
+    const signed = await signEip3009Payload(payer, { domain: { ...domain, name: "EURC", verifyingContract: extra }, to: payTo, value: 1000n });
+    const asked = { ...requirements, asset: extra, extra: { name: "EURC", version: "2" } };
+    const result = checkEip3009Payment(signed, asked, withExtra);
+    expect(result.ok && result.value.ecdsaValid).toBe(true);
+    const wrongName = checkEip3009Payment(signed, { ...asked, extra: { name: "USDC", version: "2" } }, withExtra);
+    expect(!wrongName.ok && wrongName.rejection.reason).toBe(Reason.tokenNameMismatch);
+  });
+
+  it("refuses a zero amount, which moves nothing but our gas", async () => {
+    const zero = await signEip3009Payload(payer, { domain, to: payTo, value: 0n });
+    const result = checkEip3009Payment(zero, { ...requirements, amount: 0n }, network);
+    expect(!result.ok && result.rejection.reason).toBe(Reason.amountNotPositive);
   });
 });
 

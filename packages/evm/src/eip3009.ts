@@ -1,5 +1,5 @@
 /** EIP-3009 `transferWithAuthorization` payments: typed data and the rules that need no chain. Pure. */
-import { Eip3009Payload, Reason, reject, zodMessage, type NetworkInfo, type Rejection, type Requirements } from "@facilitator/core";
+import { acceptedAsset, acceptedAssetAddresses, Eip3009Payload, Reason, reject, zodMessage, type NetworkInfo, type Rejection, type Requirements } from "@facilitator/core";
 import { getAddress, hashDomain, isAddress, keccak256, toHex, type Address, type Hex, type TypedDataDefinition } from "viem";
 import { recoverDigestSigner } from "./signature.ts";
 
@@ -47,6 +47,8 @@ export interface Eip3009Payment {
   domain: TokenDomain;
   authorization: Eip3009Authorization;
   signature: Hex;
+  /** The EIP-712 digest the payer signed. */
+  digest: Hex;
   /** True when the signature is a valid ECDSA signature by `from`; otherwise only ERC-1271 can save it. */
   ecdsaValid: boolean;
 }
@@ -88,14 +90,18 @@ export function checkEip3009Payment(
     validBefore: BigInt(a.validBefore),
     nonce: a.nonce.toLowerCase() as Hex,
   };
-  const signer = recoverDigestSigner(eip3009Digest(domain.value, authorization), signature as Hex);
+  const digest = eip3009Digest(domain.value, authorization);
+  const signer = recoverDigestSigner(digest, signature as Hex);
   return {
     ok: true,
-    value: { asset: domain.value.verifyingContract, payTo, domain: domain.value, authorization, signature: signature as Hex, ecdsaValid: signer === payer },
+    value: { asset: domain.value.verifyingContract, payTo, domain: domain.value, authorization, signature: signature as Hex, digest, ecdsaValid: signer === payer },
   };
 }
 
-/** The token's EIP-712 domain from `extra` {name, version}, checked against the configured asset's. */
+/**
+ * The token's EIP-712 domain from `extra` {name, version}, for an asset the network accepts and whose
+ * configured domain it matches, and a positive amount (a zero transfer moves nothing but our gas).
+ */
 export function tokenDomain(requirements: Requirements, network: NetworkInfo): RuleResult<TokenDomain> {
   const { name, version } = requirements.extra;
   if (typeof name !== "string" || !name || typeof version !== "string" || !version) {
@@ -106,14 +112,19 @@ export function tokenDomain(requirements: Requirements, network: NetworkInfo): R
   }
   if (network.chainId === undefined) return fail(reject(Reason.invalidNetwork, `network ${network.name} has no chain id`));
   const asset = getAddress(requirements.asset);
-  // A known token's domain is configuration; an unknown asset's domain is left to the chain simulation.
-  if (asset === getAddress(network.asset.address)) {
-    if (network.asset.name && name !== network.asset.name) {
-      return fail(reject(Reason.tokenNameMismatch, `extra.name "${name}" is not the EIP-712 name "${network.asset.name}" of ${asset}`));
-    }
-    if (network.asset.version && version !== network.asset.version) {
-      return fail(reject(Reason.tokenVersionMismatch, `extra.version "${version}" is not the EIP-712 version "${network.asset.version}" of ${asset}`));
-    }
+  // Only configured tokens: any other contract would run on our gas, and its code is the caller's choice.
+  const known = acceptedAsset(network, asset);
+  if (!known) {
+    return fail(reject(Reason.assetNotAllowed, `asset ${asset} is not accepted on ${network.name} (accepted: ${acceptedAssetAddresses(network).join(", ")})`));
+  }
+  if (known.name && name !== known.name) {
+    return fail(reject(Reason.tokenNameMismatch, `extra.name "${name}" is not the EIP-712 name "${known.name}" of ${asset}`));
+  }
+  if (known.version && version !== known.version) {
+    return fail(reject(Reason.tokenVersionMismatch, `extra.version "${version}" is not the EIP-712 version "${known.version}" of ${asset}`));
+  }
+  if (requirements.amount <= 0n) {
+    return fail(reject(Reason.amountNotPositive, `the required amount is ${requirements.amount}; a payment must move a positive amount`));
   }
   return { ok: true, value: { name, version, chainId: network.chainId, verifyingContract: asset } };
 }

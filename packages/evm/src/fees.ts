@@ -2,7 +2,7 @@
 import type { PublicClient } from "viem";
 
 export type FeeQuote =
-  | { type: "eip1559"; maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }
+  | { type: "eip1559"; maxFeePerGas: bigint; maxPriorityFeePerGas: bigint; /** The latest block's, when known. */ baseFeePerGas?: bigint }
   | { type: "legacy"; gasPrice: bigint };
 
 /**
@@ -12,7 +12,7 @@ export type FeeQuote =
  */
 export function quoteFromBlock(baseFeePerGas: bigint | null | undefined, tip: bigint, gasPrice: bigint): FeeQuote {
   if (baseFeePerGas === null || baseFeePerGas === undefined) return { type: "legacy", gasPrice };
-  return { type: "eip1559", maxFeePerGas: 2n * baseFeePerGas + tip, maxPriorityFeePerGas: tip };
+  return { type: "eip1559", maxFeePerGas: 2n * baseFeePerGas + tip, maxPriorityFeePerGas: tip, baseFeePerGas };
 }
 
 export class FeeOracle {
@@ -42,4 +42,21 @@ export class FeeOracle {
     this.cached = { quote, at: Date.now() };
     return quote;
   }
+}
+
+/**
+ * The quote held under the operator's cap on the fee per gas: the cap lowers the headroom of
+ * `maxFeePerGas`, never what the chain asks now. Undefined when the chain now asks more than the cap
+ * (base fee + tip, or the legacy gas price): then nothing is signed.
+ */
+export function capFees(quote: FeeQuote, maxFeePerGas: bigint): FeeQuote | undefined {
+  if (quote.type === "legacy") return quote.gasPrice <= maxFeePerGas ? quote : undefined;
+  const asksNow = (quote.baseFeePerGas ?? quote.maxFeePerGas - quote.maxPriorityFeePerGas) + quote.maxPriorityFeePerGas;
+  if (asksNow > maxFeePerGas) return undefined;
+  return quote.maxFeePerGas <= maxFeePerGas ? quote : { ...quote, maxFeePerGas };
+}
+
+/** What a quote charges per gas at most, for messages. */
+export function feeCeiling(quote: FeeQuote): bigint {
+  return quote.type === "legacy" ? quote.gasPrice : quote.maxFeePerGas;
 }

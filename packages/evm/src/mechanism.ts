@@ -13,6 +13,7 @@ import {
 } from "@facilitator/core";
 import { createPublicClient, getAddress, type Address, type Hex, type PublicClient } from "viem";
 import { createEip3009Handler } from "./eip3009-handler.ts";
+import { checkPayerSignature } from "./erc1271.ts";
 import { createPermitHandler } from "./permit-handler.ts";
 import { FeeOracle } from "./fees.ts";
 import { nodeMessage } from "./rpc-errors.ts";
@@ -39,6 +40,10 @@ export interface EvmExactMechanismOptions {
   leaseMs?: number;
   /** Gas limit as a percentage of the estimate. Default 125. */
   gasMarginPercent?: number;
+  /** Most gas one settlement transaction may need; a simulation above it is refused before anything is signed. Default 300,000. */
+  maxGas?: bigint;
+  /** Most wei per gas a settlement transaction may pay; while the chain asks more, settles are refused. Default 100 gwei. */
+  maxFeePerGas?: bigint;
   /** validBefore must be at least this far ahead. Default 6 s. */
   validBeforeMarginSeconds?: number;
   /** Per JSON-RPC HTTP request. Default 10 s. */
@@ -61,6 +66,14 @@ export interface EvmExactMechanism extends PaymentMechanism {
   runtime(network: NetworkInfo | string): NetworkRuntime | undefined;
 }
 
+/**
+ * Caps on what one settlement transaction may cost us. An EIP-3009 transfer or a permit and its
+ * transferFrom need 50,000 to 100,000 gas each (a smart wallet's signature check adds some): 300,000
+ * leaves room for that and for a token upgrade, and keeps a stranger's contract from burning millions.
+ */
+export const DEFAULT_MAX_GAS = 300_000n;
+export const DEFAULT_MAX_FEE_PER_GAS = 100_000_000_000n;
+
 /** Official x402 clients give up after 90 s; a settle must answer (pending if need be) well before. */
 const MAX_RECEIPT_TIMEOUT_MS = 80_000;
 
@@ -76,6 +89,8 @@ export function createEvmExactMechanism(opts: EvmExactMechanismOptions): EvmExac
     stallCheckMs: opts.stallCheckMs ?? Math.min(5_000, Math.max(500, Math.floor(receiptTimeoutMs / 3))),
     leaseMs: opts.leaseMs ?? DEFAULT_LEASE_MS,
     gasMarginPercent: BigInt(opts.gasMarginPercent ?? 125),
+    maxGas: opts.maxGas ?? DEFAULT_MAX_GAS,
+    maxFeePerGas: opts.maxFeePerGas ?? DEFAULT_MAX_FEE_PER_GAS,
     now: opts.now ?? Date.now,
     onGasSpent: opts.onGasSpent,
   };
@@ -132,6 +147,8 @@ export function createEvmExactMechanism(opts: EvmExactMechanismOptions): EvmExac
       const late = rt.handler.checkTime(p, BigInt(Math.floor(cfg.now() / 1000)));
       if (late) return { isValid: false, payer: p.payer, ...late };
       try {
+        const unsigned = await checkPayerSignature(rt.chain.client, p);
+        if (unsigned) return { isValid: false, payer: p.payer, ...unsigned };
         const settler = rt.handler.settler?.(p) ?? rt.pool.addresses[0]!;
         const checked = await rt.handler.checkOnChain(rt.chain, p, settler, { estimateGas: false });
         return checked.ok ? { isValid: true, payer: p.payer } : { isValid: false, payer: p.payer, ...checked.rejection };

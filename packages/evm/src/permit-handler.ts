@@ -58,11 +58,6 @@ export function createPermitHandler(opts: PermitHandlerOptions): TransferMethodH
 
     settler: (p) => p.permit.spender,
 
-    // A settle after an executed permit spends the allowance without checking the permit nonce (see
-    // planPermitSettlement), so only the ledger refuses a replay until the permit's deadline. (A
-    // deadline at the end of time is kept for good: the ledger's keepForMs.)
-    keepRecordUntil: (p) => Number(p.permit.deadline * 1000n),
-
     supportedExtra(network: NetworkInfo) {
       const { name, version } = network.asset;
       const spender = opts.spenders(network)[0];
@@ -81,7 +76,7 @@ export function createPermitHandler(opts: PermitHandlerOptions): TransferMethodH
       return checkPermitDeadline(payment.permit, nowSeconds, margin);
     },
 
-    async checkOnChain(chain: EvmChainContext, p, settler, { estimateGas }) {
+    async checkOnChain(chain: EvmChainContext, p, settler, { estimateGas, recorded }) {
       const state = await readPermitState(chain.client, {
         asset: p.asset,
         owner: p.permit.owner,
@@ -91,7 +86,7 @@ export function createPermitHandler(opts: PermitHandlerOptions): TransferMethodH
         permitData: permitCall(p).data,
         simulate: estimateGas ? "estimate" : "call",
       });
-      const plan = planPermitSettlement(p, state, chain.chainId);
+      const plan = planPermitSettlement(p, state, chain.chainId, { permitRecorded: !!recorded?.priorTransactions?.length });
       if (!plan.ok) return plan;
       const { permitNeeded, permitGas, transferGas } = plan.value;
       if (!estimateGas) return { ok: true, value: {} };

@@ -78,32 +78,30 @@ describe("ERC-2612 permit settlement", () => {
     expect(await chain.client.getBalance({ address: chain.payer.address })).toBe(0n);
 
     expect(await mechanism.settle(request)).toMatchObject({ success: false, reason: Reason.duplicateSettlement, transaction: hash });
-    // Past the ledger's retention only the record refuses a replay of an executed permit, so it is kept until the deadline.
-    const deadline = (request.payload as { permit: { deadline: string } }).permit.deadline;
-    expect((await store.ledger.get(keyOf(request)))?.keepUntil).toBe(Number(deadline) * 1000);
+    // The record keeps what the first request asked; past the retention the chain refuses a replay (the nonce is used).
+    expect((await store.ledger.get(keyOf(request)))?.binding).toMatchObject({ payTo: chain.payTo.toLowerCase(), amount: "5000" });
     expect(await chain.minedCount()).toBe(minedBefore + 2);
   });
 
-  it("settles a permit a third party submitted first: the allowance is used, the permit skipped", async () => {
+  it("refuses a permit a third party submitted before we ever recorded it: its nonce is used, nothing moves", async () => {
     const request = await chain.pay({ value: 700n });
     await chain.client.waitForTransactionReceipt({ hash: await chain.permitElsewhere(request) });
     const [payToBefore, minedBefore] = [await chain.balanceOf(chain.payTo), await chain.minedCount()];
-    expect(await mechanism.verify(request)).toEqual({ isValid: true, payer: chain.payer.address });
-    const outcome = await mechanism.settle(request);
-    expect(outcome).toMatchObject({ success: true, amount: 700n });
-    expect(await chain.minedCount()).toBe(minedBefore + 1); // transferFrom only
-    expect(await chain.balanceOf(chain.payTo)).toBe(payToBefore + 700n);
+    expect(await mechanism.verify(request)).toMatchObject({ isValid: false, reason: Reason.permitNonce });
+    expect(await mechanism.settle(request)).toMatchObject({ success: false, reason: Reason.permitNonce, transaction: "" });
+    expect(await chain.minedCount()).toBe(minedBefore);
+    expect(await chain.balanceOf(chain.payTo)).toBe(payToBefore);
   });
 
-  it("settles when the payer approved the spender earlier: no permit is sent", async () => {
+  it("sends the permit even when the payer approved the spender earlier: the token checks the signature", async () => {
     const owner = privateKeyToAccount(devKey(8));
     await chain.mint(owner.address, 10_000n);
     await chain.client.waitForTransactionReceipt({ hash: await sendAs(owner.address, encodeFunctionData({ abi: erc20, functionName: "approve", args: [chain.facilitator, 300n] })) });
     const request = await chain.pay({ account: owner, value: 300n });
     const minedBefore = await chain.minedCount();
     expect(await mechanism.settle(request)).toMatchObject({ success: true, payer: owner.address });
-    expect(await chain.minedCount()).toBe(minedBefore + 1);
-    expect(await chain.nonces(owner.address)).toBe(0n); // the signed permit was never needed
+    expect(await chain.minedCount()).toBe(minedBefore + 2);
+    expect(await chain.nonces(owner.address)).toBe(1n);
   });
 
   it("still settles when a third party front-runs the permit while ours waits in the pool", async () => {

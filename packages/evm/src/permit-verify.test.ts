@@ -6,7 +6,7 @@ import type { EvmExactMechanism } from "./mechanism.ts";
 import { signEip3009Payload } from "./eip3009-client.ts";
 import { signPermitPayload } from "./permit-client.ts";
 import { permitLedgerKey } from "./permit.ts";
-import { startPermitTestChain, tempLedger, type PermitTestChain, testMechanism } from "./testkit.ts";
+import { ACCEPTED_ASSET_WITHOUT_CODE, startPermitTestChain, tempLedger, type PermitTestChain, testMechanism, UNLISTED_ASSET } from "./testkit.ts";
 
 let chain: PermitTestChain;
 let mechanism: EvmExactMechanism;
@@ -57,12 +57,22 @@ const rejections: [string, () => Promise<PaymentRequest>, string][] = [
     chain.request(await signEip3009Payload(chain.payer, { domain: chain.domain, to: chain.payTo, value: 1000n })), Reason.invalidPayload],
   ["insufficient balance", () => chain.pay({ account: unfunded }), Reason.insufficientFunds],
   ["a token without code", async () => {
-    const asset = "0x00000000000000000000000000000000deadbeef";
+    const asset = ACCEPTED_ASSET_WITHOUT_CODE;
     const payload = await signPermitPayload(chain.payer, {
       domain: { ...chain.domain, verifyingContract: asset }, spender: chain.facilitator, value: 1000n, nonce: 0n, deadline: now() + 600n,
     });
     return chain.request(payload, { asset });
   }, Reason.assetNotDeployed],
+  ["a token the network does not accept", async () => {
+    const payload = await signPermitPayload(chain.payer, {
+      domain: { ...chain.domain, verifyingContract: UNLISTED_ASSET }, spender: chain.facilitator, value: 1000n, nonce: 0n, deadline: now() + 600n,
+    });
+    return chain.request(payload, { asset: UNLISTED_ASSET });
+  }, Reason.assetNotAllowed],
+  ["amount zero", async () => {
+    const payload = await signPermitPayload(chain.payer, { domain: chain.domain, spender: chain.facilitator, value: 0n, nonce: 0n, deadline: now() + 600n });
+    return chain.request(payload, { amount: 0n });
+  }, Reason.amountNotPositive],
 ];
 
 describe("ERC-2612 permit verify and settle: rejections", () => {

@@ -77,16 +77,20 @@ describe("planPermitSettlement", () => {
     assetHasCode: true, ownerHasCode: false, balance: 1000n, nonce: 3n, allowance: 0n,
     permit: ok(80_000n), transferFrom: reverted, transfer: ok(50_000n), ...over,
   });
-  const reasonOf = (s: PermitChainState, payment = p) => {
-    const plan = planPermitSettlement(payment, s, 4326);
+  const reasonOf = (s: PermitChainState, payment = p, permitRecorded = false) => {
+    const plan = planPermitSettlement(payment, s, 4326, { permitRecorded });
     return plan.ok ? plan.value : plan.rejection.reason;
   };
+  const consumed = { allowance: 500n, nonce: 4n, permit: reverted, transferFrom: ok(40_000n) };
 
   it("plans the permit, then a transfer costed as the owner's transfer plus the allowance update", () => {
     expect(reasonOf(state())).toEqual({ permitNeeded: true, permitGas: 80_000n, transferGas: 50_000n + ALLOWANCE_GAS });
   });
-  it("skips the permit when the allowance is in place, whatever the nonce says", () => {
-    expect(reasonOf(state({ allowance: 500n, nonce: 4n, permit: reverted, transferFrom: ok(40_000n) }))).toEqual({ permitNeeded: false, permitGas: 0n, transferGas: 40_000n });
+  it("sends the permit even when an allowance is already in place: the token checks the signature", () => {
+    expect(reasonOf(state({ allowance: 10n ** 30n, transferFrom: ok(40_000n) }))).toEqual({ permitNeeded: true, permitGas: 80_000n, transferGas: 50_000n + ALLOWANCE_GAS });
+  });
+  it("skips the permit only when this payment recorded it and the chain shows its nonce consumed", () => {
+    expect(reasonOf(state(consumed), p, true)).toEqual({ permitNeeded: false, permitGas: 0n, transferGas: 40_000n });
   });
   it.each([
     ["asset without code", state({ assetHasCode: false }), Reason.assetNotDeployed],
@@ -94,13 +98,16 @@ describe("planPermitSettlement", () => {
     ["a contract wallet whose signature the token refuses", state({ ownerHasCode: true, permit: reverted }), Reason.signature, { ...p, ecdsaValid: false }],
     ["balance below the value", state({ balance: 499n }), Reason.insufficientFunds],
     ["a used nonce and no allowance", state({ nonce: 4n }), Reason.permitNonce],
+    ["a used nonce this payment never recorded, allowance in place (someone else's permit, or a garbage signature)", state(consumed), Reason.permitNonce],
+    ["a garbage signature of a contract wallet with an allowance in place", state({ ...consumed, nonce: 3n, ownerHasCode: true }), Reason.signature, { ...p, ecdsaValid: false }],
     ["a future nonce", state({ nonce: 2n }), Reason.permitNonce],
     ["an allowance below the value and a used nonce", state({ allowance: 499n, nonce: 4n }), Reason.permitNonce],
+    ["a recorded permit whose allowance was spent since", state({ ...consumed, allowance: 499n }), Reason.permitNonce, p, true],
     ["a permit that reverts", state({ permit: reverted }), Reason.evmSimulationFailed],
     ["a transfer that reverts", state({ transfer: reverted }), Reason.evmSimulationFailed],
-    ["an allowance in place but transferFrom reverts", state({ allowance: 500n, transferFrom: reverted }), Reason.evmSimulationFailed],
-  ] as [string, PermitChainState, string, PermitPayment?][])("rejects %s", (_name, s, reason, payment) => {
-    expect(reasonOf(s, payment ?? p)).toBe(reason);
+    ["a recorded permit whose allowance is in place but transferFrom reverts", state({ ...consumed, transferFrom: reverted }), Reason.evmSimulationFailed, p, true],
+  ] as [string, PermitChainState, string, PermitPayment?, boolean?][])("rejects %s", (_name, s, reason, payment, recorded) => {
+    expect(reasonOf(s, payment ?? p, recorded)).toBe(reason);
   });
 });
 

@@ -6,9 +6,9 @@
  * facilitator sends `permit()` and then `transferFrom(owner, payTo, value)` from that spender.
  */
 import { PermitPayload, Reason, reject, zodMessage, type NetworkInfo, type Rejection, type Requirements, describeValue } from "@facilitator/core";
-import { getAddress, type Address, type Hex, type TypedDataDefinition } from "viem";
+import { getAddress, hashTypedData, type Address, type Hex, type TypedDataDefinition } from "viem";
 import { tokenDomain, type RuleResult, type TokenDomain } from "./eip3009.ts";
-import { recoverTypedDataSigner } from "./signature.ts";
+import { recoverDigestSigner } from "./signature.ts";
 
 /**
  * `requirements.extra.assetTransferMethod` of our direct-permit flow. The x402 spec reserves
@@ -47,6 +47,8 @@ export interface PermitPayment {
   domain: TokenDomain;
   permit: PermitMessage;
   signature: Hex;
+  /** The EIP-712 digest the owner signed. */
+  digest: Hex;
   /** True when the signature is a valid ECDSA signature by `owner`; otherwise only ERC-1271 can save it. */
   ecdsaValid: boolean;
 }
@@ -88,7 +90,8 @@ export function checkPermitPayment(
     return fail(reject(Reason.valueMismatch, `permit value ${value} differs from the required amount ${requirements.amount}`), owner);
   }
   const permit: PermitMessage = { owner, spender, value, nonce: BigInt(p.nonce), deadline: BigInt(p.deadline) };
-  const signer = recoverTypedDataSigner(permitTypedData(domain.value, permit), signature as Hex);
+  const digest = hashTypedData(permitTypedData(domain.value, permit));
+  const signer = recoverDigestSigner(digest, signature as Hex);
   return {
     ok: true,
     value: {
@@ -97,6 +100,7 @@ export function checkPermitPayment(
       domain: domain.value,
       permit,
       signature: signature as Hex,
+      digest,
       ecdsaValid: signer === owner,
     },
   };
@@ -143,12 +147,21 @@ export const ALLOWANCE_GAS = 10_000n;
 
 export type PermitPlan = { permitNeeded: boolean; transferGas: bigint; permitGas: bigint };
 
+/** What this payment's own ledger entry says of its permit. */
+export interface PermitHistory {
+  /** We signed and recorded `permit()` for this very payment before (an earlier attempt that did not transfer). */
+  permitRecorded: boolean;
+}
+
 /**
  * What the chain says of a payment: a rejection, or whether the permit must be sent first and the gas
- * of each call. An allowance already in place (the payer approved earlier, or someone else submitted
- * the public permit signature) is used as it is: the permit is skipped, not failed.
+ * of each call. The permit is skipped only when this payment's own ledger entry recorded it and the
+ * chain shows its nonce consumed (our earlier send mined, or someone front-ran it with the same public
+ * signature): then the allowance it set is this payment's. Otherwise the nonce must be the owner's
+ * next one and the permit is sent, so the token itself checks the signature: an allowance the owner
+ * gave for other reasons is never spent on a permit nobody proved.
  */
-export function planPermitSettlement(p: PermitPayment, s: PermitChainState, chainId: number): RuleResult<PermitPlan> {
+export function planPermitSettlement(p: PermitPayment, s: PermitChainState, chainId: number, history: PermitHistory = { permitRecorded: false }): RuleResult<PermitPlan> {
   const { owner, value, nonce } = p.permit;
   if (!s.assetHasCode) return fail(reject(Reason.assetNotDeployed, `asset ${p.asset} has no code on chain ${chainId}`), owner);
   if (!p.ecdsaValid && !s.ownerHasCode) {
@@ -157,13 +170,17 @@ export function planPermitSettlement(p: PermitPayment, s: PermitChainState, chai
   if (s.balance !== undefined && s.balance < value) {
     return fail(reject(Reason.insufficientFunds, `${owner} holds ${s.balance} of ${p.asset}, the payment needs ${value}`), owner);
   }
-  if (s.allowance !== undefined && s.allowance >= value) {
+  const consumed = s.nonce !== undefined && s.nonce > nonce;
+  if (history.permitRecorded && consumed) {
+    if (s.allowance === undefined || s.allowance < value) {
+      return fail(reject(Reason.permitNonce, `permit nonce ${nonce} of ${owner} was consumed, and the allowance it set (${s.allowance ?? "unknown"}) no longer covers ${value}`), owner);
+    }
     if (!s.transferFrom.ok) return fail(reject(Reason.evmSimulationFailed, `simulation of transferFrom reverted: ${s.transferFrom.reason}`), owner);
     return { ok: true, value: { permitNeeded: false, transferGas: s.transferFrom.gas, permitGas: 0n } };
   }
   if (s.nonce !== undefined && s.nonce !== nonce) {
     const why = nonce < s.nonce ? "is already used" : "is not the next one";
-    return fail(reject(Reason.permitNonce, `permit nonce ${nonce} of ${owner} ${why} (the token expects ${s.nonce}) and no allowance is in place`), owner);
+    return fail(reject(Reason.permitNonce, `permit nonce ${nonce} of ${owner} ${why} (the token expects ${s.nonce})`), owner);
   }
   if (!s.permit.ok) {
     return p.ecdsaValid

@@ -59,14 +59,14 @@ describe("exact EVM (EIP-3009) settle", () => {
     expect(await chain.balanceOf(wallet)).toBe(0n);
   });
 
-  it("refuses an ERC-1271 wallet payment its owner did not sign, in the simulation, sending nothing", async () => {
+  it("refuses an ERC-1271 wallet payment its owner did not sign, before claiming it, sending nothing", async () => {
     const wallet = await deployErc1271Wallet({ rpcUrl: chain.anvil.rpcUrl, chainId: chain.network.chainId!, deployerKey: chain.deployerKey, owner: chain.facilitator });
     await mintTokens({ rpcUrl: chain.anvil.rpcUrl, chainId: chain.network.chainId!, deployerKey: chain.deployerKey, token: chain.asset, to: wallet, amount: 5000n });
     const payload = await signEip3009Payload(chain.payer, { domain: chain.domain, to: chain.payTo, value: 5000n, from: wallet });
     const mined = await chain.minedCount();
     const settled = await mechanism.settle(chain.request(payload, { amount: 5000n }));
-    expect(settled).toMatchObject({ success: false, reason: Reason.evmSimulationFailed, transaction: "" });
-    expect((settled as { message: string }).message).toContain("invalid signature");
+    expect(settled).toMatchObject({ success: false, reason: Reason.signature, transaction: "" });
+    expect((settled as { message: string }).message).toContain("isValidSignature");
     expect(await chain.minedCount()).toBe(mined);
   });
 

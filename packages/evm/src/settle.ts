@@ -26,14 +26,15 @@
  * from what the new holder records, never success. Both wait on one transaction, so both see the same
  * outcome, and one records it.
  */
-import { HeldEntry, Reason, reject, storedRequest, type LedgerEntry, type NetworkInfo, type PaymentRequest, type ReasonCode, type Rejection, type SettleOutcome, type SettlementLedger } from "@facilitator/core";
+import { bindingOf, checkBinding, HeldEntry, Reason, reject, storedRequest, type LedgerEntry, type NetworkInfo, type PaymentRequest, type ReasonCode, type Rejection, type SettleOutcome, type SettlementLedger } from "@facilitator/core";
 import { keccak256, parseTransaction, recoverTransactionAddress, type Hash, type Hex, type TransactionReceipt } from "viem";
-import type { FeeOracle, FeeQuote } from "./fees.ts";
+import { checkPayerSignature } from "./erc1271.ts";
+import { capFees, feeCeiling, type FeeOracle, type FeeQuote } from "./fees.ts";
 import { getReceipt, waitForReceipt } from "./receipt.ts";
 import { nodeMessage } from "./rpc-errors.ts";
 import { sendRawTransaction } from "./send.ts";
 import type { EvmSigner, SignedTx, SignerPool, TxRequest } from "./signer-pool.ts";
-import type { EvmChainContext, EvmPayment, TransferMethodHandler } from "./transfer-method.ts";
+import type { CheckResult, EvmChainContext, EvmPayment, OnChainCheck, TransferMethodHandler } from "./transfer-method.ts";
 
 /** Everything settlement needs about one network. */
 export interface NetworkRuntime {
@@ -51,8 +52,12 @@ export interface SettleConfig {
   stallCheckMs: number;
   /** Lease of a claim or broadcast: renewed every leaseMs/3 by its holder; once run out, another settle may take it over. */
   leaseMs: number;
-  /** Gas limit = estimate x this / 100. */
+  /** Gas limit = estimate x this / 100, at most `maxGas`. */
   gasMarginPercent: bigint;
+  /** No settlement transaction may need more gas than this: a simulation above it is refused before anything is signed. */
+  maxGas: bigint;
+  /** No settlement transaction pays more per gas than this: while the chain asks more, nothing is signed. */
+  maxFeePerGas: bigint;
   now(): number;
   /** Told what each mined settlement transaction cost (gas used x effective price), once. */
   onGasSpent?: (network: NetworkInfo, wei: bigint) => void;
@@ -71,6 +76,8 @@ type Ctx = {
   transferRetried?: boolean;
   /** Collecting a broadcast nobody came back for: nothing new is signed, and a success is kept for the next caller. */
   collecting?: boolean;
+  /** The entry an earlier attempt of this payment left, when this settle took it over to try again. */
+  recorded?: LedgerEntry;
 };
 
 /** What one broadcast sends: `prior` calls first, at the nonces just below `main`'s. */
@@ -85,6 +92,9 @@ export async function settlePayment(rt: NetworkRuntime, cfg: SettleConfig, reque
   if (!parsed.ok) return failure(parsed.rejection, "", parsed.payer);
   const ctx: Ctx = { rt, cfg, payment: parsed.value, request };
   return guarded(ctx, async () => {
+    // Nobody may claim a payment's key, not even for a moment, without the payer's proven signature.
+    const unsigned = await checkPayerSignature(rt.chain.client, ctx.payment);
+    if (unsigned) return failure(unsigned, "", ctx.payment.payer);
     const entry = await cfg.ledger.get(ctx.payment.ledgerKey);
     return entry ? await fromEntry(ctx, entry) : await settleFresh(ctx, 0);
   });
@@ -123,6 +133,8 @@ async function guarded(ctx: Ctx, work: () => Promise<SettleOutcome>): Promise<Se
 const leaseOf = (cfg: SettleConfig) => ({ leaseMs: cfg.leaseMs, now: cfg.now });
 
 function fromEntry(ctx: Ctx, entry: LedgerEntry): Promise<SettleOutcome> | SettleOutcome {
+  const mismatch = checkBinding(entry, ctx.request);
+  if (mismatch) return failure(mismatch, "", ctx.payment.payer);
   const leaseLive = (entry.leaseUntil ?? 0) > ctx.cfg.now();
   switch (entry.state) {
     case "success":
@@ -130,7 +142,7 @@ function fromEntry(ctx: Ctx, entry: LedgerEntry): Promise<SettleOutcome> | Settl
     case "failed":
       return mayTryAgain(ctx, entry) ? tryAgain(ctx, entry) : recordedFailure(ctx, entry);
     case "claimed":
-      return leaseLive ? duplicate(ctx, "another request is settling this payment right now") : settleFresh(ctx, entry.version);
+      return leaseLive ? duplicate(ctx, "another request is settling this payment right now") : settleFresh(ctx, entry.version, entry);
     case "broadcast":
       if (!entry.pendingAnswered && leaseLive) {
         return duplicate(ctx, `another request is settling this payment right now (transaction ${entry.transaction})`, entry.transaction);
@@ -157,14 +169,32 @@ async function tryAgain(ctx: Ctx, entry: LedgerEntry): Promise<SettleOutcome> {
     ctx.held = new HeldEntry(ctx.cfg.ledger, entry, leaseOf(ctx.cfg)); // written once more, no lease needed
     return finish(ctx, mined);
   }
-  return settleFresh(ctx, entry.version);
+  return settleFresh(ctx, entry.version, entry);
 }
 
-const withMargin = (cfg: SettleConfig, gas: bigint) => (gas * cfg.gasMarginPercent) / 100n;
+/**
+ * The transactions an on-chain check asks for, held under the operator's caps: a call needing more gas
+ * than `maxGas`, or a chain asking more per gas than `maxFeePerGas`, is refused before anything is signed.
+ */
+export function capPlan(cfg: Pick<SettleConfig, "gasMarginPercent" | "maxGas" | "maxFeePerGas">, main: { to: Hex; data: Hex }, checked: OnChainCheck, quote: FeeQuote): CheckResult<TxPlan> {
+  const calls = [...(checked.prior ?? []), { ...main, gas: checked.gas! }];
+  const heavy = calls.find((c) => c.gas > cfg.maxGas);
+  if (heavy) {
+    return { ok: false, rejection: reject(Reason.evmGasLimitExceeded, `the settlement would need ${heavy.gas} gas, above this facilitator's cap of ${cfg.maxGas}`) };
+  }
+  const fees = capFees(quote, cfg.maxFeePerGas);
+  if (!fees) {
+    return { ok: false, rejection: reject(Reason.evmFeeCapExceeded, `the chain asks more per gas than this facilitator's cap of ${cfg.maxFeePerGas} wei (quote ${feeCeiling(quote)}); try again later`) };
+  }
+  const limit = (gas: bigint) => [(gas * cfg.gasMarginPercent) / 100n, cfg.maxGas].reduce((a, b) => (a < b ? a : b));
+  const sized = calls.map((c) => ({ to: c.to, data: c.data, gas: limit(c.gas) }));
+  return { ok: true, value: { main: sized.at(-1)!, prior: sized.slice(0, -1), fees } };
+}
 
 /** Absent (expectedVersion 0), an abandoned claim or a retryable failure: claim it, check it on chain, sign, record, send. */
-async function settleFresh(ctx: Ctx, expectedVersion: number): Promise<SettleOutcome> {
+async function settleFresh(ctx: Ctx, expectedVersion: number, recorded?: LedgerEntry): Promise<SettleOutcome> {
   const { rt, cfg, payment: p } = ctx;
+  ctx.recorded = recorded;
   const late = rt.handler.checkTime(p, BigInt(Math.floor(cfg.now() / 1000)));
   if (late) return failure(late, "", p.payer);
   const held = await HeldEntry.take(
@@ -172,6 +202,10 @@ async function settleFresh(ctx: Ctx, expectedVersion: number): Promise<SettleOut
     {
       key: p.ledgerKey, state: "claimed", network: rt.network.caip2, payer: p.payer, amount: p.amount.toString(),
       keepUntil: rt.handler.keepRecordUntil?.(p),
+      binding: bindingOf(ctx.request),
+      // What an earlier attempt of this payment sent (a permit) stays on record: it decides what may be skipped.
+      priorTransactions: recorded?.priorTransactions,
+      rawTransaction: recorded?.rawTransaction,
       request: storedRequest(ctx.request),
     },
     expectedVersion,
@@ -183,20 +217,30 @@ async function settleFresh(ctx: Ctx, expectedVersion: number): Promise<SettleOut
   return rt.pool.withSigner(async (signer) => {
     let plan: TxPlan;
     try {
-      const [checked, fees] = await Promise.all([rt.handler.checkOnChain(rt.chain, p, signer.address, { estimateGas: true }), rt.fees.quote()]);
-      if (!checked.ok) {
+      const [checked, fees] = await Promise.all([rt.handler.checkOnChain(rt.chain, p, signer.address, { estimateGas: true, recorded }), rt.fees.quote()]);
+      const capped = checked.ok ? capPlan(cfg, rt.handler.settleCall(p), checked.value, fees) : checked;
+      if (!capped.ok) {
         // Nothing was sent: free the payment (a stuck claim would also free itself when its lease ends).
-        await held.release().catch(() => undefined);
-        return failure(checked.rejection, "", p.payer);
+        await giveBack(held, ctx).catch(() => undefined);
+        return failure(capped.rejection, "", p.payer);
       }
-      const prior = (checked.value.prior ?? []).map((c) => ({ to: c.to, data: c.data, gas: withMargin(cfg, c.gas) }));
-      plan = { main: { ...rt.handler.settleCall(p), gas: withMargin(cfg, checked.value.gas!) }, prior, fees };
+      plan = capped.value;
     } catch (e) {
-      await held.release().catch(() => undefined);
+      await giveBack(held, ctx).catch(() => undefined);
       throw e;
     }
     return broadcast(ctx, held, signer, plan);
   }, rt.handler.settler?.(p));
+}
+
+/**
+ * Frees a payment this settle claimed and sent nothing for: a fresh claim is removed; an entry an
+ * earlier attempt recorded is written back as it was (its binding and what it sent stay on record).
+ */
+function giveBack(held: HeldEntry, ctx: Ctx): Promise<unknown> {
+  if (!ctx.recorded) return held.release();
+  const { state, reason, message, transaction } = ctx.recorded;
+  return held.end({ state, reason, message, transaction, leaseUntil: undefined });
 }
 
 async function broadcast(ctx: Ctx, held: HeldEntry, signer: EvmSigner, plan: TxPlan): Promise<SettleOutcome> {
@@ -207,7 +251,7 @@ async function broadcast(ctx: Ctx, held: HeldEntry, signer: EvmSigner, plan: TxP
     try {
       first = await signer.nonces.acquire(prior.length + 1);
     } catch (e) {
-      if (held.entry.state === "claimed") await held.release().catch(() => undefined);
+      if (held.entry.state === "claimed") await giveBack(held, ctx).catch(() => undefined);
       throw e;
     }
     const priorTxs: SignedTx[] = [];
@@ -431,10 +475,12 @@ async function retryTransfer(ctx: Ctx, signer: EvmSigner): Promise<SettleOutcome
   if (!rt.handler.retriesFailedTransfer || ctx.transferRetried) return undefined;
   ctx.transferRetried = true;
   try {
-    const [checked, fees] = await Promise.all([rt.handler.checkOnChain(rt.chain, p, signer.address, { estimateGas: true }), rt.fees.quote()]);
+    const [checked, fees] = await Promise.all([rt.handler.checkOnChain(rt.chain, p, signer.address, { estimateGas: true, recorded: ctx.held!.entry }), rt.fees.quote()]);
     if (!checked.ok) return checked.rejection.message;
     if (checked.value.prior?.length) return "the calls before the transfer did not take effect";
-    return await broadcast(ctx, ctx.held!, signer, { main: { ...rt.handler.settleCall(p), gas: withMargin(cfg, checked.value.gas!) }, prior: [], fees });
+    const capped = capPlan(cfg, rt.handler.settleCall(p), checked.value, fees);
+    if (!capped.ok) return capped.rejection.message;
+    return await broadcast(ctx, ctx.held!, signer, capped.value);
   } catch (e) {
     return `chain reads failed: ${nodeMessage(e)}`;
   }

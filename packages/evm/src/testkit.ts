@@ -50,6 +50,11 @@ export interface TestChain extends ChainFixture {
 
 const submitAbi = parseAbi(["function transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32)"]);
 
+/** An asset the test networks accept (as if configured in `extraAssets`) that has no code on chain. */
+export const ACCEPTED_ASSET_WITHOUT_CODE = "0x00000000000000000000000000000000deadbeef";
+/** An address no test network accepts as an asset. */
+export const UNLISTED_ASSET = "0x000000000000000000000000000000000000f00d";
+
 export async function startTestChain(opts: { payerFunds?: bigint } = {}): Promise<TestChain> {
   const anvil = await startAnvil({ chainId: CHAIN_ID });
   const deployerKey = devKey(DevRole.deployer);
@@ -67,6 +72,7 @@ export async function startTestChain(opts: { payerFunds?: bigint } = {}): Promis
     chainId: CHAIN_ID,
     rpcUrl: anvil.rpcUrl,
     asset: { address: asset, decimals: 6, name: "USDC", version: "2", transferMethod: "eip3009" },
+    extraAssets: [{ address: ACCEPTED_ASSET_WITHOUT_CODE, decimals: 6, name: "USDC", version: "2", transferMethod: "eip3009" }],
     testnet: true,
   };
   const domain: TokenDomain = { name: "USDC", version: "2", chainId: CHAIN_ID, verifyingContract: asset };
@@ -203,6 +209,7 @@ export async function startPermitTestChain(): Promise<PermitTestChain> {
     chainId: PERMIT_CHAIN_ID,
     rpcUrl: anvil.rpcUrl,
     asset: { address: asset, decimals: 18, name: "MegaUSD", version: "1", transferMethod: "permit" },
+    extraAssets: [{ address: ACCEPTED_ASSET_WITHOUT_CODE, decimals: 18, name: "MegaUSD", version: "1", transferMethod: "permit" }],
     testnet: true,
   };
   const domain: TokenDomain = { name: "MegaUSD", version: "1", chainId: PERMIT_CHAIN_ID, verifyingContract: asset };

@@ -3,7 +3,7 @@
  * (`transferWithAuthorization`, one transaction) is one handler; ERC-2612 (`permit` then `transferFrom`
  * from the same signer at consecutive nonces) is another: its on-chain check plans the prior calls.
  */
-import type { NetworkInfo, PaymentRequest, Rejection, TransferMethod } from "@facilitator/core";
+import type { LedgerEntry, NetworkInfo, PaymentRequest, Rejection, TransferMethod } from "@facilitator/core";
 import type { Address, Hex, PublicClient, TransactionReceipt } from "viem";
 
 export interface EvmChainContext {
@@ -17,6 +17,10 @@ export interface EvmChainContext {
 export interface EvmPayment {
   payer: Address;
   amount: bigint;
+  /** The EIP-712 digest the payer signed, the signature, and whether it is the payer's own ECDSA one (else ERC-1271 decides). */
+  digest: Hex;
+  signature: Hex;
+  ecdsaValid: boolean;
   /** Identifies the payment across requests, restarts and processes (the settlement ledger key). */
   ledgerKey: string;
 }
@@ -52,13 +56,13 @@ export interface TransferMethodHandler<P extends EvmPayment = EvmPayment> {
   settler?(payment: P): Address | undefined;
   /**
    * True when a payment recorded as failed because its settlement transaction reverted or was refused
-   * may be settled again by a later request: its funds never moved, and the on-chain checks of the
-   * new attempt decide (ERC-2612: a leftover allowance from an executed permit).
+   * may be settled again by a later request asking the same (its binding): its funds never moved, and
+   * the on-chain checks of the new attempt decide (ERC-2612: the allowance its mined permit left).
    */
   readonly retriesFailedTransfer?: boolean;
   /**
    * Until when (ms) the ledger must remember this payment even past its retention, because the chain
-   * alone would not refuse a replay before then (ERC-2612: a leftover allowance, until the deadline).
+   * alone would not refuse a replay before then.
    */
   keepRecordUntil?(payment: P): number | undefined;
   /** `extra` of this network's `/supported` kinds. */
@@ -69,9 +73,10 @@ export interface TransferMethodHandler<P extends EvmPayment = EvmPayment> {
   checkTime(payment: P, nowSeconds: bigint): Rejection | undefined;
   /**
    * Chain reads and a simulation as `settler`, in one round trip. With `estimateGas`, the simulation is
-   * an `eth_estimateGas` of the settlement call and its result is returned as `gas`.
+   * an `eth_estimateGas` of the settlement call and its result is returned as `gas`. `recorded` is this
+   * payment's ledger entry when an earlier attempt of it was recorded (what it already sent).
    */
-  checkOnChain(chain: EvmChainContext, payment: P, settler: Address, opts: { estimateGas: boolean }): Promise<CheckResult<OnChainCheck>>;
+  checkOnChain(chain: EvmChainContext, payment: P, settler: Address, opts: { estimateGas: boolean; recorded?: Pick<LedgerEntry, "priorTransactions"> }): Promise<CheckResult<OnChainCheck>>;
   /** The transaction that moves the funds (after any `prior` calls of the on-chain check). */
   settleCall(payment: P): SettleCall;
   /** A successful receipt must show the payment's effect (e.g. the ERC-20 Transfer log). */

@@ -5,7 +5,7 @@ import { toHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { createEvmExactMechanism, type EvmExactMechanism } from "./mechanism.ts";
 import { signEip3009Payload } from "./eip3009-client.ts";
-import { rpcRecorder, startTestChain, tempLedger, type TestChain, testMechanism } from "./testkit.ts";
+import { ACCEPTED_ASSET_WITHOUT_CODE, rpcRecorder, startTestChain, tempLedger, type TestChain, testMechanism, UNLISTED_ASSET } from "./testkit.ts";
 
 let chain: TestChain;
 let mechanism: EvmExactMechanism;
@@ -51,10 +51,15 @@ const rejections: [string, () => Promise<PaymentRequest>, string][] = [
   ["insufficient balance", () => chain.pay({ account: unfunded }), Reason.insufficientFunds],
   ["nonce already used", alreadyUsed, Reason.nonceAlreadyUsed],
   ["asset without code", async () => {
-    const asset = "0x00000000000000000000000000000000deadbeef";
+    const asset = ACCEPTED_ASSET_WITHOUT_CODE;
     const payload = await signEip3009Payload(chain.payer, { domain: { ...chain.domain, verifyingContract: asset }, to: chain.payTo, value: 1000n });
     return chain.request(payload, { asset });
   }, Reason.assetNotDeployed],
+  ["an asset the network does not accept", async () => {
+    const payload = await signEip3009Payload(chain.payer, { domain: { ...chain.domain, verifyingContract: UNLISTED_ASSET }, to: chain.payTo, value: 1000n });
+    return chain.request(payload, { asset: UNLISTED_ASSET });
+  }, Reason.assetNotAllowed],
+  ["amount zero", async () => chain.request((await chain.pay({ value: 0n })).payload, { amount: 0n }), Reason.amountNotPositive],
   ["malformed payload", async () => chain.request({ signature: "0x12", authorization: { from: chain.payer.address } }), Reason.invalidPayload],
 ];
 

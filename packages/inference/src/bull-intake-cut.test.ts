@@ -84,7 +84,7 @@ describe("BullQueue intake when the connection to Redis fails mid-call", () => {
       const backend = directService(name);
       let worker: ReturnType<typeof startWorker> | undefined;
       try {
-        const records = [...makeRecords(6, name, { tee: world.tee }), ...makeRecords(1, `${name}-single`, { type: "settle" })];
+        const records = [...makeRecords(6, name, { tee: world.tee }), ...makeRecords(1, `${name}-single`, { type: "settle", tee: world.tee })];
         await api.status(idOf(records[0]!)); // connected
 
         const cut = proxy.cutReplyToRequestWith(idOf(records[0]!).slice(2));
@@ -118,7 +118,7 @@ describe("BullQueue intake when the connection to Redis fails mid-call", () => {
     const api = apiThroughProxy(name);
     const backend = directService(name);
     try {
-      const records = [...makeRecords(5, name, { tee: world.tee }), ...makeRecords(1, `${name}-single`, { type: "settle-metadata" })];
+      const records = [...makeRecords(5, name, { tee: world.tee }), ...makeRecords(1, `${name}-single`, { type: "settle-metadata", tee: world.tee })];
       await api.status(idOf(records[0]!));
 
       const cut = proxy.cutRequestWith(idOf(records[0]!).slice(2));

@@ -12,7 +12,7 @@
  *   WALRUS_AGGREGATOR_URL                 (default: the publisher's host, as a daemon serves both)
  *   WALRUS_EPOCHS (53), WALRUS_PERMANENT (true)
  *   INFERENCE_TEE_KEYS                    `teeId=address` pairs, comma separated
- *   INFERENCE_REQUIRE_TEE_SIGNATURE (false)
+ *   INFERENCE_REQUIRE_TEE_SIGNATURE       (true when INFERENCE_TEE_KEYS names a TEE, else false)
  */
 import type { Address, Hex } from "viem";
 import { parseTeeRegistry } from "./validation.ts";
@@ -35,6 +35,7 @@ export function inferenceConfigFromEnv(env: Record<string, string | undefined> =
   const relayerKey = (env.SETTLEMENT_RELAYER_KEY ?? env.EVM_PRIVATE_KEY)?.trim();
   if (relayAddress && !/^0x[0-9a-fA-F]{40}$/.test(relayAddress)) throw new Error("SETTLEMENT_RELAY_ADDRESS must be a 20-byte hex address");
   if (relayerKey && !/^0x[0-9a-fA-F]{64}$/.test(relayerKey)) throw new Error("SETTLEMENT_RELAYER_KEY must be a 32-byte hex private key");
+  const teeKeys = parseTeeRegistry(env.INFERENCE_TEE_KEYS);
   return {
     batchSize: positiveInt(env.SETTLEMENT_BATCH_SIZE, 20, "SETTLEMENT_BATCH_SIZE"),
     batchTimeoutMs: positiveInt(env.SETTLEMENT_BATCH_TIMEOUT, 60_000, "SETTLEMENT_BATCH_TIMEOUT"),
@@ -52,8 +53,8 @@ export function inferenceConfigFromEnv(env: Record<string, string | undefined> =
           },
         }
       : {}),
-    teeKeys: parseTeeRegistry(env.INFERENCE_TEE_KEYS),
-    requireTeeSignature: (env.INFERENCE_REQUIRE_TEE_SIGNATURE ?? "false").trim().toLowerCase() === "true",
+    teeKeys,
+    requireTeeSignature: (env.INFERENCE_REQUIRE_TEE_SIGNATURE?.trim() || String(teeKeys.size > 0)).toLowerCase() === "true",
   };
 }
 

@@ -87,8 +87,8 @@ describe.each(queues)("%s", (label, makeQueue) => {
 
   it("anchors settle and settle-metadata records one transaction each, with their events", async () => {
     const service = new InferenceService({ queue: makeQueue(), validation: world.validation });
-    const plain = makeRecords(2, `single-${label}`, { type: "settle" });
-    const [meta] = makeRecords(1, `meta-${label}`, { type: "settle-metadata" });
+    const plain = makeRecords(2, `single-${label}`, { type: "settle", tee: world.tee });
+    const [meta] = makeRecords(1, `meta-${label}`, { type: "settle-metadata", tee: world.tee });
     const worker = service.startWorker({ relay: world.relay(), blobs: world.blobs(), batchSize: 10, batchTimeoutMs: 50, pollIntervalMs: 20 });
     try {
       const accepted = ids(await service.submit([...plain, meta]));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import { encodeAbiParameters, keccak256, concat, toHex, type Hex } from "viem";
-import { buildBatchTree, LEAF_ENCODING_V1, leafValue, loadBatchDump, siblingPath, verifyLeafProof, ZERO_BYTES32 } from "./merkle.ts";
+import { buildBatchTree, LEAF_ENCODING_V2, LEAF_TYPES_V2, leafValue, loadBatchDump, siblingPath, verifyLeafProof, ZERO_BYTES32 } from "./merkle.ts";
 import type { InferenceRecord } from "./records.ts";
 
 const h = (s: string): Hex => keccak256(toHex(s));
@@ -14,16 +14,17 @@ const recs: InferenceRecord[] = Array.from({ length: 5 }, (_, i) => ({
 const ids = recs.map((_, i) => `id-${i}`);
 const createdAt = "2025-01-01T00:00:00.000Z";
 
-describe("leaf encoding v1", () => {
-  it("puts zero values for absent TEE fields", () => {
-    expect(leafValue(recs[0]!)).toEqual([ZERO_BYTES32, h("in0"), h("out0"), "0", "0x"]);
-    expect(leafValue(recs[1]!)).toEqual([h("tee"), h("in1"), h("out1"), "1001", `0x${"ab".repeat(65)}`]);
+describe("leaf encoding v2", () => {
+  it("holds every attested field, with zero values for absent TEE fields and metadata", () => {
+    expect(leafValue(recs[0]!)).toEqual([ZERO_BYTES32, h("in0"), h("out0"), "0", "settle-batch", ZERO_BYTES32, "0x"]);
+    expect(leafValue(recs[1]!)).toEqual([h("tee"), h("in1"), h("out1"), "1001", "settle-batch", ZERO_BYTES32, `0x${"ab".repeat(65)}`]);
+    expect(LEAF_TYPES_V2).toEqual(["bytes32", "bytes32", "bytes32", "uint256", "string", "bytes32", "bytes"]);
   });
 
-  it("hashes leaves as keccak256(keccak256(abi.encode(teeId, inputHash, outputHash, timestamp, teeSignature)))", () => {
+  it("hashes leaves as keccak256(keccak256(abi.encode(teeId, inputHash, outputHash, timestamp, settlementType, metadataHash, teeSignature)))", () => {
     const tree = buildBatchTree(recs, ids, createdAt);
     const v = leafValue(recs[1]!);
-    const inner = keccak256(encodeAbiParameters(LEAF_ENCODING_V1.map((f) => ({ type: f.split(" ")[0]! })), [v[0], v[1], v[2], BigInt(v[3]), v[4]]));
+    const inner = keccak256(encodeAbiParameters(LEAF_ENCODING_V2.map((f) => ({ type: f.split(" ")[0]! })), [v[0], v[1], v[2], BigInt(v[3]), v[4], v[5], v[6]]));
     expect(tree.tree.leafHash(v)).toBe(keccak256(concat([inner])));
   });
 });
@@ -42,17 +43,18 @@ describe("batch trees and dumps", () => {
     const t = buildBatchTree(recs, ids, createdAt);
     recs.forEach((r, i) => {
       expect(verifyLeafProof(t.root, r, t.proof(i))).toBe(true);
-      expect(StandardMerkleTree.verify(t.root, ["bytes32", "bytes32", "bytes32", "uint256", "bytes"], leafValue(r), t.proof(i))).toBe(true);
+      expect(StandardMerkleTree.verify(t.root, ["bytes32", "bytes32", "bytes32", "uint256", "string", "bytes32", "bytes"], leafValue(r), t.proof(i))).toBe(true);
     });
     expect(verifyLeafProof(t.root, { ...recs[1]!, teeTimestamp: "1002" }, t.proof(1))).toBe(false);
     expect(verifyLeafProof(t.root, recs[2]!, t.proof(1))).toBe(false);
+    expect(verifyLeafProof(t.root, { ...recs[1]!, settlementType: "settle" }, t.proof(1))).toBe(false);
   });
 
   it("round-trip through the versioned dump, which names each record's id", () => {
     const t = buildBatchTree(recs, ids, createdAt);
     const { dump, root } = loadBatchDump(new TextEncoder().encode(t.dumpJson));
     expect(root).toBe(t.root);
-    expect(dump).toMatchObject({ format: "x402-inference-batch/1", leafEncoding: [...LEAF_ENCODING_V1], recordIds: ids, createdAt });
+    expect(dump).toMatchObject({ format: "x402-inference-batch/2", leafEncoding: [...LEAF_ENCODING_V2], recordIds: ids, createdAt });
     expect(dump.tree.values[3]!.value).toEqual(leafValue(recs[3]!));
   });
 

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createPublicClient, decodeEventLog, http, parseAbiItem, type Hex } from "viem";
 import { EmbeddedQueue } from "./embedded-queue.ts";
-import { leafValue, loadBatchDump, verifyLeafProof } from "./merkle.ts";
+import { leafStruct, loadBatchDump, verifyLeafProof } from "./merkle.ts";
 import { SETTLEMENT_RELAY_ABI } from "./relay.ts";
 import { InferenceService, type RecordView } from "./service.ts";
 import { makeRecords, startTestWorld, waitFor, type TestWorld } from "./testing/world.ts";
@@ -74,12 +74,11 @@ describe("10,000 records through the service", () => {
     for (let i = 0; i < TOTAL; i += 2000) {
       const checks = await Promise.all(
         views.slice(i, i + 2000).map((v, j) => {
-          const leaf = leafValue(records[i + j]!);
           return batched.readContract({
             address: world.relayAddress,
             abi: SETTLEMENT_RELAY_ABI,
             functionName: "verifyInference",
-            args: [v.root!, v.proof!, leaf[0], leaf[1], leaf[2], BigInt(leaf[3]), leaf[4]],
+            args: [v.root!, v.proof!, leafStruct(records[i + j]!)],
           });
         }),
       );

@@ -12,12 +12,19 @@ export interface InferenceRecord {
   teeId?: Hex;
   /** uint256 as a decimal string (unix seconds by convention). */
   teeTimestamp?: string;
-  /** 65-byte EIP-712 signature over TeeAttestation(teeId, inputHash, outputHash, teeTimestamp). */
+  /**
+   * 65-byte EIP-712 signature over TeeAttestation v2 (teeId, inputHash, outputHash, teeTimestamp,
+   * settlementType, metadataHash), in its normal form: lower-case, low s, v 27/28 (see tee.ts).
+   */
   teeSignature?: Hex;
   modelInfo?: string;
   inputData?: string;
   outputData?: string;
-  /** The x402 payment this inference was paid with, when it came through `/settle`. */
+  /**
+   * The x402 payment this inference was paid with, when it came through `/settle`. Kept beside the
+   * record, never part of its id: the TEE cannot sign a payment made after its attestation, so the
+   * first accepted link stays and the same attestation paid again is still one record.
+   */
   payment?: { network: string; transaction: string };
 }
 
@@ -26,11 +33,13 @@ export type Lane = "batch" | "single";
 export const laneOf = (type: SettlementType): Lane => (type === "settle-batch" ? "batch" : "single");
 
 /**
- * The record id: keccak256 over a versioned prefix and the record's canonical JSON (keys sorted,
- * absent fields omitted). Same content, same id, so a repeated post anchors once.
+ * The record id: keccak256 over a versioned prefix and the canonical JSON (keys sorted, absent fields
+ * omitted) of the normalised record without its payment link. Same attestation, same id, so a
+ * repeated post (or the same record paid twice) anchors once.
  */
 export function recordId(record: InferenceRecord): Hex {
-  return keccak256(toBytes(`x402-inference-record/1\n${canonicalJson(record)}`));
+  const { payment: _payment, ...anchored } = record;
+  return keccak256(toBytes(`x402-inference-record/1\n${canonicalJson(anchored)}`));
 }
 
 export function canonicalJson(value: unknown): string {

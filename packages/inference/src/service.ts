@@ -6,7 +6,7 @@ import { Reason, reject, type Rejection } from "@facilitator/core";
 import type { Address, Hex } from "viem";
 import type { InferenceQueue, QueueStats } from "./queue.ts";
 import type { RecordEntry, RecordStatus, SettlementType } from "./records.ts";
-import { validateRecord, type ValidationConfig } from "./validation.ts";
+import { validateRecord, type ValidateOptions, type ValidationConfig } from "./validation.ts";
 import { startWorker, type AnchorWorkerOptions, type WorkerHandle, type WorkerStats } from "./worker.ts";
 
 export type SubmitResult =
@@ -81,13 +81,15 @@ export class InferenceService {
   /**
    * Validates every record on its own and durably enqueues the valid ones before resolving. One
    * result per input, in order. Throws InferenceUnavailableError if the queue fails (a retry is safe).
+   * `authenticated`: the caller presented an inference key; without it only records signed by a
+   * registered TEE are accepted (see validation.ts).
    */
-  async submit(inputs: readonly unknown[], opts: { defaultType?: SettlementType } = {}): Promise<SubmitResult[]> {
+  async submit(inputs: readonly unknown[], opts: ValidateOptions = {}): Promise<SubmitResult[]> {
     if (inputs.length > this.maxRecordsPerSubmit) {
       const error = reject(Reason.payloadTooLarge, `at most ${this.maxRecordsPerSubmit} records per request`);
       return inputs.map(() => ({ error }));
     }
-    const checked = inputs.map((input) => validateRecord(input, this.validation, opts.defaultType));
+    const checked = inputs.map((input) => validateRecord(input, this.validation, opts));
     const valid = checked.flatMap((c) => (c.ok ? [{ id: c.id, record: c.record }] : []));
     let stored: Awaited<ReturnType<InferenceQueue["enqueue"]>> = [];
     if (valid.length) {

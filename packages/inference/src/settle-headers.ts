@@ -6,7 +6,9 @@
  *   x-settlement-metadata         base64 of JSON {modelInfo, inputData, outputData} (settle-metadata)
  *   x-tee-id, x-tee-timestamp, x-tee-signature   optional TEE attestation (see tee.ts)
  *
- * Pure: turns headers into a record input for `InferenceService.submit`; validation happens there.
+ * Pure: turns headers into a record input for `InferenceService.submit`; validation happens there,
+ * origin included: a registered TEE's signature, or an inference key the server found on the request
+ * (`X-Inference-Authorization`, see packages/server/src/inference-auth.ts).
  */
 import { Reason, reject, type Rejection } from "@facilitator/core";
 import type { SettlementType } from "./records.ts";

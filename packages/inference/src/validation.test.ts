@@ -1,9 +1,19 @@
 import { describe, expect, it } from "vitest";
-import { hashTypedData, keccak256, toHex, type Hex } from "viem";
+import { encodeAbiParameters, hashTypedData, keccak256, toHex, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { Reason } from "@facilitator/core";
 import { recordId, canonicalJson } from "./records.ts";
-import { recoverTeeSigner, signTeeAttestation, teeAttestationDigest, teeTypedData } from "./tee.ts";
+import {
+  normaliseTeeSignature,
+  recoverTeeSigner,
+  signTeeAttestation,
+  signTeeRecord,
+  TEE_DOMAIN,
+  teeAttestationDigest,
+  teeMetadataHash,
+  teeTypedData,
+  type TeeAttestation,
+} from "./tee.ts";
 import { parseTeeRegistry, validateRecord, type ValidationConfig } from "./validation.ts";
 import { recordInputFromSettleHeaders } from "./settle-headers.ts";
 import { inferenceConfigFromEnv } from "./config.ts";
@@ -13,19 +23,48 @@ const teeKey = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b7869
 const tee = privateKeyToAccount(teeKey);
 const otherKey = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a" as const;
 const TEE_ID = h("tee-1");
+const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+const ZERO = `0x${"0".repeat(64)}` as Hex;
 
-const att = { teeId: TEE_ID, inputHash: h("in"), outputHash: h("out"), timestamp: 1_700_000_000n };
+const att: TeeAttestation = { teeId: TEE_ID, inputHash: h("in"), outputHash: h("out"), timestamp: 1_700_000_000n, settlementType: "settle-batch", metadataHash: ZERO };
 const goodSig = signTeeAttestation(teeKey, att);
 const signed = { inputHash: att.inputHash, outputHash: att.outputHash, settlementType: "settle-batch", teeId: TEE_ID, teeTimestamp: 1_700_000_000, teeSignature: goodSig };
+const meta = { modelInfo: "m", inputData: "i", outputData: "o" };
+const signedMeta = signTeeRecord({ teeId: TEE_ID, privateKey: teeKey }, { inputHash: h("in"), outputHash: h("out"), settlementType: "settle-metadata" as const, teeTimestamp: "1700000000", ...meta });
 
+/** Signatures may come with v 0/1 (recovery id) instead of 27/28. */
+const vRaw = (sig: Hex): Hex => `${sig.slice(0, 130)}0${parseInt(sig.slice(130), 16) - 27}` as Hex;
+/** The same signature with s -> n - s and v flipped: recovers the same key (malleable twin). */
+function highS(sig: Hex): Hex {
+  const s = BigInt(`0x${sig.slice(66, 130)}`);
+  const v = parseInt(sig.slice(130), 16);
+  return `${sig.slice(0, 66)}${(N - s).toString(16).padStart(64, "0")}${(v === 27 ? 28 : 27).toString(16)}` as Hex;
+}
+
+/** Unsigned records are allowed to key-authenticated callers (REQUIRE_TEE_SIGNATURE=false). */
 const open: ValidationConfig = { requireTeeSignature: false, teeKeys: new Map([[TEE_ID, tee.address]]) };
+/** The default once TEE_KEYS is set. */
 const strict: ValidationConfig = { ...open, requireTeeSignature: true };
+/** No TEE keys at all: the inference key is the only proof of origin. */
+const keyOnly: ValidationConfig = { requireTeeSignature: false, teeKeys: new Map() };
+const authed = { authenticated: true };
 
-describe("TEE attestations", () => {
+describe("TEE attestations (v2)", () => {
   it("hashes like viem's EIP-712 and signs like viem's signTypedData", async () => {
+    expect(TEE_DOMAIN).toEqual({ name: "TEE Inference", version: "2" });
     expect(teeAttestationDigest(att)).toBe(hashTypedData(teeTypedData(att)));
     expect(goodSig).toBe(await tee.signTypedData(teeTypedData(att)));
     expect(recoverTeeSigner(att, goodSig)).toBe(tee.address);
+    const metaAtt: TeeAttestation = { ...att, settlementType: "settle-metadata", metadataHash: teeMetadataHash(meta) };
+    expect(teeAttestationDigest(metaAtt)).toBe(hashTypedData(teeTypedData(metaAtt)));
+  });
+
+  it("signs the settlement type and the metadata", () => {
+    expect(teeMetadataHash(meta)).toBe(keccak256(encodeAbiParameters([{ type: "string" }, { type: "string" }, { type: "string" }], ["m", "i", "o"])));
+    expect(teeMetadataHash({})).not.toBe(ZERO); // empty metadata is still a settle-metadata record's, not "none"
+    for (const changed of [{ settlementType: "settle" as const }, { metadataHash: teeMetadataHash(meta) }, { timestamp: 1n }]) {
+      expect(recoverTeeSigner({ ...att, ...changed }, goodSig)).not.toBe(tee.address);
+    }
   });
 
   it.each([
@@ -38,51 +77,76 @@ describe("TEE attestations", () => {
   });
 
   it("refuses the malleable (high-s) twin of a valid signature", () => {
-    const n = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
-    const s = BigInt(`0x${goodSig.slice(66, 130)}`);
-    const v = parseInt(goodSig.slice(130), 16);
-    const twin = `${goodSig.slice(0, 66)}${(n - s).toString(16).padStart(64, "0")}${(v === 27 ? 28 : 27).toString(16)}` as Hex;
-    expect(recoverTeeSigner(att, twin)).toBeUndefined();
+    expect(recoverTeeSigner(att, highS(goodSig))).toBeUndefined();
+    expect(normaliseTeeSignature(highS(goodSig))).toMatchObject({ ok: false, error: expect.stringMatching(/high s/) });
+  });
+
+  it("normalises v 0/1 to 27/28 and leaves the normal form alone", () => {
+    expect(normaliseTeeSignature(vRaw(goodSig))).toEqual({ ok: true, signature: goodSig });
+    expect(normaliseTeeSignature(goodSig.toUpperCase().replace("0X", "0x") as Hex)).toEqual({ ok: true, signature: goodSig });
+    expect(recoverTeeSigner(att, vRaw(goodSig))).toBe(tee.address);
+    for (const v of ["02", "1d", "ff"]) expect(normaliseTeeSignature(`${goodSig.slice(0, 130)}${v}` as Hex).ok).toBe(false);
+    expect(normaliseTeeSignature(`0x${"0".repeat(64)}${goodSig.slice(66)}` as Hex).ok).toBe(false); // r = 0
   });
 });
 
 describe("validateRecord", () => {
   const base = { inputHash: h("a"), outputHash: h("b"), settlementType: "settle-batch" };
-  const cases: [string, unknown, ValidationConfig, string | null][] = [
-    ["a minimal batch record", base, open, null],
-    ["a signed record from a known TEE", signed, strict, null],
-    ["snake_case field names", { input_hash: h("a"), output_hash: h("b"), settlement_type: "settle" }, open, null],
-    ["a settle-metadata record", { ...base, settlementType: "settle-metadata", modelInfo: "m", inputData: "i", outputData: "o" }, open, null],
-    ["a record with its payment", { ...base, payment: { network: "base-sepolia", transaction: `0x${"1".repeat(64)}` } }, open, null],
-    ["an unregistered TEE's signature when not required", { ...signed, teeId: h("tee-9") }, open, null],
-    ["not an object", "0x12", open, Reason.invalidInferenceRecord],
-    ["an array", [base], open, Reason.invalidInferenceRecord],
-    ["a short input hash", { ...base, inputHash: "0x1234" }, open, Reason.invalidInferenceRecord],
-    ["a long output hash", { ...base, outputHash: `${h("b")}00` }, open, Reason.invalidInferenceRecord],
-    ["a hash without 0x", { ...base, inputHash: h("a").slice(2) }, open, Reason.invalidInferenceRecord],
-    ["a non-hex hash", { ...base, inputHash: `0x${"g".repeat(64)}` }, open, Reason.invalidInferenceRecord],
-    ["an unknown settlement type", { ...base, settlementType: "settle-later" }, open, Reason.invalidSettlementType],
-    ["no settlement type and no default", { inputHash: h("a"), outputHash: h("b") }, open, Reason.invalidSettlementType],
-    ["an unknown field", { ...base, extra: 1 }, open, Reason.invalidInferenceRecord],
-    ["a field given twice differently", { ...base, input_hash: h("c") }, open, Reason.invalidInferenceRecord],
-    ["metadata on a batch record", { ...base, modelInfo: "m" }, open, Reason.invalidInferenceRecord],
-    ["oversized inputData", { ...base, settlementType: "settle-metadata", inputData: "x".repeat(4097) }, open, Reason.payloadTooLarge],
-    ["oversized modelInfo", { ...base, settlementType: "settle-metadata", modelInfo: "é".repeat(300) }, open, Reason.payloadTooLarge],
-    ["non-string metadata", { ...base, settlementType: "settle-metadata", outputData: 5 }, open, Reason.invalidInferenceRecord],
-    ["a negative timestamp", { ...signed, teeTimestamp: -1 }, open, Reason.invalidInferenceRecord],
-    ["a fractional timestamp", { ...signed, teeTimestamp: 1.5 }, open, Reason.invalidInferenceRecord],
-    ["a timestamp above uint256", { ...signed, teeTimestamp: (2n ** 256n).toString() }, open, Reason.invalidInferenceRecord],
-    ["a malformed signature", { ...signed, teeSignature: "0xabcd" }, open, Reason.invalidTeeSignature],
-    ["a signature without teeId", { ...base, teeTimestamp: 1, teeSignature: goodSig }, open, Reason.invalidInferenceRecord],
-    ["a known TEE's bad signature", { ...signed, outputHash: h("tampered") }, open, Reason.invalidTeeSignature],
-    ["another key's signature", { ...signed, teeSignature: signTeeAttestation(otherKey, att) }, open, Reason.invalidTeeSignature],
-    ["no signature when required", base, strict, Reason.invalidTeeSignature],
-    ["an unknown TEE when required", { ...signed, teeId: h("tee-9") }, strict, Reason.unknownTee],
-    ["a bad payment", { ...base, payment: { network: "base" } }, open, Reason.invalidInferenceRecord],
+  type Case = [string, unknown, ValidationConfig, { authenticated?: boolean }, string | null];
+  const cases: Case[] = [
+    // who may anchor
+    ["a registered TEE's signed record, from anyone", signed, strict, {}, null],
+    ["a registered TEE's signed record when signatures are optional, from anyone", signed, open, {}, null],
+    ["a registered TEE's signed settle-metadata record", signedMeta, strict, {}, null],
+    ["a signature with v 0/1", { ...signed, teeSignature: vRaw(goodSig) }, strict, {}, null],
+    ["an unsigned record from an authenticated caller, no TEE keys", base, keyOnly, authed, null],
+    ["an unsigned record from an authenticated caller, signatures optional", base, open, authed, null],
+    ["an unregistered TEE's signature from an authenticated caller", { ...signed, teeId: h("tee-9") }, open, authed, null],
+    ["an unsigned record from an anonymous caller, no TEE keys", base, keyOnly, {}, Reason.inferenceUnauthenticated],
+    ["an unsigned record from an anonymous caller, signatures optional", base, open, {}, Reason.inferenceUnauthenticated],
+    ["an unregistered TEE's signature from an anonymous caller", { ...signed, teeId: h("tee-9") }, open, {}, Reason.inferenceUnauthenticated],
+    ["no signature when required, even authenticated", base, strict, authed, Reason.teeSignatureRequired],
+    ["a registered teeId without signature", { ...base, teeId: TEE_ID, teeTimestamp: 1 }, open, authed, Reason.teeSignatureRequired],
+    ["an unknown TEE when required", { ...signed, teeId: h("tee-9") }, strict, authed, Reason.unknownTee],
+    // what the signature covers
+    ["a known TEE's bad signature", { ...signed, outputHash: h("tampered") }, open, authed, Reason.invalidTeeSignature],
+    ["another key's signature", { ...signed, teeSignature: signTeeAttestation(otherKey, att) }, open, authed, Reason.invalidTeeSignature],
+    ["a batch signature re-used as settle", { ...signed, settlementType: "settle" }, strict, authed, Reason.invalidTeeSignature],
+    ["a batch signature re-used as settle-metadata", { ...signed, settlementType: "settle-metadata", ...meta }, open, authed, Reason.invalidTeeSignature],
+    ["signed metadata changed", { ...signedMeta, outputData: "something else" }, strict, {}, Reason.invalidTeeSignature],
+    ["signed metadata dropped", { ...signedMeta, modelInfo: undefined, inputData: undefined, outputData: undefined }, strict, {}, Reason.invalidTeeSignature],
+    ["another timestamp", { ...signed, teeTimestamp: 1_700_000_001 }, strict, {}, Reason.invalidTeeSignature],
+    ["a high-s signature", { ...signed, teeSignature: highS(goodSig) }, open, authed, Reason.invalidTeeSignature],
+    ["a high-s signature of an unregistered TEE", { ...signed, teeId: h("tee-9"), teeSignature: highS(goodSig) }, open, authed, Reason.invalidTeeSignature],
+    ["v 29", { ...signed, teeSignature: `${goodSig.slice(0, 130)}1d` }, open, authed, Reason.invalidTeeSignature],
+    // shape
+    ["snake_case field names", { input_hash: h("a"), output_hash: h("b"), settlement_type: "settle" }, open, authed, null],
+    ["a settle-metadata record", { ...base, settlementType: "settle-metadata", ...meta }, open, authed, null],
+    ["a record with its payment", { ...base, payment: { network: "base-sepolia", transaction: `0x${"1".repeat(64)}` } }, open, authed, null],
+    ["not an object", "0x12", open, authed, Reason.invalidInferenceRecord],
+    ["an array", [base], open, authed, Reason.invalidInferenceRecord],
+    ["a short input hash", { ...base, inputHash: "0x1234" }, open, authed, Reason.invalidInferenceRecord],
+    ["a long output hash", { ...base, outputHash: `${h("b")}00` }, open, authed, Reason.invalidInferenceRecord],
+    ["a hash without 0x", { ...base, inputHash: h("a").slice(2) }, open, authed, Reason.invalidInferenceRecord],
+    ["a non-hex hash", { ...base, inputHash: `0x${"g".repeat(64)}` }, open, authed, Reason.invalidInferenceRecord],
+    ["an unknown settlement type", { ...base, settlementType: "settle-later" }, open, authed, Reason.invalidSettlementType],
+    ["no settlement type and no default", { inputHash: h("a"), outputHash: h("b") }, open, authed, Reason.invalidSettlementType],
+    ["an unknown field", { ...base, extra: 1 }, open, authed, Reason.invalidInferenceRecord],
+    ["a field given twice differently", { ...base, input_hash: h("c") }, open, authed, Reason.invalidInferenceRecord],
+    ["metadata on a batch record", { ...base, modelInfo: "m" }, open, authed, Reason.invalidInferenceRecord],
+    ["oversized inputData", { ...base, settlementType: "settle-metadata", inputData: "x".repeat(4097) }, open, authed, Reason.payloadTooLarge],
+    ["oversized modelInfo", { ...base, settlementType: "settle-metadata", modelInfo: "é".repeat(300) }, open, authed, Reason.payloadTooLarge],
+    ["non-string metadata", { ...base, settlementType: "settle-metadata", outputData: 5 }, open, authed, Reason.invalidInferenceRecord],
+    ["a negative timestamp", { ...signed, teeTimestamp: -1 }, open, authed, Reason.invalidInferenceRecord],
+    ["a fractional timestamp", { ...signed, teeTimestamp: 1.5 }, open, authed, Reason.invalidInferenceRecord],
+    ["a timestamp above uint256", { ...signed, teeTimestamp: (2n ** 256n).toString() }, open, authed, Reason.invalidInferenceRecord],
+    ["a malformed signature", { ...signed, teeSignature: "0xabcd" }, open, authed, Reason.invalidTeeSignature],
+    ["a signature without teeId", { ...base, teeTimestamp: 1, teeSignature: goodSig }, open, authed, Reason.invalidInferenceRecord],
+    ["a bad payment", { ...base, payment: { network: "base" } }, open, authed, Reason.invalidInferenceRecord],
   ];
 
-  it.each(cases)("%s", (_, input, config, reason) => {
-    const result = validateRecord(input, config);
+  it.each(cases)("%s", (_, input, config, opts, reason) => {
+    const result = validateRecord(input, config, opts);
     if (reason === null) {
       expect(result).toMatchObject({ ok: true });
     } else {
@@ -91,28 +155,37 @@ describe("validateRecord", () => {
     }
   });
 
-  it("normalises, so equal content gets one id whatever its spelling", () => {
+  it("normalises, so one attestation gets one id whatever its spelling or payment", () => {
     const a = validateRecord({ ...signed, inputHash: signed.inputHash.toUpperCase().replace("0X", "0x") }, open);
     const b = validateRecord({ tee_id: TEE_ID, input_hash: signed.inputHash, output_hash: signed.outputHash, tee_timestamp: "1700000000", tee_signature: goodSig, settlementType: "settle-batch" }, open);
-    expect(a.ok && b.ok && a.id === b.id).toBe(true);
-    expect(a.ok && a.record.teeTimestamp).toBe("1700000000");
-    const c = validateRecord({ ...signed, payment: { network: "base", transaction: "0x01" } }, open);
-    expect(c.ok && a.ok && c.id !== a.id).toBe(true);
+    const v01 = validateRecord({ ...signed, teeSignature: vRaw(goodSig) }, open);
+    const paid = validateRecord({ ...signed, payment: { network: "base", transaction: "0x01" } }, open);
+    if (!a.ok || !b.ok || !v01.ok || !paid.ok) throw new Error("all four are valid");
+    expect(new Set([a.id, b.id, v01.id, paid.id]).size).toBe(1);
+    expect(a.record.teeTimestamp).toBe("1700000000");
+    expect(v01.record.teeSignature).toBe(goodSig);
+    expect(paid.record.payment).toEqual({ network: "base", transaction: "0x01" });
   });
 
   it("applies the default settlement type and fills absent metadata", () => {
-    const r = validateRecord({ inputHash: h("a"), outputHash: h("b"), modelInfo: "m" }, open, "settle-metadata");
+    const r = validateRecord({ inputHash: h("a"), outputHash: h("b"), modelInfo: "m" }, open, { defaultType: "settle-metadata", authenticated: true });
     expect(r).toMatchObject({ ok: true, record: { settlementType: "settle-metadata", modelInfo: "m", inputData: "", outputData: "" } });
+  });
+
+  it("accepts a settle-metadata record whose TEE signed empty metadata, when the metadata is left out", () => {
+    const bare = signTeeRecord({ teeId: TEE_ID, privateKey: teeKey }, { inputHash: h("x"), outputHash: h("y"), settlementType: "settle-metadata" as const });
+    expect(validateRecord(bare, strict)).toMatchObject({ ok: true, record: { modelInfo: "", inputData: "", outputData: "" } });
   });
 });
 
 describe("record ids", () => {
-  it("hash the canonical JSON, independent of key order", () => {
+  it("hash the canonical JSON, independent of key order, without the payment link", () => {
     expect(canonicalJson({ b: 1, a: [{ d: 2, c: undefined }] })).toBe('{"a":[{"d":2}],"b":1}');
     const r1 = recordId({ settlementType: "settle", inputHash: h("a"), outputHash: h("b") });
     const r2 = recordId({ outputHash: h("b"), inputHash: h("a"), settlementType: "settle" });
     expect(r1).toBe(r2);
     expect(recordId({ settlementType: "settle-batch", inputHash: h("a"), outputHash: h("b") })).not.toBe(r1);
+    expect(recordId({ settlementType: "settle", inputHash: h("a"), outputHash: h("b"), payment: { network: "base", transaction: "0x01" } })).toBe(r1);
   });
 });
 
@@ -153,6 +226,12 @@ describe("inferenceConfigFromEnv", () => {
       WALRUS_PUBLISHER_URL: "http://localhost:9002/v1/blobs",
     });
     expect(c).toMatchObject({ batchSize: 50, batchTimeoutMs: 60_000, relayAddress: tee.address, relayerKey: teeKey, walrus: { aggregatorUrl: "http://localhost:9002", epochs: 53, permanent: true } });
+  });
+
+  it("requires TEE signatures by default once a TEE is registered", () => {
+    expect(inferenceConfigFromEnv({}).requireTeeSignature).toBe(false);
+    expect(inferenceConfigFromEnv({ INFERENCE_TEE_KEYS: `${TEE_ID}=${tee.address}` }).requireTeeSignature).toBe(true);
+    expect(inferenceConfigFromEnv({ INFERENCE_TEE_KEYS: `${TEE_ID}=${tee.address}`, INFERENCE_REQUIRE_TEE_SIGNATURE: "false" }).requireTeeSignature).toBe(false);
   });
 
   it("refuses malformed numbers and keys", () => {

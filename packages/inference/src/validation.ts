@@ -1,11 +1,16 @@
 /**
  * Validation at the door. Pure: a record is checked and normalised before anything is stored, so a
  * malformed record is refused with a reason and can never reach (and block) a batch.
+ *
+ * Only records whose origin is proven are accepted (checkOrigin):
+ *   - a record signed by a registered TEE (TeeAttestation v2, see tee.ts) is accepted from anyone;
+ *   - without such a signature, only from a caller authenticated with an inference key, and only when
+ *     the deployment does not require TEE signatures and the record does not name a registered TEE.
  */
 import { Reason, reject, type Rejection, describeValue } from "@facilitator/core";
 import { getAddress, isAddress, type Address, type Hex } from "viem";
 import { recordId, SETTLEMENT_TYPES, type InferenceRecord, type SettlementType } from "./records.ts";
-import { recoverTeeSigner } from "./tee.ts";
+import { normaliseTeeSignature, recordAttestation, recoverTeeSigner } from "./tee.ts";
 
 /** Known TEEs: teeId (lower-case 32-byte hex) -> the address of its signing key. */
 export type TeeRegistry = ReadonlyMap<string, Address>;
@@ -21,10 +26,23 @@ export interface RecordLimits {
 export const DEFAULT_LIMITS: RecordLimits = { modelInfoBytes: 512, dataBytes: 4096 };
 
 export interface ValidationConfig {
-  /** Refuse records without a valid signature from the key registered for their teeId. */
+  /**
+   * Refuse records without a valid signature from the key registered for their teeId, whoever posts
+   * them. When false, a caller authenticated with an inference key may post unsigned records.
+   */
   requireTeeSignature: boolean;
   teeKeys: TeeRegistry;
   limits?: RecordLimits;
+}
+
+export interface ValidateOptions {
+  /** Applies when the record names no settlement type. */
+  defaultType?: SettlementType;
+  /**
+   * The caller presented a valid inference key (INFERENCE_API_KEYS). Without it only records signed
+   * by a registered TEE are accepted. Default false.
+   */
+  authenticated?: boolean;
 }
 
 export type ValidationResult = { ok: true; id: Hex; record: InferenceRecord } | ({ ok: false } & Rejection);
@@ -51,11 +69,9 @@ const FIELDS = new Set<string>([
   "modelInfo", "inputData", "outputData", "payment",
 ]);
 
-/**
- * Checks one record and returns its normal form and id, or the first reason it is refused.
- * `defaultType` applies when the record names no settlement type.
- */
-export function validateRecord(input: unknown, config: ValidationConfig, defaultType?: SettlementType): ValidationResult {
+/** Checks one record and returns its normal form and id, or the first reason it is refused. */
+export function validateRecord(input: unknown, config: ValidationConfig, opts: ValidateOptions = {}): ValidationResult {
+  const defaultType = opts.defaultType;
   const bad = (message: string) => ({ ok: false as const, ...reject(Reason.invalidInferenceRecord, message) });
   if (typeof input !== "object" || input === null || Array.isArray(input)) return bad("a record must be a JSON object");
 
@@ -93,7 +109,10 @@ export function validateRecord(input: unknown, config: ValidationConfig, default
       return { ok: false, ...reject(Reason.invalidTeeSignature, "teeSignature must be a 65-byte hex string (r, s, v)") };
     }
     if (!record.teeId || record.teeTimestamp === undefined) return bad("teeSignature needs teeId and teeTimestamp beside it");
-    record.teeSignature = raw.teeSignature.toLowerCase() as Hex;
+    // One attestation, one spelling, one id: v 0/1 becomes 27/28; a high s is refused.
+    const normal = normaliseTeeSignature(raw.teeSignature as Hex);
+    if (!normal.ok) return { ok: false, ...reject(Reason.invalidTeeSignature, normal.error) };
+    record.teeSignature = normal.signature;
   }
 
   const limits = config.limits ?? DEFAULT_LIMITS;
@@ -120,30 +139,45 @@ export function validateRecord(input: unknown, config: ValidationConfig, default
     record.payment = { network: p.network as string, transaction: p.transaction as string };
   }
 
-  const tee = checkTee(record, config);
-  if (tee) return { ok: false, ...tee };
+  const origin = checkOrigin(record, config, opts.authenticated === true);
+  if (origin) return { ok: false, ...origin };
   return { ok: true, id: recordId(record), record };
 }
 
 /**
- * A signature from a registered TEE is always checked; an unregistered TEE's signature is kept as it
- * came (auditors can check it against keys they trust) unless configuration requires a known TEE.
+ * Whether the record's origin is proven, in this order:
+ *   1. it carries a signature and names a registered TEE: the signature must be that TEE's over the
+ *      whole record (TeeAttestation v2), and then it is accepted from anyone;
+ *   2. signatures are required (REQUIRE_TEE_SIGNATURE): refused (no signature, or an unknown TEE);
+ *   3. it names a registered TEE without its signature: refused, whoever posts it (it would be shown
+ *      as that TEE's inference);
+ *   4. otherwise only an authenticated caller's record is accepted; an unregistered TEE's signature is
+ *      kept as it came (auditors check it against keys they trust).
  */
-function checkTee(record: InferenceRecord, config: ValidationConfig): Rejection | undefined {
-  if (config.requireTeeSignature && (!record.teeId || !record.teeSignature || record.teeTimestamp === undefined)) {
-    return reject(Reason.invalidTeeSignature, "this facilitator requires teeId, teeTimestamp and teeSignature on every record");
+function checkOrigin(record: InferenceRecord, config: ValidationConfig, authenticated: boolean): Rejection | undefined {
+  const registered = record.teeId ? config.teeKeys.get(record.teeId) : undefined;
+  if (record.teeSignature && registered) {
+    const signer = recoverTeeSigner(recordAttestation(record), record.teeSignature);
+    if (signer !== registered) {
+      return reject(
+        Reason.invalidTeeSignature,
+        `teeSignature is not TEE ${record.teeId}'s signature (key ${registered}) of this record's TeeAttestation v2 (teeId, inputHash, outputHash, timestamp, settlementType, metadataHash)`,
+      );
+    }
+    return undefined;
   }
-  if (!record.teeSignature || !record.teeId) return undefined;
-  const expected = config.teeKeys.get(record.teeId);
-  if (!expected) {
-    return config.requireTeeSignature ? reject(Reason.unknownTee, `teeId ${record.teeId} is not a registered TEE`) : undefined;
+  if (config.requireTeeSignature) {
+    if (record.teeSignature) return reject(Reason.unknownTee, `teeId ${record.teeId} is not a registered TEE`);
+    return reject(Reason.teeSignatureRequired, "this facilitator requires teeId, teeTimestamp and a registered TEE's teeSignature on every record");
   }
-  const signer = recoverTeeSigner(
-    { teeId: record.teeId, inputHash: record.inputHash, outputHash: record.outputHash, timestamp: BigInt(record.teeTimestamp!) },
-    record.teeSignature,
-  );
-  if (signer !== expected) {
-    return reject(Reason.invalidTeeSignature, `teeSignature is not a signature of this record by TEE ${record.teeId}'s key ${expected}`);
+  if (registered) {
+    return reject(Reason.teeSignatureRequired, `the record names the registered TEE ${record.teeId} but carries no teeSignature`);
+  }
+  if (!authenticated) {
+    return reject(
+      Reason.inferenceUnauthenticated,
+      "a record without a registered TEE's signature is accepted only from a caller with an inference API key (Authorization or X-Inference-Authorization: Bearer <key>)",
+    );
   }
   return undefined;
 }

@@ -17,9 +17,10 @@ export function nextStored(next: Omit<LedgerEntry, "version">, expectedVersion: 
  *    nonce unused: a later attempt can still move the funds, but once at most, as the payer signed.
  *  - Solana: the settle looks the (deterministic) signature up before sending, and a transaction that
  *    did not land can never land once its blockhash expired (about 150 slots, a minute or so).
- *  - ERC-2612 permit: not by itself. A used permit nonce is skipped when an allowance is in place
- *    (`planPermitSettlement`), so only the permit's deadline stops a replay: such entries carry
- *    `keepUntil`, and are kept until then whatever the retention.
+ *  - ERC-2612 permit: a permit is skipped only when this payment's own entry recorded it
+ *    (`planPermitSettlement`); a fresh attempt needs the owner's next nonce, which a settled permit used.
+ *  - A transfer method the chain would not refuse by itself sets `keepUntil`: kept until then whatever
+ *    the retention.
  * A `claimed` entry expires after the retention too: its live holder rewrites it every third of a lease
  * (each write starts the retention again), and one whose holder died sent nothing, so any settle may
  * take it over, exactly as if it were absent. `broadcast` entries never expire: they hold recorded

@@ -7,6 +7,7 @@ import { Reason } from "@facilitator/core";
 import type { Facilitator } from "./facilitator.ts";
 import type { InferencePipeline } from "./inference.ts";
 import { refuse } from "./ops/rejection.ts";
+import type { TrustProxy } from "./ops/trust-proxy.ts";
 
 export interface AppOptions {
   facilitator: Facilitator;
@@ -19,6 +20,11 @@ export interface AppOptions {
   inference?: Pick<InferencePipeline, "precheck" | "submitFromSettle">;
   /** Run before /verify and /settle parse their bodies (metrics, API keys, rate limits), so a refused caller costs no parsing. */
   paymentGuards?: RequestHandler[];
+  /**
+   * Express's `trust proxy` (TRUST_PROXY): which peers may name the client in X-Forwarded-For, so
+   * `req.ip` (what rate limits count) is the client, not the load balancer. Default: trust nobody.
+   */
+  trustProxy?: TrustProxy;
 }
 
 export function createApp(opts: AppOptions): express.Express {
@@ -26,7 +32,7 @@ export function createApp(opts: AppOptions): express.Express {
   const app = express();
   app.disable("x-powered-by");
   app.set("etag", false);
-  app.set("trust proxy", false);
+  app.set("trust proxy", opts.trustProxy ?? false);
   app.use(requestLog(logger));
   const json = express.json({ limit: opts.bodyLimit ?? "64kb" });
 

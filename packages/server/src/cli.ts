@@ -44,7 +44,7 @@ async function main(): Promise<void> {
   const services = await composeServices(config, logger, { pollingIntervalMs: world ? 50 : undefined, relayFromBlock: world?.relayFromBlock });
   stops.push(() => services.close());
   const url = await services.listen();
-  logger.info({ url, networks: services.mechanisms.flatMap((m) => m.networks.map((n) => n.name)) }, "facilitator listening");
+  logger.info({ url, metricsUrl: services.metricsUrl(), networks: services.mechanisms.flatMap((m) => m.networks.map((n) => n.name)) }, "facilitator listening");
 
   if (world) {
     writeDevnetJson({ ...world.json, facilitatorUrl: url });
@@ -79,6 +79,7 @@ function printWorld(url: string, json: LocalWorld["json"]): void {
   if (json.settlementRelay) lines.push(`\n  SettlementRelay ${json.settlementRelay.address} on ${json.settlementRelay.network}; explorer ${url}/explorer`);
   if (json.walrus) lines.push(`  Walrus publisher ${json.walrus.publisherUrl}  aggregator ${json.walrus.aggregatorUrl}`);
   if (json.inferenceApiKey) lines.push(`  inference door: POST ${url}/inference/settlements with Authorization: Bearer ${json.inferenceApiKey}`);
+  if (json.tee) lines.push(`  local TEE ${json.tee.teeId} (key ${json.tee.address}): records must carry its signature (TEE attestation v2)`);
   lines.push("\nCtrl-C stops everything.\n");
   console.log(lines.join("\n"));
 }

@@ -21,6 +21,7 @@ import {
   createMetrics,
   formatStartupProblems,
   gracefulShutdown,
+  cachedSource,
   MemoryRateLimitStore,
   metricsRouter,
   rateLimit,
@@ -31,6 +32,7 @@ import {
   rpcCheck,
   signerBalanceCheck,
   walrusCheck,
+  warnInsecureDefaults,
   type Metrics,
 } from "./ops/index.ts";
 
@@ -56,13 +58,15 @@ export interface Services {
   mechanisms: PaymentMechanism[];
   app: ReturnType<typeof createApp>;
   listen(): Promise<string>;
+  /** Where /metrics listens when METRICS_PORT gives it a port of its own (set once `listen` resolved). */
+  metricsUrl(): string | undefined;
   close(): Promise<void>;
 }
 
 export interface ComposeOptions {
   /** Local chains poll receipts often; real chains need not. */
   pollingIntervalMs?: number;
-  /** Explorer: the block the relay was deployed at, so scans start there. */
+  /** Explorer: the block the relay was deployed at, so scans start there (the local world's; default: config.relayFromBlock). */
   relayFromBlock?: bigint;
 }
 
@@ -78,6 +82,7 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
     for (const p of problems.filter((p) => p.severity === "warning")) logger.warn({ network: p.network, check: p.check }, p.message);
     const errors = problems.filter((p) => p.severity === "error");
     if (errors.length) throw new StartupError(`start-up checks failed:\n${formatStartupProblems(errors)}`);
+    warnInsecureDefaults(config, logger);
   }
   const ledger = openLedger(config);
   const mechanisms: PaymentMechanism[] = [];
@@ -91,6 +96,8 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
         ledger,
         receiptTimeoutMs: config.receiptTimeoutMs,
         leaseMs: config.settleLeaseMs,
+        maxGas: config.settleMaxGas,
+        maxFeePerGas: config.settleMaxFeePerGasWei,
         pollingIntervalMs: opts.pollingIntervalMs,
         // Called after a settlement is mined, long after `metrics` below exists.
         onGasSpent: (network, wei) => metrics.gasSpent({ network: network.name, role: "settlement", wei }),
@@ -107,6 +114,8 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
         confirmTimeoutMs: config.receiptTimeoutMs,
         leaseMs: config.settleLeaseMs,
         pollIntervalMs: opts.pollingIntervalMs,
+        maxComputeUnits: config.svmMaxComputeUnits,
+        maxPriorityFeeLamports: config.svmMaxPriorityFeeLamports,
       }).catch((e: unknown) => {
         // The keys' shape was checked with the configuration; only loading one finds a key pair that does not match.
         throw new StartupError(`SVM_PRIVATE_KEY(S): a key could not be loaded: ${(e as Error).message}`);
@@ -123,10 +132,11 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
     .flatMap((m) => m.networks.flatMap((n) => m.signers().map((address) => ({ network: n, address }))));
   const metrics = createMetrics({
     ledgerUnconfirmed: () => ledger.countUnconfirmed(),
-    signerBalances: () =>
-      Promise.all(
-        evmSigners.map(async ({ network, address }) => ({ network: network.name, address, wei: await nativeBalance(network.rpcUrl, address) })),
-      ),
+    // Read at most every 15 s whatever the scrape rate: scraping /metrics must not be a way to load the RPC.
+    signerBalances: cachedSource(
+      () => Promise.all(evmSigners.map(async ({ network, address }) => ({ network: network.name, address, wei: await nativeBalance(network.rpcUrl, address) }))),
+      SIGNER_BALANCE_CACHE_MS,
+    ),
   });
   const reconciler =
     config.reconcileAfterMs > 0 && mechanisms.length
@@ -154,8 +164,10 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
   ];
   const inference = openInferencePipeline(config, registry, logger, metrics, { pollingIntervalMs: opts.pollingIntervalMs, runWorker: config.runWorker });
   const limiter = rateLimit({ perMinute: config.rateLimitPerMinute, store: rateStore, logger });
+  // /metrics on the API port (behind METRICS_API_KEY when set), or alone on METRICS_PORT.
+  const metricsRoutes = metricsRouter(metrics, { apiKey: config.metricsApiKey });
   const routers = [
-    metricsRouter(metrics),
+    ...(config.metricsPort === undefined ? [metricsRoutes] : []),
     readinessRouter(readiness),
     inferenceRoutes(inference.service, { apiKeys: config.inferenceApiKeys, guards: [limiter] }),
   ];
@@ -170,7 +182,12 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
         chainId: relayNetwork.chainId!,
         aggregatorUrl: config.walrus.aggregatorUrl,
         statusLookup: (q) => inference.service.status(q),
-        fromBlock: opts.relayFromBlock,
+        fromBlock: opts.relayFromBlock ?? config.relayFromBlock,
+        // Its own budget per client, apart from the payment routes', in the same store.
+        guards: [
+          rateLimit({ perMinute: config.explorerRateLimitPerMinute, store: rateStore, logger, keyOf: (req) => `explorer:ip:${req.ip ?? req.socket.remoteAddress ?? "unknown"}` }),
+        ],
+        logger: logger.child({ component: "explorer" }),
       }),
     );
     routers.push(explorer);
@@ -181,8 +198,11 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
     paymentGuards: [recordPaymentOutcome(metrics), apiKeyGuard(config.apiKeys), limiter],
     routers,
     inference,
+    trustProxy: config.trustProxy,
   });
   let server: Server | undefined;
+  let metricsServer: Server | undefined;
+  let metricsUrl: string | undefined;
   return {
     facilitator,
     metrics,
@@ -191,8 +211,25 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
     ledger,
     mechanisms,
     app,
-    listen: () =>
-      new Promise((resolve, reject) => {
+    metricsUrl: () => metricsUrl,
+    listen: async () => {
+      if (config.metricsPort !== undefined) {
+        const metricsApp = express();
+        metricsApp.disable("x-powered-by");
+        metricsApp.use(metricsRoutes);
+        metricsApp.use((_req, res) => void res.status(404).json({ error: "not_found", message: "this port serves GET /metrics only" }));
+        metricsServer = createServer({ headersTimeout: 10_000, requestTimeout: 15_000 }, metricsApp);
+        metricsUrl = await new Promise<string>((resolve, reject) => {
+          metricsServer!.once("error", (e: NodeJS.ErrnoException) =>
+            reject(new StartupError(`METRICS_PORT, HOST: cannot listen on ${config.host}:${config.metricsPort}: ${LISTEN_ERRORS[e.code ?? ""] ?? e.message}`)),
+          );
+          metricsServer!.listen(config.metricsPort, config.host, () => {
+            const { port } = metricsServer!.address() as { port: number };
+            resolve(`http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${port}`);
+          });
+        });
+      }
+      return new Promise((resolve, reject) => {
         // Tighter than Node's defaults (60 s headers, 300 s request, checked every 30 s): a client that
         // dribbles its request cannot hold a socket, or a graceful shutdown, for minutes. These bound
         // receiving the request only; a settle waiting for its receipt is not cut.
@@ -202,13 +239,23 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
           resolve(`http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${port}`);
         });
         server.once("error", (e: NodeJS.ErrnoException) => reject(new StartupError(`PORT, HOST: cannot listen on ${config.host}:${config.port}: ${LISTEN_ERRORS[e.code ?? ""] ?? e.message}`)));
-      }),
+      });
+    },
     async close() {
-      const drain = [async () => reconciler?.stop(), () => inference.close(), () => ledger.close(), () => rateStore.close()];
+      const drain = [async () => reconciler?.stop(), () => inference.close(), () => ledger.close(), () => rateStore.close(), () => closeServer(metricsServer)];
       if (server) await gracefulShutdown({ server, timeoutMs: config.receiptTimeoutMs + 5_000, logger, drain });
       else for (const step of drain) await step();
     },
   };
+}
+
+/** Signer balances in /metrics are read at most this often. */
+const SIGNER_BALANCE_CACHE_MS = 15_000;
+
+function closeServer(server: Server | undefined): Promise<void> {
+  if (!server?.listening) return Promise.resolve();
+  server.closeAllConnections();
+  return new Promise((resolve) => server.close(() => resolve()));
 }
 
 async function nativeBalance(rpcUrl: string, address: string): Promise<bigint> {

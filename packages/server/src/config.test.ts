@@ -34,11 +34,12 @@ describe("loadConfig", () => {
       EVM_PRIVATE_KEY: KEY, SVM_PRIVATE_KEY: SVM_KEY, PORT: "3000", REDIS_HOST: "10.0.0.5", REDIS_PORT: "6380",
       SETTLEMENT_BATCH_SIZE: "50", SETTLEMENT_BATCH_TIMEOUT: "1000", WALRUS_PUBLISHER_URL: "http://localhost:9002/v1/blobs",
       SVM_RPC_URL: "http://sol", X402_SETTLEMENT_CONTRACT: "0x00000000000000000000000000000000000000aa", NETWORKS: "og-evm,solana-devnet",
+      SETTLEMENT_RELAY_FROM_BLOCK: "1234",
     });
     expect(c).toMatchObject({
       mode: "production", port: 3000, redisUrl: "redis://10.0.0.5:6380", batchSize: 50, batchTimeoutMs: 1000,
       evmKeys: [KEY], svmKeys: [SVM_KEY], relay: { network: "og-evm", address: "0x00000000000000000000000000000000000000aa" },
-      walrus: { publisherUrl: "http://localhost:9002/v1/blobs", aggregatorUrl: "http://localhost:9002" },
+      walrus: { publisherUrl: "http://localhost:9002/v1/blobs", aggregatorUrl: "http://localhost:9002" }, relayFromBlock: 1234n,
     });
     expect(c.networkOverrides).toContainEqual({ name: "solana-devnet", rpcUrl: "http://sol" });
   });
@@ -82,16 +83,49 @@ describe("loadConfig", () => {
     ["a negative retention", { EVM_PRIVATE_KEY: KEY, LEDGER_RETENTION_DAYS: "-1" }, /^LEDGER_RETENTION_DAYS: must be an integer >= 0/],
     ["a bad TEE key entry", { EVM_PRIVATE_KEY: KEY, TEE_KEYS: "tee=0x1" }, /^TEE_KEYS: entry "tee=0x1" must be/],
     ["an unreadable key file", { EVM_PRIVATE_KEYS_FILE: "/nonexistent/keys" }, /^EVM_PRIVATE_KEYS_FILE: points at \/nonexistent\/keys, which cannot be read/],
+    ["a relay and Walrus without the relay's start block", { EVM_PRIVATE_KEY: KEY, X402_SETTLEMENT_CONTRACT: "0x00000000000000000000000000000000000000aa", WALRUS_PUBLISHER_URL: "http://w" }, /^SETTLEMENT_RELAY_FROM_BLOCK: required with X402_SETTLEMENT_CONTRACT and WALRUS_PUBLISHER_URL/],
+    ["a start block that is not a block number", { EVM_PRIVATE_KEY: KEY, SETTLEMENT_RELAY_FROM_BLOCK: "-3" }, /^SETTLEMENT_RELAY_FROM_BLOCK: must be a block number \(a whole number >= 0\), got "-3"/],
+    ["TRUST_PROXY=true", { EVM_PRIVATE_KEY: KEY, TRUST_PROXY: "true" }, /^TRUST_PROXY: "true" would believe any X-Forwarded-For/],
+    ["a TRUST_PROXY entry that is no address", { EVM_PRIVATE_KEY: KEY, TRUST_PROXY: "10.0.0.0/8,balancer" }, /^TRUST_PROXY: "balancer" is not an IP address, CIDR or one of loopback/],
+    ["a metrics port that is not one", { EVM_PRIVATE_KEY: KEY, METRICS_PORT: "metrics" }, /^METRICS_PORT: must be an integer from 0 to 65535/],
+    ["a metrics port equal to the API port", { EVM_PRIVATE_KEY: KEY, PORT: "3000", METRICS_PORT: "3000" }, /^METRICS_PORT: 3000 is also PORT/],
+    ["an extra asset without its address", { EVM_PRIVATE_KEY: KEY, NETWORK_OVERRIDES: '[{"name":"base","extraAssets":[{"decimals":6}]}]' }, /^NETWORK_OVERRIDES: network base: extraAssets #1 needs address and decimals/],
+    ["a gas cap below a plain transfer", { EVM_PRIVATE_KEY: KEY, SETTLE_MAX_GAS: "20000" }, /^SETTLE_MAX_GAS: must be a whole number of gas of at least 21000, got "20000"/],
+    ["a fee cap that is not a number", { EVM_PRIVATE_KEY: KEY, SETTLE_MAX_FEE_PER_GAS_WEI: "1gwei" }, /^SETTLE_MAX_FEE_PER_GAS_WEI: must be a whole number of wei/],
+    ["a negative explorer rate limit", { EVM_PRIVATE_KEY: KEY, EXPLORER_RATE_LIMIT_PER_MINUTE: "-1" }, /^EXPLORER_RATE_LIMIT_PER_MINUTE: must be an integer >= 0/],
   ])("refuses %s with one line naming the variable", (_name, env, message) => {
     const problems = problemsOf(env as Record<string, string>);
     expect(problems.find((p) => message.test(p)), problems.join("\n")).toBeDefined();
     for (const p of problems) expect(p).not.toContain("\n");
   });
 
+  it("needs no relay start block in the local world or without the explorer, and reads one when given", () => {
+    expect(loadConfig({}).relayFromBlock).toBeUndefined();
+    expect(loadConfig({ EVM_PRIVATE_KEY: KEY, X402_SETTLEMENT_CONTRACT: "0x00000000000000000000000000000000000000aa", SETTLEMENT_NETWORK: "base" }).relayFromBlock).toBeUndefined();
+    const c = loadConfig({ EVM_PRIVATE_KEY: KEY, X402_SETTLEMENT_CONTRACT: "0x00000000000000000000000000000000000000aa", SETTLEMENT_NETWORK: "base", WALRUS_PUBLISHER_URL: "http://w", SETTLEMENT_RELAY_FROM_BLOCK: "0" });
+    expect(c.relayFromBlock).toBe(0n);
+  });
+
+  it("trusts no proxy, serves /metrics on the API port without a key and limits the explorer to 120 a minute unless told", () => {
+    expect(loadConfig({ EVM_PRIVATE_KEY: KEY })).toMatchObject({ trustProxy: false, metricsPort: undefined, metricsApiKey: undefined, explorerRateLimitPerMinute: 120 });
+    const c = loadConfig({ EVM_PRIVATE_KEY: KEY, TRUST_PROXY: "10.0.0.0/8, loopback", METRICS_PORT: "9464", METRICS_API_KEY: "scrape-key-123456", EXPLORER_RATE_LIMIT_PER_MINUTE: "30" });
+    expect(c).toMatchObject({ trustProxy: ["10.0.0.0/8", "loopback"], metricsPort: 9464, metricsApiKey: "scrape-key-123456", explorerRateLimitPerMinute: 30 });
+    expect(loadConfig({ EVM_PRIVATE_KEY: KEY, TRUST_PROXY: "2" }).trustProxy).toBe(2);
+  });
+
   it("keeps finished ledger entries 7 days unless told, and for good with 0", () => {
     expect(loadConfig({}).ledgerRetentionMs).toBe(7 * 24 * 3_600_000);
     expect(loadConfig({ LEDGER_RETENTION_DAYS: "30" }).ledgerRetentionMs).toBe(30 * 24 * 3_600_000);
     expect(loadConfig({ LEDGER_RETENTION_DAYS: "0" }).ledgerRetentionMs).toBeUndefined();
+  });
+
+  it("leaves REQUIRE_TEE_SIGNATURE to its default (required once TEE_KEYS is set) unless told, and refuses true without TEE keys", () => {
+    const TEE = `0x${"11".repeat(32)}=0x00000000000000000000000000000000000000aa`;
+    expect(loadConfig({}).requireTeeSignature).toBeUndefined();
+    expect(loadConfig({ TEE_KEYS: TEE, REQUIRE_TEE_SIGNATURE: "" }).requireTeeSignature).toBeUndefined();
+    expect(loadConfig({ TEE_KEYS: TEE, REQUIRE_TEE_SIGNATURE: "false" }).requireTeeSignature).toBe(false);
+    expect(loadConfig({ TEE_KEYS: TEE, REQUIRE_TEE_SIGNATURE: "true" }).requireTeeSignature).toBe(true);
+    expect(problemsOf({ EVM_PRIVATE_KEY: KEY, REQUIRE_TEE_SIGNATURE: "true" })).toContainEqual(expect.stringMatching(/^REQUIRE_TEE_SIGNATURE: true, but TEE_KEYS registers no TEE/));
   });
 
   it("accepts a network by its CAIP-2 id, and one NETWORK_OVERRIDES defines, with its RPC variable", () => {

@@ -5,6 +5,8 @@
  */
 import { readFileSync } from "node:fs";
 import { BUILTIN_NETWORKS, DEFAULT_LEASE_MS, NetworkConfigError, NetworkRegistry, type NetworkOverride } from "@facilitator/core";
+import { DEFAULT_MAX_COMPUTE_UNITS, DEFAULT_MAX_PRIORITY_FEE_LAMPORTS, MAX_TRANSACTION_COMPUTE_UNITS } from "@facilitator/svm";
+import { parseTrustProxy } from "./ops/trust-proxy.ts";
 
 export interface Config {
   mode: "embedded" | "production";
@@ -16,6 +18,10 @@ export interface Config {
   networkOverrides: NetworkOverride[];
   evmKeys: `0x${string}`[];
   svmKeys: string[];
+  /** Solana: most compute units a payment's SetComputeUnitLimit may ask for (SVM_MAX_COMPUTE_UNITS). */
+  svmMaxComputeUnits: number;
+  /** Solana: most priority fee, units x price / 1e6 in lamports, a payment may cost the fee payer (SVM_MAX_PRIORITY_FEE_LAMPORTS). */
+  svmMaxPriorityFeeLamports: number;
   relayerKey?: `0x${string}`;
   relay?: { network: string; address: `0x${string}` };
   redisUrl?: string;
@@ -35,11 +41,29 @@ export interface Config {
   apiKeys: string[];
   inferenceApiKeys: string[];
   teeKeys: Record<string, `0x${string}`>;
-  requireTeeSignature: boolean;
+  /**
+   * Refuse inference records without a registered TEE's signature, whoever posts them. Unset: true when
+   * `teeKeys` registers a TEE (an explicit false lets key-authenticated callers post unsigned records).
+   */
+  requireTeeSignature?: boolean;
   rateLimitPerMinute: number;
   runWorker: boolean;
   /** /ready fails while an EVM settlement signer holds less gas money than this (wei). */
   minSignerBalanceWei: bigint;
+  /** Most gas one EVM settlement transaction may need; more is refused before anything is signed. */
+  settleMaxGas: bigint;
+  /** Most wei per gas an EVM settlement transaction may pay; while the chain asks more, settles are refused. */
+  settleMaxFeePerGasWei: bigint;
+  /** The block the relay was deployed at: the explorer's scans start there (SETTLEMENT_RELAY_FROM_BLOCK). */
+  relayFromBlock?: bigint;
+  /** Express's `trust proxy`: false (default, req.ip is the peer), a hop count, or proxy addresses/CIDRs. */
+  trustProxy: false | number | string[];
+  /** Serve /metrics on this port instead of the API port. */
+  metricsPort?: number;
+  /** When set, /metrics asks for `Authorization: Bearer <key>`. */
+  metricsApiKey?: string;
+  /** Requests per client per minute on /explorer (0: no limit). */
+  explorerRateLimitPerMinute: number;
 }
 
 export class ConfigError extends Error {
@@ -83,11 +107,11 @@ export function loadConfig(env: Env = process.env): Config {
     }
     return n;
   };
-  const wei = (name: string, fallback: bigint): bigint => {
+  const wei = (name: string, fallback: bigint, unit = "wei", min = 0n): bigint => {
     const raw = env[name];
     if (raw === undefined || raw === "") return fallback;
-    if (/^\d+$/.test(raw)) return BigInt(raw);
-    problems.push(`${name}: must be a whole number of wei, got "${raw}"`);
+    if (/^\d+$/.test(raw) && BigInt(raw) >= min) return BigInt(raw);
+    problems.push(`${name}: must be a whole number of ${unit}${min ? ` of at least ${min}` : ""}, got "${raw}"`);
     return fallback;
   };
   const bool = (name: string, fallback: boolean): boolean => {
@@ -200,6 +224,9 @@ export function loadConfig(env: Env = process.env): Config {
       problems.push(`TEE_KEYS: entry "${pair}" must be <bytes32 teeId>=<address>`);
     } else teeKeys[teeId.toLowerCase()] = address as `0x${string}`;
   }
+  if (env.REQUIRE_TEE_SIGNATURE?.trim().toLowerCase() === "true" && Object.keys(teeKeys).length === 0) {
+    problems.push("REQUIRE_TEE_SIGNATURE: true, but TEE_KEYS registers no TEE, so every inference record would be refused (set TEE_KEYS, or leave REQUIRE_TEE_SIGNATURE unset)");
+  }
 
   const logLevel = env.LOG_LEVEL || "info";
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) problems.push(`LOG_LEVEL: unknown level "${logLevel}" (valid: ${LOG_LEVELS.join(", ")})`);
@@ -210,6 +237,19 @@ export function loadConfig(env: Env = process.env): Config {
   }
   if (production && relayAddress && !relayerKey && evmKeys.length === 0) problems.push("RELAYER_PRIVATE_KEY: X402_SETTLEMENT_CONTRACT is set but no RELAYER_PRIVATE_KEY (or EVM key) can call it");
   const retentionDays = int("LEDGER_RETENTION_DAYS", 7, 0);
+
+  // The explorer reads the relay's events from this block on; from genesis, a real chain costs hundreds of RPC calls.
+  const fromBlockRaw = (env.SETTLEMENT_RELAY_FROM_BLOCK ?? "").trim();
+  let relayFromBlock: bigint | undefined;
+  if (/^\d+$/.test(fromBlockRaw)) relayFromBlock = BigInt(fromBlockRaw);
+  else if (fromBlockRaw) problems.push(`SETTLEMENT_RELAY_FROM_BLOCK: must be a block number (a whole number >= 0), got "${fromBlockRaw}"`);
+  else if (production && relayAddress && publisher) {
+    problems.push("SETTLEMENT_RELAY_FROM_BLOCK: required with X402_SETTLEMENT_CONTRACT and WALRUS_PUBLISHER_URL: the block the relay was deployed at, where the explorer's scans start");
+  }
+  const trustProxy = parseTrustProxy(env.TRUST_PROXY);
+  if (!trustProxy.ok) problems.push(`TRUST_PROXY: ${trustProxy.problem}`);
+  const metricsPort = env.METRICS_PORT ? int("METRICS_PORT", 0, 0, 65535) : undefined;
+  const metricsApiKey = secretList("METRICS_API_KEY").values[0];
 
   const apiKeys = secretList("API_KEYS").values;
   const inferenceApiKeys = secretList("INFERENCE_API_KEYS").values;
@@ -222,6 +262,9 @@ export function loadConfig(env: Env = process.env): Config {
     networkOverrides,
     evmKeys: evmKeys as `0x${string}`[],
     svmKeys,
+    // Each Solana payment's worst case for the fee payer: 5,000 lamports per signature plus this fee (constants.ts in @facilitator/svm).
+    svmMaxComputeUnits: int("SVM_MAX_COMPUTE_UNITS", DEFAULT_MAX_COMPUTE_UNITS, 1, MAX_TRANSACTION_COMPUTE_UNITS),
+    svmMaxPriorityFeeLamports: int("SVM_MAX_PRIORITY_FEE_LAMPORTS", DEFAULT_MAX_PRIORITY_FEE_LAMPORTS, 0),
     relayerKey: relayerKey as `0x${string}` | undefined,
     relay: relayAddress && relayNetwork ? { network: relayNetwork, address: relayAddress as `0x${string}` } : undefined,
     redisUrl,
@@ -237,11 +280,20 @@ export function loadConfig(env: Env = process.env): Config {
     apiKeys,
     inferenceApiKeys,
     teeKeys,
-    requireTeeSignature: bool("REQUIRE_TEE_SIGNATURE", false),
+    // Unset: required when TEE_KEYS registers a TEE (resolved where the pipeline opens, so programmatic configs get the same default).
+    requireTeeSignature: env.REQUIRE_TEE_SIGNATURE?.trim() ? bool("REQUIRE_TEE_SIGNATURE", false) : undefined,
     rateLimitPerMinute: int("RATE_LIMIT_PER_MINUTE", 0),
     runWorker: bool("RUN_WORKER", true),
     minSignerBalanceWei: wei("MIN_SIGNER_BALANCE_WEI", 10n ** 15n),
+    settleMaxGas: wei("SETTLE_MAX_GAS", 300_000n, "gas", 21_000n),
+    settleMaxFeePerGasWei: wei("SETTLE_MAX_FEE_PER_GAS_WEI", 100n * 10n ** 9n, "wei", 1n),
+    relayFromBlock,
+    trustProxy: trustProxy.ok ? trustProxy.value : false,
+    metricsPort,
+    metricsApiKey,
+    explorerRateLimitPerMinute: int("EXPLORER_RATE_LIMIT_PER_MINUTE", 120),
   };
+  if (metricsPort && metricsPort === config.port) problems.push(`METRICS_PORT: ${metricsPort} is also PORT; give /metrics a port of its own or leave METRICS_PORT unset`);
   if (problems.length) throw new ConfigError(problems);
   return config;
 }

@@ -1,7 +1,7 @@
 /** The inference pipeline as the server runs it: queue, intake, worker, and the /settle header door. */
 import { join } from "node:path";
 import type { Logger } from "pino";
-import type { NetworkRegistry, Rejection } from "@facilitator/core";
+import { Reason, type NetworkRegistry, type Rejection } from "@facilitator/core";
 import {
   BullQueue,
   EmbeddedQueue,
@@ -17,15 +17,19 @@ import {
   type WorkerHandle,
 } from "@facilitator/inference";
 import type { Config } from "./config.ts";
+import { inferenceCaller } from "./inference-auth.ts";
 import type { Metrics } from "./ops/index.ts";
 
 export interface InferencePipeline {
   service: InferenceService;
   validation: ValidationConfig;
   worker?: WorkerHandle;
-  /** Checks the /settle inference headers before any payment moves; undefined when they are fine or absent. */
+  /**
+   * Checks the /settle inference headers before any payment moves, origin included (a registered TEE's
+   * signature, or an inference key: see inference-auth.ts); undefined when they are fine or absent.
+   */
   precheck(headers: HeaderBag): Rejection | undefined;
-  /** Queues the record the headers name, linked to the settled payment. */
+  /** Queues the record the headers name, linked to the settled payment (checked again, with the same rules). */
   submitFromSettle(headers: HeaderBag, payment: { network: string; transaction: string }): Promise<{ id: string; status: string } | { error: Rejection } | undefined>;
   close(): Promise<void>;
 }
@@ -40,10 +44,19 @@ export function openInferencePipeline(
   const queue: InferenceQueue = config.redisUrl
     ? new BullQueue({ connection: config.redisUrl })
     : new EmbeddedQueue({ path: join(config.dataDir, "inference") });
+  const teeKeys = new Map(Object.entries(config.teeKeys).map(([id, address]) => [id.toLowerCase(), address]));
   const validation: ValidationConfig = {
-    requireTeeSignature: config.requireTeeSignature,
-    teeKeys: new Map(Object.entries(config.teeKeys).map(([id, address]) => [id.toLowerCase(), address])),
+    // Unset: required as soon as a TEE is registered.
+    requireTeeSignature: config.requireTeeSignature ?? teeKeys.size > 0,
+    teeKeys,
   };
+  const callerOf = inferenceCaller(config.inferenceApiKeys);
+  /** Validation options for a /settle request: its inference key, if any, authenticates its record. */
+  const settleOptions = (headers: HeaderBag) => ({ defaultType: SETTLE_HEADER_DEFAULT_TYPE, authenticated: callerOf(headers).authenticated });
+  const explain = (headers: HeaderBag, refused: Rejection): Rejection =>
+    refused.reason === Reason.inferenceUnauthenticated && callerOf(headers).presentedInferenceHeader
+      ? { reason: refused.reason, message: "X-Inference-Authorization does not carry a valid inference API key (Bearer <key>), and the record has no registered TEE's signature" }
+      : refused;
   const service = new InferenceService({ queue, validation });
   metrics.setSources({
     queueDepth: async () => (await queue.stats()).records.queued,
@@ -98,17 +111,17 @@ export function openInferencePipeline(
       const parsed = recordInputFromSettleHeaders(headers, { network: "pending", transaction: "pending" });
       if (!parsed) return undefined;
       if ("error" in parsed) return parsed.error;
-      const checked = validateRecord(parsed.input, validation, SETTLE_HEADER_DEFAULT_TYPE);
-      return checked.ok ? undefined : { reason: checked.reason, message: checked.message };
+      const checked = validateRecord(parsed.input, validation, settleOptions(headers));
+      return checked.ok ? undefined : explain(headers, { reason: checked.reason, message: checked.message });
     },
     async submitFromSettle(headers, payment) {
       const parsed = recordInputFromSettleHeaders(headers, payment);
       if (!parsed) return undefined;
       if ("error" in parsed) return parsed;
       try {
-        const [result] = await service.submit([parsed.input], { defaultType: SETTLE_HEADER_DEFAULT_TYPE });
+        const [result] = await service.submit([parsed.input], settleOptions(headers));
         worker?.wake();
-        return result && "id" in result ? { id: result.id, status: result.status } : (result as { error: Rejection });
+        return result && "id" in result ? { id: result.id, status: result.status } : { error: explain(headers, (result as { error: Rejection }).error) };
       } catch (e) {
         logger.error({ err: e }, "inference record of a settled payment could not be queued");
         return { error: { reason: "service_unavailable", message: "the payment settled, but its inference record could not be queued; post it to /inference/settlements" } as Rejection };

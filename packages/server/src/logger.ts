@@ -5,6 +5,7 @@ export const REDACTED_PATHS = [
   "privateKey", "*.privateKey", "*.*.privateKey", "secretKey", "*.secretKey", "*.*.secretKey",
   "evmKeys", "svmKeys", "relayerKey", "*.evmKeys", "*.svmKeys", "*.relayerKey",
   "apiKeys", "inferenceApiKeys", "authorization", "*.authorization", "headers.authorization", 'headers["x-api-key"]',
+  'headers["x-inference-authorization"]',
 ];
 
 export function createLogger(level = "info", destination?: pino.DestinationStream): Logger {

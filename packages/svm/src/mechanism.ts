@@ -1,15 +1,17 @@
 /**
  * `exact` payments in SPL tokens on Solana, with the facilitator as fee payer.
  *
- * Verify: decode, pure rules, the payer's signature, the settlement ledger (a payment already
+ * Verify: decode, pure rules, the facilitator's limits (accepted mint, positive amount, caps on
+ * compute units and priority fee), the payer's signature, the settlement ledger (a payment already
  * settled or in flight is not valid again), then a simulation of the client-signed transaction
  * against its own blockhash (which also proves the blockhash is still valid).
- * Settle: the same checks, then the ledger protocol of core's SettlementLedger: claim by
- * compare-and-set, co-sign, record signature and signed bytes, send, wait within a bound,
- * record the outcome. A later settle of a pending payment reconciles against the recorded
- * signature and re-sends the recorded bytes; it never signs again. The claim and the broadcast carry
- * a short lease that the settle renews while it works (core's HeldEntry; packages/evm/src/settle.ts
- * explains the design), so a crashed settle's payment is taken over within about one lease.
+ * Settle: the same checks (the limits before anything is claimed or signed), then the ledger
+ * protocol of core's SettlementLedger: claim by compare-and-set, co-sign, record signature and
+ * signed bytes, send, wait within a bound, record the outcome. A later settle of a pending payment
+ * reconciles against the recorded signature and re-sends the recorded bytes; it never signs again.
+ * The claim and the broadcast carry a short lease that the settle renews while it works (core's
+ * HeldEntry; packages/evm/src/settle.ts explains the design), so a crashed settle's payment is taken
+ * over within about one lease.
  */
 import { createHash } from "node:crypto";
 import { findAssociatedTokenPda } from "@solana-program/token";
@@ -20,6 +22,8 @@ import {
   Reason,
   reject,
   storedRequest,
+  bindingOf,
+  checkBinding,
   SvmPayload,
   zodMessage,
   type LedgerEntry,
@@ -34,8 +38,14 @@ import {
 import { isSolanaAddress } from "./base58.ts";
 import { createChainClient, type SvmChainClient } from "./chain.ts";
 import { awaitLanding, type LandingOutcome } from "./confirm.ts";
-import { TOKEN_2022_PROGRAM, TOKEN_PROGRAM } from "./constants.ts";
-import { checkPaymentRules, TRANSFER_INDEX, type TransferDetails } from "./rules.ts";
+import {
+  DEFAULT_MAX_COMPUTE_UNITS,
+  DEFAULT_MAX_PRIORITY_FEE_LAMPORTS,
+  MAX_TRANSACTION_COMPUTE_UNITS,
+  TOKEN_2022_PROGRAM,
+  TOKEN_PROGRAM,
+} from "./constants.ts";
+import { checkPaymentPolicy, checkPaymentRules, TRANSFER_INDEX, type TransferDetails } from "./rules.ts";
 import { checkPayerSignature, coSign, loadFeePayerKey, type FeePayerKey, type SecretKeyInput } from "./signing.ts";
 import { decodePaymentTransaction, isRejection, type PaymentTransaction } from "./transaction.ts";
 
@@ -58,6 +68,10 @@ export interface SvmExactMechanismOptions {
   leaseMs?: number;
   /** Per RPC request. Default 10 s. */
   rpcTimeoutMs?: number;
+  /** Most compute units a payment's SetComputeUnitLimit may ask for. Default 200,000 (constants.ts says why). */
+  maxComputeUnits?: number;
+  /** Most priority fee (units x price / 1e6, rounded up) a payment may make the fee payer pay, in lamports. Default 5,000. */
+  maxPriorityFeeLamports?: number;
 }
 
 interface ServedNetwork {
@@ -75,6 +89,13 @@ interface PreparedPayment {
   clientWire: string;
   ledgerKey: string;
   request: PaymentRequest;
+  /**
+   * Why the facilitator will not pay for this payment (mint not accepted, amount not positive, compute
+   * budget over a cap), if it will not. Verify refuses with it; settle refuses with it before claiming
+   * or signing anything, but still answers from a ledger record made before the limits changed, so a
+   * payment already sent is reconciled, never stranded.
+   */
+  policy?: Rejection;
 }
 
 export async function createSvmExactMechanism(opts: SvmExactMechanismOptions): Promise<PaymentMechanism> {
@@ -82,6 +103,13 @@ export async function createSvmExactMechanism(opts: SvmExactMechanismOptions): P
   if (keys.length === 0) throw new Error("the Solana exact mechanism needs at least one fee-payer key");
   for (const n of opts.networks) {
     if (n.family !== "svm") throw new Error(`network ${n.name} is not a Solana network`);
+  }
+  const { maxComputeUnits, maxPriorityFeeLamports } = opts;
+  if (maxComputeUnits !== undefined && !(Number.isInteger(maxComputeUnits) && maxComputeUnits >= 1 && maxComputeUnits <= MAX_TRANSACTION_COMPUTE_UNITS)) {
+    throw new Error(`maxComputeUnits must be an integer from 1 to ${MAX_TRANSACTION_COMPUTE_UNITS}, got ${maxComputeUnits}`);
+  }
+  if (maxPriorityFeeLamports !== undefined && !(Number.isSafeInteger(maxPriorityFeeLamports) && maxPriorityFeeLamports >= 0)) {
+    throw new Error(`maxPriorityFeeLamports must be a whole number of lamports, got ${maxPriorityFeeLamports}`);
   }
   return new SvmExactMechanism(opts, keys);
 }
@@ -97,6 +125,8 @@ class SvmExactMechanism implements PaymentMechanism {
   private readonly pollIntervalMs: number;
   private readonly resendIntervalMs: number;
   private readonly leaseMs: number;
+  private readonly maxComputeUnits: number;
+  private readonly maxPriorityFeeLamports: number;
   private readonly ledger: SettlementLedger;
 
   constructor(opts: SvmExactMechanismOptions, keys: FeePayerKey[]) {
@@ -106,6 +136,8 @@ class SvmExactMechanism implements PaymentMechanism {
     this.pollIntervalMs = opts.pollIntervalMs ?? 400;
     this.resendIntervalMs = opts.resendIntervalMs ?? 2_000;
     this.leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
+    this.maxComputeUnits = opts.maxComputeUnits ?? DEFAULT_MAX_COMPUTE_UNITS;
+    this.maxPriorityFeeLamports = opts.maxPriorityFeeLamports ?? DEFAULT_MAX_PRIORITY_FEE_LAMPORTS;
     for (const k of keys) this.keys.set(k.address, k);
     for (const n of opts.networks) {
       this.served.set(n.caip2, { info: n, chain: createChainClient(n.rpcUrl, opts.rpcTimeoutMs ?? 10_000) });
@@ -125,6 +157,8 @@ class SvmExactMechanism implements PaymentMechanism {
   async verify(request: PaymentRequest): Promise<VerifyOutcome> {
     const p = await this.checkRules(request).catch((e: unknown) => reject(Reason.unexpectedVerify, `verification could not complete: ${errorText(e)}`));
     if (isRejection(p)) return { isValid: false, ...p };
+    // Nothing the facilitator would not pay for is simulated, nor its signature checked.
+    if (p.policy) return { isValid: false, ...p.policy };
     // The simulation's round trip is the longest step: start it now, and check the payer's signature
     // and the ledger meanwhile. Answers keep their precedence; a simulation reads and changes nothing.
     const simulated = this.simulate(p).then(
@@ -193,6 +227,11 @@ class SvmExactMechanism implements PaymentMechanism {
       memo,
     });
     if (isRejection(transfer)) return transfer;
+    const policy = checkPaymentPolicy(tx, r, {
+      network: network.info,
+      maxComputeUnits: this.maxComputeUnits,
+      maxPriorityFeeLamports: this.maxPriorityFeeLamports,
+    });
     return {
       network,
       tx,
@@ -201,6 +240,7 @@ class SvmExactMechanism implements PaymentMechanism {
       clientWire: payload.data.transaction,
       ledgerKey: settlementKey(network.info.caip2, tx.messageBytes),
       request,
+      ...(policy ? { policy } : {}),
     };
   }
 
@@ -233,7 +273,11 @@ class SvmExactMechanism implements PaymentMechanism {
     // A lost compare-and-set means another settle moved first: read again and answer from its record.
     for (let attempt = 0; attempt < 5; attempt++) {
       const entry = await this.ledger.get(p.ledgerKey);
+      // The message fixes mint, destination and amount already; the binding also holds the scheme and network as first asked.
+      const mismatch = entry && checkBinding(entry, p.request);
+      if (mismatch) return { success: false, payer: p.transfer.authority, transaction: "", ...mismatch };
       if (!entry) {
+        if (p.policy) return refused(p);
         const held = await HeldEntry.take(this.ledger, this.entryFor(p, { state: "claimed" }), 0, lease);
         if (held) return holding(held, () => this.broadcast(p, held));
         continue;
@@ -252,6 +296,7 @@ class SvmExactMechanism implements PaymentMechanism {
       if (entry.state === "claimed") {
         if (leaseLive) return duplicate(p, entry);
         // The holder crashed before recording a broadcast, so nothing was sent: take the payment over.
+        if (p.policy) return refused(p);
         const held = await HeldEntry.take(this.ledger, this.entryFor(p, { state: "claimed" }), entry.version, lease);
         if (held) return holding(held, () => this.broadcast(p, held));
         continue;
@@ -368,6 +413,7 @@ class SvmExactMechanism implements PaymentMechanism {
       payer: p.transfer.authority,
       amount: p.transfer.amount.toString(),
       updatedAt: Date.now(),
+      binding: bindingOf(p.request),
       request: storedRequest(p.request),
       ...fields,
     };
@@ -397,6 +443,11 @@ function duplicate(p: PreparedPayment, entry: LedgerEntry): SettleOutcome {
       ? `this payment was already settled in transaction ${entry.transaction}`
       : "this payment is already being settled by another request";
   return { success: false, payer: p.transfer.authority, transaction: entry.transaction ?? "", ...reject(Reason.duplicateSettlement, message) };
+}
+
+/** A payment outside the facilitator's limits, refused before anything is claimed or signed. */
+function refused(p: PreparedPayment): SettleOutcome {
+  return { success: false, payer: p.transfer.authority, transaction: "", ...p.policy! };
 }
 
 function recordedFailure(p: PreparedPayment, entry: LedgerEntry): SettleOutcome {

@@ -13,17 +13,19 @@ import {
   type Address,
   type Blockhash,
 } from "@solana/kit";
-import { Reason } from "@facilitator/core";
+import { NetworkRegistry, Reason } from "@facilitator/core";
 import {
   ASSOCIATED_TOKEN_PROGRAM,
   COMPUTE_BUDGET_PROGRAM,
+  DEFAULT_MAX_COMPUTE_UNITS,
+  DEFAULT_MAX_PRIORITY_FEE_LAMPORTS,
   LIGHTHOUSE_PROGRAM,
   MEMO_PROGRAM,
   TOKEN_2022_PROGRAM,
   TOKEN_PROGRAM,
 } from "./constants.ts";
 import { simulationRejection } from "./mechanism.ts";
-import { checkPaymentRules, type PaymentExpectations, type TransferDetails } from "./rules.ts";
+import { checkPaymentPolicy, checkPaymentRules, priorityFeeLamports, type PaymentExpectations, type PaymentPolicy, type TransferDetails } from "./rules.ts";
 import { decodePaymentTransaction, type PaymentInstruction, type PaymentTransaction } from "./transaction.ts";
 
 // Distinct, well-formed addresses; the rules only compare them.
@@ -37,6 +39,7 @@ const DEST = addr(6);
 const DEST_2022 = addr(7);
 const FEE_PAYER_ATA = addr(8);
 const STRANGER = addr(9);
+const EXTRA_MINT = addr(10);
 
 const u32 = (tag: number, v: number) => {
   const b = new Uint8Array(5);
@@ -185,5 +188,56 @@ describe("simulationRejection", () => {
     { err: "InsufficientFundsForFee", reason: Reason.svmSimulationFailed },
   ])("$err -> $reason", ({ err, reason }) => {
     expect(simulationRejection(err, ["Program log: x"])?.reason).toBe(reason);
+  });
+});
+
+describe("checkPaymentPolicy", () => {
+  // The network as configuration makes it: its mint, plus one more through NETWORK_OVERRIDES' extraAssets.
+  const network = new NetworkRegistry([{ name: "solana-devnet", asset: { address: MINT }, extraAssets: [{ address: EXTRA_MINT, decimals: 6 }] }]).get("solana-devnet");
+  const policy: PaymentPolicy = { network, maxComputeUnits: DEFAULT_MAX_COMPUTE_UNITS, maxPriorityFeeLamports: DEFAULT_MAX_PRIORITY_FEE_LAMPORTS };
+  const budget = (units: number, micro: bigint) => tx([limit(units), price(micro), transfer()]);
+  const cases: { name: string; tx: PaymentTransaction; asset?: string; amount?: bigint; policy?: Partial<PaymentPolicy>; reason?: string }[] = [
+    { name: "@x402/svm 2.27: 20,000 units at 1 micro-lamport", tx: budget(20_000, 1n) },
+    { name: "x402@1.2.0: its simulated estimate at 1 micro-lamport", tx: budget(6_500, 1n) },
+    { name: "a wallet's memo and Lighthouse budget, well under the cap", tx: budget(60_000, 1_000n) },
+    { name: "exactly the unit cap", tx: budget(200_000, 1n) },
+    { name: "exactly the fee cap: 200,000 units at 25,000 micro-lamports = 5,000 lamports", tx: budget(200_000, 25_000n) },
+    { name: "a high price on few units: 1,000 units at the 5 lamports/unit price cap = 5,000 lamports", tx: budget(1_000, 5_000_000n) },
+    { name: "no priority fee at all", tx: budget(20_000, 0n) },
+    { name: "the extra accepted mint", tx: budget(20_000, 1n), asset: EXTRA_MINT },
+    { name: "amount 1", tx: budget(20_000, 1n), amount: 1n },
+    { name: "a larger cap by configuration", tx: budget(400_000, 1n), policy: { maxComputeUnits: 400_000 } },
+
+    { name: "the reproduced attack: 1.4M units at the price cap", tx: budget(1_400_000, 5_000_000n), reason: Reason.svmComputeUnitsTooHigh },
+    { name: "1.4M units at 1 micro-lamport", tx: budget(1_400_000, 1n), reason: Reason.svmComputeUnitsTooHigh },
+    { name: "one unit over the cap", tx: budget(200_001, 0n), reason: Reason.svmComputeUnitsTooHigh },
+    { name: "u32 max units", tx: budget(0xffff_ffff, 1n), reason: Reason.svmComputeUnitsTooHigh },
+    { name: "fee one micro-lamport-unit over the cap (rounds up to 5,001 lamports)", tx: budget(200_000, 25_001n), reason: Reason.svmPriorityFeeTooHigh },
+    { name: "the unit cap at the price cap: 1,000,000 lamports", tx: budget(200_000, 5_000_000n), reason: Reason.svmPriorityFeeTooHigh },
+    { name: "fee cap 0 refuses even the official 1 lamport", tx: budget(20_000, 1n), policy: { maxPriorityFeeLamports: 0 }, reason: Reason.svmPriorityFeeTooHigh },
+    { name: "a mint the network does not accept", tx: budget(20_000, 1n), asset: STRANGER, reason: Reason.assetNotAllowed },
+    { name: "the mainnet USDC mint on a network configured with another", tx: budget(20_000, 1n), asset: "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v", reason: Reason.assetNotAllowed },
+    { name: "amount 0", tx: budget(20_000, 1n), amount: 0n, reason: Reason.amountNotPositive },
+    { name: "the full attack: zero amount, unknown mint, 1.4M units (the mint is named first)", tx: budget(1_400_000, 5_000_000n), asset: STRANGER, amount: 0n, reason: Reason.assetNotAllowed },
+    { name: "zero amount and 1.4M units (the amount is named first)", tx: budget(1_400_000, 5_000_000n), amount: 0n, reason: Reason.amountNotPositive },
+  ];
+
+  it.each(cases)("$name", (c) => {
+    const result = checkPaymentPolicy(c.tx, { asset: c.asset ?? MINT, amount: c.amount ?? 1000n }, { ...policy, ...c.policy });
+    if (c.reason) {
+      expect(result).toMatchObject({ reason: c.reason });
+      expect(result!.message.length).toBeGreaterThan(20);
+    } else {
+      expect(result).toBeUndefined();
+    }
+  });
+
+  it("prices the fee as the runtime charges it: on the units asked for, rounded up", () => {
+    expect(priorityFeeLamports(20_000, 1n)).toBe(1n);
+    expect(priorityFeeLamports(20_000, 0n)).toBe(0n);
+    expect(priorityFeeLamports(1_000_000, 1n)).toBe(1n);
+    expect(priorityFeeLamports(1_000_001, 1n)).toBe(2n);
+    expect(priorityFeeLamports(1_400_000, 5_000_000n)).toBe(7_000_000n);
+    expect(priorityFeeLamports(0xffff_ffff, 0xffff_ffff_ffff_ffffn)).toBe((0xffff_ffffn * 0xffff_ffff_ffff_ffffn + 999_999n) / 1_000_000n);
   });
 });

@@ -2,7 +2,7 @@
  * The `exact` scheme's transaction rules for Solana. Pure functions: no I/O, no clock. Addresses
  * that need hashing (associated token accounts) are derived by the caller and passed in.
  */
-import { Reason, reject, type Rejection } from "@facilitator/core";
+import { acceptedAsset, acceptedAssetAddresses, Reason, reject, type NetworkInfo, type Rejection } from "@facilitator/core";
 import {
   ASSOCIATED_TOKEN_PROGRAM,
   COMPUTE_BUDGET_PROGRAM,
@@ -42,6 +42,16 @@ export interface TransferDetails {
   authority: string;
   amount: bigint;
   decimals: number;
+}
+
+/** What the facilitator is willing to pay for: a bound on every request, whatever it asks. */
+export interface PaymentPolicy {
+  /** The network the payment is on: its accepted assets (the configured mint and `extraAssets`). */
+  network: NetworkInfo;
+  /** Most compute units SetComputeUnitLimit may ask for. */
+  maxComputeUnits: number;
+  /** Most priority fee (units x price / 1e6, rounded up) the fee payer may be made to pay, in lamports. */
+  maxPriorityFeeLamports: number;
 }
 
 /** Index of the TransferChecked instruction in a valid payment. */
@@ -190,5 +200,64 @@ export function checkMemo(instructions: readonly PaymentInstruction[], memo: str
   }
   const text = new TextDecoder("utf-8", { fatal: false }).decode(memos[0].data);
   if (text !== memo) return reject(Reason.svmMemoMismatch, `the memo ${JSON.stringify(text)} differs from requirements.extra.memo ${JSON.stringify(memo)}`);
+  return undefined;
+}
+
+/**
+ * The facilitator's own limits, checked on a payment that passed `checkPaymentRules` and before
+ * anything is signed or sent: the requirements' mint is one this network accepts, the amount is
+ * positive, and the compute budget stays within both caps. Without them, a zero-amount transfer of
+ * any mint asking 1.4M units at the price cap costs the fee payer about 700 times a normal fee.
+ */
+export function checkPaymentPolicy(
+  tx: Pick<PaymentTransaction, "instructions">,
+  requirements: { asset: string; amount: bigint },
+  policy: PaymentPolicy,
+): Rejection | undefined {
+  return (
+    checkAssetAccepted(requirements.asset, policy.network) ??
+    checkAmountPositive(requirements.amount) ??
+    checkComputeBudgetCaps(tx, policy)
+  );
+}
+
+export function checkAssetAccepted(asset: string, network: NetworkInfo): Rejection | undefined {
+  if (acceptedAsset(network, asset)) return undefined;
+  return reject(Reason.assetNotAllowed, `mint ${asset} is not accepted on ${network.name} (accepted: ${acceptedAssetAddresses(network).join(", ")})`);
+}
+
+export function checkAmountPositive(amount: bigint): Rejection | undefined {
+  return amount > 0n ? undefined : reject(Reason.amountNotPositive, `the amount must be positive, the requirements ask for ${amount}`);
+}
+
+/** The compute-unit limit and price of a payment whose first two instructions passed their shape checks. */
+export function computeBudgetOf(tx: Pick<PaymentTransaction, "instructions">): { units: number; microLamportsPerUnit: bigint } {
+  const [limit, price] = tx.instructions;
+  return {
+    units: new DataView(limit.data.buffer, limit.data.byteOffset, limit.data.byteLength).getUint32(1, true),
+    microLamportsPerUnit: new DataView(price.data.buffer, price.data.byteOffset, price.data.byteLength).getBigUint64(1, true),
+  };
+}
+
+/** The priority fee in lamports, as the runtime charges it: on the units asked for, rounded up. */
+export function priorityFeeLamports(units: number, microLamportsPerUnit: bigint): bigint {
+  return (BigInt(units) * microLamportsPerUnit + 999_999n) / 1_000_000n;
+}
+
+export function checkComputeBudgetCaps(
+  tx: Pick<PaymentTransaction, "instructions">,
+  caps: Pick<PaymentPolicy, "maxComputeUnits" | "maxPriorityFeeLamports">,
+): Rejection | undefined {
+  const { units, microLamportsPerUnit } = computeBudgetOf(tx);
+  if (units > caps.maxComputeUnits) {
+    return reject(Reason.svmComputeUnitsTooHigh, `SetComputeUnitLimit asks for ${units} compute units; this facilitator pays for at most ${caps.maxComputeUnits}`);
+  }
+  const fee = priorityFeeLamports(units, microLamportsPerUnit);
+  if (fee > BigInt(caps.maxPriorityFeeLamports)) {
+    return reject(
+      Reason.svmPriorityFeeTooHigh,
+      `${units} units at ${microLamportsPerUnit} micro-lamports make a priority fee of ${fee} lamports; this facilitator pays at most ${caps.maxPriorityFeeLamports}`,
+    );
+  }
   return undefined;
 }

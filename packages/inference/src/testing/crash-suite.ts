@@ -87,7 +87,7 @@ export function crashSuite(kind: "embedded" | "bull"): void {
       const service = new InferenceService({ queue: s.queue(), validation: world.validation });
       try {
         const label = `${kind}-${step}-${lane}`;
-        const records = lane === "batch" ? makeRecords(4, label, { tee: world.tee }) : makeRecords(1, label, { type: "settle" });
+        const records = lane === "batch" ? makeRecords(4, label, { tee: world.tee }) : makeRecords(1, label, { type: "settle", tee: world.tee });
         const accepted = (await service.submit(records)).map((r) => ("id" in r ? r.id : undefined)) as Hex[];
         expect(accepted.every(Boolean)).toBe(true);
 

@@ -11,7 +11,7 @@ import { devKey, DevRole, loadArtifact, startAnvil, startWalrusService, type Anv
 import { deploySettlementRelay } from "../deploy.ts";
 import { RELAYER_ROLE, RelayClient, SETTLEMENT_RELAY_ABI } from "../relay.ts";
 import type { InferenceRecord, SettlementType } from "../records.ts";
-import { signTeeAttestation } from "../tee.ts";
+import { signTeeRecord } from "../tee.ts";
 import type { ValidationConfig } from "../validation.ts";
 import { WalrusClient } from "../walrus.ts";
 
@@ -80,24 +80,22 @@ export async function startTestWorld(): Promise<TestWorld> {
   };
 }
 
-/** `n` distinct records (TEE-signed unless `signed` is false) tagged by `label`. */
+/** `n` distinct records (TEE-signed when `tee` is given, unless `signed` is false) tagged by `label`. */
 export function makeRecords(
   n: number,
   label: string,
   opts: { type?: SettlementType; tee?: TestWorld["tee"]; signed?: boolean } = {},
 ): InferenceRecord[] {
   return Array.from({ length: n }, (_, i) => {
-    const r: InferenceRecord = {
+    let r: InferenceRecord = {
       inputHash: keccak256(toHex(`${label}:in:${i}`)),
       outputHash: keccak256(toHex(`${label}:out:${i}`)),
       settlementType: opts.type ?? "settle-batch",
     };
-    if (opts.tee && opts.signed !== false) {
-      r.teeId = opts.tee.id;
-      r.teeTimestamp = String(1_700_000_000 + i);
-      r.teeSignature = signTeeAttestation(opts.tee.key, { teeId: r.teeId, inputHash: r.inputHash, outputHash: r.outputHash, timestamp: BigInt(r.teeTimestamp) });
-    }
     if (r.settlementType === "settle-metadata") Object.assign(r, { modelInfo: "test-model", inputData: `prompt ${i}`, outputData: `answer ${i}` });
+    if (opts.tee && opts.signed !== false) {
+      r = signTeeRecord({ teeId: opts.tee.id, privateKey: opts.tee.key }, { ...r, teeTimestamp: String(1_700_000_000 + i) });
+    }
     return r;
   });
 }

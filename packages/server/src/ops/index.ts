@@ -7,3 +7,5 @@ export * from "./startup-checks.ts";
 export * from "./shutdown.ts";
 export * from "./rejection.ts";
 export * from "./log-scrub.ts";
+export * from "./secure-defaults.ts";
+export * from "./trust-proxy.ts";

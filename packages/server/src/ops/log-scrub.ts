@@ -11,16 +11,18 @@ import type { Config } from "../config.ts";
 const MIN_SECRET_LENGTH = 8;
 
 /** The configuration's secret values: keys of every role, API keys, Redis passwords, secret parts of RPC URLs. */
-export function configSecrets(config: Partial<Pick<Config, "evmKeys" | "svmKeys" | "relayerKey" | "apiKeys" | "inferenceApiKeys" | "redisUrl" | "networkOverrides">>): string[] {
+export function configSecrets(
+  config: Partial<Pick<Config, "evmKeys" | "svmKeys" | "relayerKey" | "apiKeys" | "inferenceApiKeys" | "metricsApiKey" | "redisUrl" | "networkOverrides">>,
+): string[] {
   const secrets: string[] = [];
   for (const k of [...(config.evmKeys ?? []), ...(config.relayerKey ? [config.relayerKey] : [])]) secrets.push(k, k.replace(/^0x/i, ""));
-  secrets.push(...(config.svmKeys ?? []), ...(config.apiKeys ?? []), ...(config.inferenceApiKeys ?? []));
+  secrets.push(...(config.svmKeys ?? []), ...(config.apiKeys ?? []), ...(config.inferenceApiKeys ?? []), ...(config.metricsApiKey ? [config.metricsApiKey] : []));
   for (const url of [config.redisUrl, ...(config.networkOverrides ?? []).map((o) => o.rpcUrl)]) secrets.push(...urlSecrets(url));
   return [...new Set(secrets.filter((s) => s.length >= MIN_SECRET_LENGTH))];
 }
 
 /** A URL's password, and its path and query (hosted RPC providers put the API key there). */
-function urlSecrets(raw: string | undefined): string[] {
+export function urlSecrets(raw: string | undefined): string[] {
   if (!raw) return [];
   try {
     const u = new URL(raw);

@@ -1,7 +1,7 @@
 import express from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { apiKeyGuard } from "./auth.ts";
-import { createMetrics, labelValue, metricsRouter, recordPaymentOutcome, type Metrics } from "./metrics.ts";
+import { cachedSource, createMetrics, labelValue, metricsRouter, recordPaymentOutcome, type Metrics } from "./metrics.ts";
 import { listen, postJson, type Listening } from "./test-http.ts";
 
 /** Parses Prometheus text into samples: name, labels, value. */
@@ -172,5 +172,67 @@ describe("createMetrics", () => {
     ["x".repeat(101), "other"],
   ])("labelValue(%j) = %j", (input, expected) => {
     expect(labelValue(input)).toBe(expected);
+  });
+});
+
+describe("METRICS_API_KEY", () => {
+  it("asks a scrape for the bearer key, and answers it with the metrics", async () => {
+    const metrics = createMetrics({ processMetrics: false });
+    metrics.batchAnchored();
+    const app = express();
+    app.use(metricsRouter(metrics, { apiKey: "scrape-key-5d1c" }));
+    const srv = await listen(app);
+    try {
+      const none = await fetch(`${srv.url}/metrics`);
+      expect(none.status).toBe(401);
+      expect(await none.text()).not.toContain("x402_batches_anchored_total");
+      const wrong = await fetch(`${srv.url}/metrics`, { headers: { authorization: "Bearer scrape-key-5d1d" } });
+      expect(wrong.status).toBe(401);
+      const right = await fetch(`${srv.url}/metrics`, { headers: { authorization: "Bearer scrape-key-5d1c" } });
+      expect(right.status).toBe(200);
+      expect(await right.text()).toContain("x402_batches_anchored_total 1");
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
+describe("cachedSource", () => {
+  it("reads the source once per period, however often and however concurrently it is scraped", async () => {
+    let reads = 0;
+    const source = cachedSource(async () => {
+      reads++;
+      await new Promise((r) => setTimeout(r, 20));
+      return reads;
+    }, 150);
+    expect(await Promise.all([source(), source(), source()])).toEqual([1, 1, 1]);
+    expect(await source()).toBe(1);
+    await new Promise((r) => setTimeout(r, 160));
+    expect(await source()).toBe(2);
+    expect(reads).toBe(2);
+  });
+
+  it("keeps a failed read for the period too, so a node in trouble is not asked on every scrape", async () => {
+    let reads = 0;
+    const source = cachedSource(() => {
+      reads++;
+      throw new Error("node down");
+    }, 10_000);
+    await expect(source()).rejects.toThrow("node down");
+    await expect(source()).rejects.toThrow("node down");
+    expect(reads).toBe(1);
+  });
+
+  it("feeds the signer-balance gauge: five scrapes, one read", async () => {
+    let reads = 0;
+    const metrics = createMetrics({
+      processMetrics: false,
+      signerBalances: cachedSource(async () => {
+        reads++;
+        return [{ network: "base", address: "0x00000000000000000000000000000000000000aa", wei: 7n }];
+      }, 60_000),
+    });
+    for (let i = 0; i < 5; i++) expect(await metrics.registry.getSingleMetricAsString("x402_signer_balance_wei")).toContain("} 7");
+    expect(reads).toBe(1);
   });
 });

@@ -6,6 +6,7 @@
  */
 import { Router, type RequestHandler } from "express";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { apiKeyGuard } from "./auth.ts";
 
 export interface SignerBalance {
   network: string;
@@ -182,14 +183,39 @@ export function recordPaymentOutcome(metrics: Metrics): RequestHandler {
   };
 }
 
-/** GET /metrics in the Prometheus text format. */
-export function metricsRouter(metrics: Metrics, path = "/metrics"): Router {
+export interface MetricsRouterOptions {
+  path?: string;
+  /** When set, a scrape must send `Authorization: Bearer <apiKey>` (Prometheus: `authorization: {credentials: ...}`). */
+  apiKey?: string;
+}
+
+/** GET /metrics in the Prometheus text format (a string argument is the path, as before). */
+export function metricsRouter(metrics: Metrics, opts: string | MetricsRouterOptions = {}): Router {
+  const { path = "/metrics", apiKey } = typeof opts === "string" ? { path: opts } : opts;
   const router = Router();
-  router.get(path, async (_req, res) => {
+  const guards = apiKey ? [apiKeyGuard([apiKey])] : [];
+  router.get(path, ...guards, async (_req, res) => {
     res.set("Content-Type", metrics.registry.contentType);
     res.send(await metrics.registry.metrics());
   });
   return router;
+}
+
+/**
+ * A scrape-time source read at most once per `ttlMs`: scrapes in between (and concurrent ones) share
+ * the last answer, so scraping often, or many scrapers, does not turn into RPC calls. A failed read is
+ * kept as long as a good one, so a node in trouble is not asked on every scrape either.
+ */
+export function cachedSource<T>(source: () => Promise<T> | T, ttlMs: number): () => Promise<T> {
+  let last: { at: number; value: Promise<T> } | undefined;
+  return () => {
+    if (!last || Date.now() - last.at >= ttlMs) {
+      const value = Promise.resolve().then(source);
+      value.catch(() => {}); // read by the scrape; unhandled only until then
+      last = { at: Date.now(), value };
+    }
+    return last.value;
+  };
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

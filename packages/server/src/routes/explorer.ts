@@ -5,6 +5,12 @@
  * Merkle fold, the relay's logs and `anchoredAt`) from chain data the reader may fetch through this
  * router's JSON-RPC proxy or from their own node. Mount with `app.use("/explorer", explorerRoutes(...))`.
  *
+ * Every route answers anonymous callers on the RPC node that also settles payments, so each is
+ * bounded (ExplorerLimits): the batch list comes from a cache refreshed with new blocks only, one
+ * refresh at a time (explorer-batches.ts); searches hold a few slots, one per client; the proxy
+ * forwards only the page's reads, rebuilt and capped (explorer-rpc.ts). Failures reach callers as a
+ * generic answer; the detail goes to the log, without the node's URL or key.
+ *
  * Why a hand-written Keccak rather than viem's ESM build served from node_modules: viem's browser
  * build imports @noble/* and abitype through bare specifiers, so serving it means an import map and
  * dozens of module files routed out of node_modules (version-pinned paths that move with every
@@ -13,9 +19,14 @@
  */
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import express, { type Response, type Router } from "express";
-import { isAddressEqual, isHex, type Address, type Hex } from "viem";
+import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response, type Router } from "express";
+import { isHex, type Address, type Hex } from "viem";
 import { createAuditor, type Auditor, type Located } from "@facilitator/auditor";
+import { scrubber, urlSecrets } from "../ops/log-scrub.ts";
+import { BatchIndexWarming, RelayBatchIndex } from "./explorer-batches.ts";
+import { forwardRpc, planRpcCall } from "./explorer-rpc.ts";
+
+export { planRpcCall, refuseRpc, RELAY_READS, RPC_METHODS } from "./explorer-rpc.ts";
 
 /**
  * What the facilitator's own records say about a record id or input hash: a claim the page checks.
@@ -45,9 +56,57 @@ export interface ExplorerOptions {
   aggregatorUrl: string;
   /** The facilitator's record lookup (by record id or input hash), when it has one. */
   statusLookup?: (query: string) => Promise<ExplorerLookup | undefined>;
-  /** First block to read events from (default 0). */
+  /** First block to read events from: the relay's deployment block (default 0). */
   fromBlock?: bigint;
+  /** Run before every explorer route (the compose wires a per-client rate limit here). */
+  guards?: RequestHandler[];
+  /** Where failures are told in full (scrubbed of URLs); anonymous callers get a generic answer. */
+  logger?: { warn(obj: object, msg: string): void };
+  limits?: Partial<ExplorerLimits>;
 }
+
+/** The explorer's caps; every one bounds what an anonymous caller can make the node do. */
+export interface ExplorerLimits {
+  /** Searches running at once, all clients together. */
+  maxConcurrentSearches: number;
+  /** Searches running at once for one client (`req.ip`; see TRUST_PROXY). */
+  searchesPerClient: number;
+  /** Largest eth_getLogs range the RPC proxy forwards, in blocks. */
+  rpcMaxBlockRange: bigint;
+  /** Largest node answer the RPC proxy reads; past it the call is aborted. */
+  rpcMaxResponseBytes: number;
+  /** Largest request body the RPC proxy reads. */
+  rpcMaxRequestBytes: number;
+  /** Proxied calls in flight at once, all clients together. */
+  rpcMaxInFlight: number;
+  /** How long a proxied call may take. */
+  rpcTimeoutMs: number;
+  /** The batch list is refreshed from the chain at most this often (ms). */
+  batchRefreshMs: number;
+  /** Blocks per eth_getLogs when the batch list reads new blocks. */
+  batchScanBlockRange: bigint;
+  /** Blocks after which a batch event is taken as final. */
+  batchConfirmations: bigint;
+  /** How long a batch-list request waits for a running refresh. */
+  batchWaitMs: number;
+}
+
+export const DEFAULT_EXPLORER_LIMITS: ExplorerLimits = {
+  maxConcurrentSearches: 4,
+  searchesPerClient: 1,
+  rpcMaxBlockRange: 1_000n,
+  rpcMaxResponseBytes: 1024 * 1024,
+  rpcMaxRequestBytes: 16 * 1024,
+  rpcMaxInFlight: 16,
+  rpcTimeoutMs: 15_000,
+  batchRefreshMs: 5_000,
+  batchScanBlockRange: 10_000n,
+  batchConfirmations: 32n,
+  batchWaitMs: 10_000,
+};
+
+/** The largest page of the batch list (and how many batches the list keeps). */
+const MAX_BATCH_PAGE = 200;
 
 export type SearchResult =
   | ({ source: "facilitator" | "chain"; kind: "batch"; recordId?: string; status?: string; inputHash?: Hex; outputHash?: Hex; root: Hex; proof: Hex[]; transactionHash?: Hex; blobId?: string } & {
@@ -58,14 +117,14 @@ export type SearchResult =
 
 const asset = (name: string) => readFileSync(new URL(`./explorer-assets/${name}`, import.meta.url), "utf8");
 
-const MAX_CONCURRENT_SEARCHES = 4;
-
-/** JSON-RPC methods the proxy forwards (refuseRpc says what each may touch). */
-const RPC_METHODS = new Set(["eth_chainId", "eth_blockNumber", "eth_getLogs", "eth_call", "eth_getTransactionReceipt"]);
-
 export function explorerRoutes(opts: ExplorerOptions): Router {
   const router = express.Router();
   const page = buildPage();
+  const limits = { ...DEFAULT_EXPLORER_LIMITS, ...opts.limits };
+  const fromBlock = opts.fromBlock ?? 0n;
+  // Failures are told in full to the operator only, and even there without the node's URL or its key.
+  const scrub = scrubber([opts.rpcUrl, opts.aggregatorUrl].flatMap((u) => [...urlSecrets(u), hostOf(u)]));
+  const report = (what: string, e: unknown) => opts.logger?.warn({ err: scrubText(scrub, e instanceof Error ? e.message : String(e)) }, `explorer: ${what}`);
 
   let auditor: Promise<Auditor> | undefined;
   const getAuditor = () => {
@@ -74,7 +133,7 @@ export function explorerRoutes(opts: ExplorerOptions): Router {
       chainId: opts.chainId,
       relayAddress: opts.relayAddress,
       aggregatorUrl: opts.aggregatorUrl,
-      fromBlock: opts.fromBlock,
+      fromBlock,
       blobIdCheck: "none",
     }).catch((e) => {
       auditor = undefined; // try again on the next request
@@ -82,6 +141,20 @@ export function explorerRoutes(opts: ExplorerOptions): Router {
     });
     return auditor;
   };
+  const batches = new RelayBatchIndex({
+    rpcUrl: opts.rpcUrl,
+    chainId: opts.chainId,
+    relay: opts.relayAddress,
+    fromBlock,
+    refreshMs: limits.batchRefreshMs,
+    scanBlockRange: limits.batchScanBlockRange,
+    confirmations: limits.batchConfirmations,
+    keep: MAX_BATCH_PAGE,
+    waitMs: limits.batchWaitMs,
+    rpcTimeoutMs: limits.rpcTimeoutMs,
+  });
+
+  for (const guard of opts.guards ?? []) router.use(guard);
 
   router.get("/", (_req, res) => {
     res.set({ "content-type": "text/html; charset=utf-8", "content-security-policy": page.csp, "x-content-type-options": "nosniff", "cache-control": "no-store" });
@@ -91,68 +164,138 @@ export function explorerRoutes(opts: ExplorerOptions): Router {
   router.get("/api/config", (_req, res) => void res.json({ relayAddress: opts.relayAddress, chainId: opts.chainId }));
 
   router.get("/api/batches", async (req, res) => {
-    const limit = Math.min(200, Math.max(1, Number(req.query.limit) || 25));
+    const limit = Math.min(MAX_BATCH_PAGE, Math.max(1, Number(req.query.limit) || 25));
     try {
-      res.json({ batches: await (await getAuditor()).listBatches({ limit }) });
+      res.json({ batches: await batches.newest(limit) });
     } catch (e) {
-      upstreamError(res, e);
+      if (e instanceof BatchIndexWarming) {
+        res.status(503).set("retry-after", "5").json({ error: "warming_up", message: "the batch list is still being read from the chain; retry in a few seconds" });
+        return;
+      }
+      report("the batch list could not be read", e);
+      upstreamError(res);
     }
   });
 
-  // A search may read hundreds of dumps: a few at a time, the rest are asked to come back.
+  // A search may read hundreds of dumps: a few at a time, and one at a time per client, so no client holds them all.
   let searching = 0;
+  const searchingBy = new Map<string, number>();
   router.get("/api/search", async (req, res) => {
     const q = typeof req.query.q === "string" ? req.query.q.trim() : "";
     if (!isHex(q, { strict: true }) || q.length !== 66) {
       res.status(400).json({ error: "invalid_query", message: "q must be a 32-byte hex input hash or record id" });
       return;
     }
-    if (searching >= MAX_CONCURRENT_SEARCHES) {
-      res.status(429).set("retry-after", "2").json({ error: "rate_limited", message: "too many searches at once; retry in a moment" });
+    const client = clientOf(req);
+    const mine = searchingBy.get(client) ?? 0;
+    if (mine >= limits.searchesPerClient || searching >= limits.maxConcurrentSearches) {
+      const message = mine >= limits.searchesPerClient ? "a search of yours is still running; retry when it has finished" : "too many searches at once; retry in a moment";
+      res.status(429).set("retry-after", "2").json({ error: "rate_limited", message });
       return;
     }
     searching++;
+    searchingBy.set(client, mine + 1);
     try {
       res.json({ query: q, results: await search(await getAuditor(), opts, q as Hex) });
     } catch (e) {
-      upstreamError(res, e);
+      report("a search could not be completed", e);
+      upstreamError(res);
     } finally {
       searching--;
+      const left = (searchingBy.get(client) ?? 1) - 1;
+      if (left > 0) searchingBy.set(client, left);
+      else searchingBy.delete(client);
     }
   });
 
-  router.post("/api/rpc", express.json({ limit: "16kb" }), async (req, res) => {
-    const call = req.body as { jsonrpc?: string; id?: unknown; method?: unknown; params?: unknown };
-    const refusal = refuseRpc(call, opts.relayAddress);
-    if (refusal) {
-      res.status(400).json({ jsonrpc: "2.0", id: call?.id ?? null, error: { code: -32601, message: refusal } });
-      return;
-    }
-    try {
-      const upstream = await fetch(opts.rpcUrl, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ jsonrpc: "2.0", id: call.id ?? 1, method: call.method, params: call.params ?? [] }),
-        signal: AbortSignal.timeout(15_000),
+  // The chain head, read at most once a second, to resolve `latest` in an eth_getLogs range.
+  let head: { at: number; value: Promise<bigint> } | undefined;
+  const chainHead = () => {
+    if (!head || Date.now() - head.at > 1_000) {
+      const value = forwardRpc(opts.rpcUrl, "eth_blockNumber", [], { maxBytes: 1024, timeoutMs: limits.rpcTimeoutMs }).then((f) => {
+        if (f.ok && "result" in f.answer && typeof f.answer.result === "string" && /^0x[0-9a-fA-F]{1,16}$/.test(f.answer.result)) return BigInt(f.answer.result);
+        throw new Error(f.ok ? "eth_blockNumber answered no block number" : f.detail);
       });
-      res.status(upstream.ok ? 200 : 502).type("application/json").send(await upstream.text());
-    } catch (e) {
-      res.status(502).json({ jsonrpc: "2.0", id: call.id ?? null, error: { code: -32603, message: `the node could not be reached: ${(e as Error).message}` } });
+      value.catch(() => {
+        if (head?.value === value) head = undefined; // the next call asks again
+      });
+      head = { at: Date.now(), value };
+    }
+    return head.value;
+  };
+
+  let inFlight = 0;
+  router.post("/api/rpc", express.json({ limit: limits.rpcMaxRequestBytes }), async (req, res) => {
+    const call = req.body as { id?: unknown } | undefined;
+    const id = rpcId(call?.id);
+    const rpcError = (status: number, code: number, message: string) => void res.status(status).json({ jsonrpc: "2.0", id, error: { code, message } });
+    let plan = planRpcCall(call, opts.relayAddress, { maxBlockRange: limits.rpcMaxBlockRange });
+    if (plan.kind === "needs-head") {
+      try {
+        plan = planRpcCall(call, opts.relayAddress, { maxBlockRange: limits.rpcMaxBlockRange, head: await chainHead() });
+      } catch (e) {
+        report("the chain head could not be read", e);
+        return rpcError(502, -32603, GENERIC_NODE_ERROR);
+      }
+    }
+    if (plan.kind === "refuse") return rpcError(400, plan.code, plan.reason);
+    if (plan.kind !== "forward") return rpcError(502, -32603, GENERIC_NODE_ERROR);
+    if (inFlight >= limits.rpcMaxInFlight) {
+      res.set("retry-after", "1");
+      return rpcError(429, -32005, "too many calls through this proxy at once; retry in a moment or use your own node");
+    }
+    inFlight++;
+    try {
+      const forwarded = await forwardRpc(opts.rpcUrl, plan.method, plan.params, { maxBytes: limits.rpcMaxResponseBytes, timeoutMs: limits.rpcTimeoutMs });
+      if (!forwarded.ok) {
+        report(`a proxied call failed (${forwarded.kind})`, forwarded.detail);
+        if (forwarded.kind === "too-large") return rpcError(502, -32603, `the node's answer is larger than this proxy forwards (${limits.rpcMaxResponseBytes} bytes); use your own node`);
+        return rpcError(502, -32603, GENERIC_NODE_ERROR);
+      }
+      if ("error" in forwarded.answer) {
+        // The node's own refusal (e.g. "query returned more than 10000 results"), shortened and without anything that names it.
+        const { code, message } = forwarded.answer.error;
+        return rpcError(200, code, scrubText(scrub, message).slice(0, 200));
+      }
+      res.json({ jsonrpc: "2.0", id, result: forwarded.answer.result });
+    } finally {
+      inFlight--;
     }
   });
 
+  router.use(explorerErrors(report));
   return router;
 }
 
-/** Only reads about the relay: the proxy is not an open door to the node. */
-export function refuseRpc(call: { method?: unknown; params?: unknown } | undefined, relay: Address): string | undefined {
-  if (!call || typeof call.method !== "string" || !RPC_METHODS.has(call.method)) return `method not allowed here (allowed: ${[...RPC_METHODS].join(", ")})`;
-  const params = Array.isArray(call.params) ? call.params : [];
-  const first = params[0] as Record<string, unknown> | undefined;
-  const isRelay = (v: unknown) => typeof v === "string" && isHex(v) && v.length === 42 && isAddressEqual(v as Address, relay);
-  if (call.method === "eth_getLogs" && !isRelay(first?.address)) return "eth_getLogs is proxied only for the relay's address";
-  if (call.method === "eth_call" && !isRelay(first?.to)) return "eth_call is proxied only to the relay";
-  return undefined;
+const GENERIC_NODE_ERROR = "the node could not be read; try again later or use your own node";
+
+/** Who a search slot belongs to: the client's address (express's req.ip, which TRUST_PROXY governs). */
+const clientOf = (req: Request) => req.ip ?? req.socket.remoteAddress ?? "unknown";
+
+/** A JSON-RPC id echoed back: a number or a short string, else null. */
+function rpcId(id: unknown): number | string | null {
+  if (typeof id === "number" && Number.isFinite(id)) return id;
+  if (typeof id === "string" && id.length <= 64) return id;
+  return null;
+}
+
+const hostOf = (url: string): string => (URL.canParse(url) ? new URL(url).host : url);
+
+/** URLs (with their keys) and known secret parts blanked from text meant for the log. */
+function scrubText(scrub: (s: string) => string, text: string): string {
+  return scrub(text).replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>]+/gi, "[url]");
+}
+
+/** Body errors of the proxy answered as JSON-RPC errors, never as a stack page; anything else is logged. */
+function explorerErrors(report: (what: string, e: unknown) => void): ErrorRequestHandler {
+  return (err, _req, res, next) => {
+    if (res.headersSent) return next(err);
+    const tooLarge = err?.type === "entity.too.large";
+    const status = tooLarge ? 413 : Number.isInteger(err?.status) && err.status >= 400 && err.status < 500 ? 400 : 500;
+    const message = tooLarge ? "request body exceeds the size limit" : status === 400 ? "request body is not JSON" : "internal error";
+    if (status === 500) report("unexpected error", err);
+    res.status(status).json({ jsonrpc: "2.0", id: null, error: { code: tooLarge || status === 400 ? -32700 : -32603, message } });
+  };
 }
 
 async function search(auditor: Auditor, opts: ExplorerOptions, q: Hex): Promise<SearchResult[]> {
@@ -210,8 +353,9 @@ function normaliseClaim(claim: ExplorerLookup | undefined): ExplorerLookup | und
   return { ...claim, recordId: claim.recordId ?? claim.id, kind };
 }
 
-function upstreamError(res: Response, e: unknown): void {
-  res.status(502).json({ error: "upstream_unavailable", message: `the chain or the aggregator could not be read: ${(e as Error).message.split("\n")[0]}` });
+/** What an anonymous caller learns of a failure upstream: that it happened, nothing about where. */
+function upstreamError(res: Response): void {
+  res.status(502).json({ error: "upstream_unavailable", message: "the chain or the batch store could not be read; try again later" });
 }
 
 /** The page with both scripts inlined, and a CSP that allows exactly those scripts. */

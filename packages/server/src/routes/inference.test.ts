@@ -136,8 +136,10 @@ describe("submitSettleInference (for /settle)", () => {
   const [r] = makeRecords(1, "settle-headers");
   const payment = { network: "base-sepolia", transaction: `0x${"ab".repeat(32)}` };
 
-  it("anchors the inference named by the settle headers, individually by default", async () => {
-    const result = await submitSettleInference(service, { "x-input-hash": r!.inputHash, "x-output-hash": r!.outputHash }, payment);
+  it("anchors the inference named by the settle headers of an authenticated caller, individually by default", async () => {
+    const headers = { "x-input-hash": r!.inputHash, "x-output-hash": r!.outputHash };
+    expect(await submitSettleInference(service, headers, payment)).toMatchObject({ error: { reason: Reason.inferenceUnauthenticated } });
+    const result = await submitSettleInference(service, headers, payment, { authenticated: true });
     expect(result).toMatchObject({ id: expect.any(String), duplicate: false });
     const id = (result as { id: string }).id;
     const view = await waitFor(async () => {

@@ -3,6 +3,8 @@
  *
  *   POST /inference/settlements      (API key: `Authorization: Bearer <key>` or `x-api-key`)
  *     body: one record, or {records: [...]} (records default to settlementType settle-batch)
+ *     A key-authenticated caller may post records without a TEE signature only when the facilitator does
+ *     not require one (REQUIRE_TEE_SIGNATURE, true by default once TEE_KEYS is set); see validation.ts.
  *     202 {id, status, duplicate}                   one record, accepted (durably queued)
  *     202 {results: [...], accepted, rejected}      a list with at least one record accepted;
  *                                                   results[i] is {id, status, duplicate} or {error: {reason, message}}
@@ -65,7 +67,8 @@ export function inferenceRoutes(service: InferenceService, opts: InferenceRoutes
       if (list && list.length === 0) return refuse(req, res, 400, Reason.invalidInferenceRecord, "records is empty");
       let results: SubmitResult[];
       try {
-        results = await service.submit(list ?? [body], { defaultType: "settle-batch" });
+        // Behind the key guard: the caller holds an inference key.
+        results = await service.submit(list ?? [body], { defaultType: "settle-batch", authenticated: true });
       } catch (e) {
         if (!(e instanceof InferenceUnavailableError)) return next(e);
         res.set("Retry-After", "1");
@@ -103,17 +106,20 @@ export function inferenceRoutes(service: InferenceService, opts: InferenceRoutes
  * outputData}, optional `x-tee-id`, `x-tee-timestamp`, `x-tee-signature`) with the settled payment.
  * Returns undefined when the headers name no inference, the accepted record otherwise, or the
  * rejection (never throws: a payment that settled is not undone by a record that cannot be queued).
+ * `authenticated`: the request carried an inference key (see inference-auth.ts); without it only a
+ * registered TEE's signed record is accepted.
  */
 export async function submitSettleInference(
   service: InferenceService,
   headers: HeaderBag,
   payment: { network: string; transaction: string },
+  opts: { authenticated?: boolean } = {},
 ): Promise<{ id: string; status: string; duplicate: boolean } | { error: Rejection } | undefined> {
   const parsed = recordInputFromSettleHeaders(headers, payment);
   if (!parsed) return undefined;
   if ("error" in parsed) return parsed;
   try {
-    const [result] = await service.submit([parsed.input], { defaultType: SETTLE_HEADER_DEFAULT_TYPE });
+    const [result] = await service.submit([parsed.input], { defaultType: SETTLE_HEADER_DEFAULT_TYPE, authenticated: opts.authenticated === true });
     return result;
   } catch (e) {
     return { error: reject(Reason.unavailable, (e as Error).message) };

@@ -15,7 +15,7 @@
   async function getJson(path) {
     const res = await fetch(base + path, { headers: { accept: "application/json" } });
     const body = await res.json().catch(() => ({}));
-    if (!res.ok) throw new Error(body.message || `${path} answered ${res.status}`);
+    if (!res.ok) throw Object.assign(new Error(body.message || `${path} answered ${res.status}`), { status: res.status });
     return body;
   }
 
@@ -58,6 +58,8 @@
       $("batches-status").textContent = batches.length ? `${batches.length} most recent` : "No batch anchored yet.";
     } catch (e) {
       $("batches-status").textContent = `Could not list batches: ${e.message}`;
+      // 503: the server is still reading the list from the chain.
+      if (e.status === 503) setTimeout(loadBatches, 5000);
     }
   }
 

@@ -1,6 +1,6 @@
 // In-browser verification for the explorer page. No imports, no build step: the page inlines this
 // file. Everything a verdict rests on is computed here, in the reader's browser: Keccak-256 (written
-// from FIPS 202 with Ethereum's original Keccak padding), the ABI encoding of leaf encoding v1, the
+// from FIPS 202 with Ethereum's original Keccak padding), the ABI encoding of leaf encodings v2 and v1, the
 // sorted-pair Merkle fold, and the decoding of the relay's logs and calls answered by the chain.
 "use strict";
 
@@ -106,23 +106,29 @@ const ExplorerVerify = (() => {
     return hex.slice(2).toLowerCase();
   }
 
-  /** abi.encode(bytes32 teeId, bytes32 inputHash, bytes32 outputHash, uint256 timestamp, bytes teeSignature). */
+  /** The tail of one dynamic ABI value (length word, then the bytes padded to whole words). */
+  function dynamicTail(bytes) {
+    const data = bytesToHex(bytes).slice(2);
+    return word(BigInt(bytes.length)) + data + "0".repeat((64 - (data.length % 64)) % 64);
+  }
+
+  /**
+   * The ABI encoding of a leaf. Leaf encoding v2 (dump format x402-inference-batch/2, leaves with
+   * `version: 2`): abi.encode(bytes32 teeId, bytes32 inputHash, bytes32 outputHash, uint256 timestamp,
+   * string settlementType, bytes32 metadataHash, bytes teeSignature). v1 (older dumps): abi.encode(bytes32
+   * teeId, bytes32 inputHash, bytes32 outputHash, uint256 timestamp, bytes teeSignature).
+   */
   function encodeLeaf(leaf) {
     const timestamp = BigInt(leaf.timestamp);
     if (timestamp < 0n || timestamp >= 1n << 256n) throw new Error("timestamp is out of uint256 range");
-    const sig = hexToBytes(leaf.teeSignature).length;
-    const data = leaf.teeSignature.slice(2).toLowerCase();
-    const paddedData = data + "0".repeat((64 - (data.length % 64)) % 64);
-    return (
-      "0x" +
-      bytes32(leaf.teeId, "teeId") +
-      bytes32(leaf.inputHash, "inputHash") +
-      bytes32(leaf.outputHash, "outputHash") +
-      word(timestamp) +
-      word(160n) + // offset of the dynamic `bytes`: after five head words
-      word(BigInt(sig)) +
-      paddedData
-    );
+    const head = bytes32(leaf.teeId, "teeId") + bytes32(leaf.inputHash, "inputHash") + bytes32(leaf.outputHash, "outputHash") + word(timestamp);
+    const signature = dynamicTail(hexToBytes(leaf.teeSignature));
+    if (leaf.version === 1) return "0x" + head + word(160n) + signature; // the one dynamic value starts after five head words
+    if (leaf.version !== 2) throw new Error(`unknown leaf version ${String(leaf.version)}`);
+    if (typeof leaf.settlementType !== "string") throw new Error("settlementType is not a string");
+    const type = dynamicTail(new TextEncoder().encode(leaf.settlementType));
+    // Seven head words; settlementType's tail comes first, teeSignature's after it.
+    return "0x" + head + word(224n) + bytes32(leaf.metadataHash, "metadataHash") + word(BigInt(224 + type.length / 2)) + type + signature;
   }
 
   /** OpenZeppelin StandardMerkleTree leaf: keccak256(keccak256(abi.encode(...))). */
@@ -161,11 +167,15 @@ const ExplorerVerify = (() => {
     };
 
     if (result.kind === "single") {
+      // The event is looked for in the block of the transaction named, not across the whole chain:
+      // RPC proxies (this server's included) read a bounded block range.
+      const named = await rpc("eth_getTransactionReceipt", [result.transactionHash]);
+      const at = named && named.blockNumber;
       const topics = [null, result.inputHash.toLowerCase(), result.outputHash.toLowerCase()];
       let logs = [];
-      for (const topic of [TOPICS.settlement, TOPICS.settlementWithMetadata]) {
+      for (const topic of at ? [TOPICS.settlement, TOPICS.settlementWithMetadata] : []) {
         topics[0] = topic;
-        logs = logs.concat(await rpc("eth_getLogs", [{ address: relay, topics: [...topics], fromBlock: "0x0", toBlock: "latest" }]));
+        logs = logs.concat(await rpc("eth_getLogs", [{ address: relay, topics: [...topics], fromBlock: at, toBlock: at }]));
       }
       const log = logs.find((l) => sameAddress(l.address, relay));
       if (!check("on-chain-event", !!log, log ? `Settlement event in tx ${log.transactionHash}` : `no Settlement event from relay ${relay} names these hashes`)) return done();
@@ -195,12 +205,15 @@ const ExplorerVerify = (() => {
       ? `${(result.proof || []).length}-step proof reaches ${computed}`
       : `the proof leads to ${computed}, not to the batch root ${result.root}`)) return done();
 
-    const logs = await rpc("eth_getLogs", [{ address: relay, topics: [TOPICS.batch, computed], fromBlock: "0x0", toBlock: "latest" }]);
+    // The relay's anchoredAt(root) names the block: the event is looked for there, not across the
+    // whole chain (RPC proxies, this server's included, read a bounded block range).
+    const anchored = await rpc("eth_call", [{ to: relay, data: ANCHORED_AT + computed.slice(2) }, "latest"]);
+    const block = BigInt(anchored === "0x" ? 0 : anchored);
+    const at = "0x" + block.toString(16);
+    const logs = block === 0n ? [] : await rpc("eth_getLogs", [{ address: relay, topics: [TOPICS.batch, computed], fromBlock: at, toBlock: at }]);
     const log = logs.find((l) => sameAddress(l.address, relay) && l.topics && l.topics[1] && l.topics[1].toLowerCase() === computed);
     if (!check("on-chain-root", !!log, log ? `BatchSettlement of ${computed} by relay ${relay} in tx ${log.transactionHash}` : `no BatchSettlement event from relay ${relay} carries root ${computed}`)) return done();
 
-    const anchored = await rpc("eth_call", [{ to: relay, data: ANCHORED_AT + computed.slice(2) }, "latest"]);
-    const block = BigInt(anchored === "0x" ? 0 : anchored);
     check("anchored-at", block !== 0n, block !== 0n ? `the relay's anchoredAt(root) is block ${block}` : "the relay's anchoredAt(root) is 0");
     await receiptCheck(log.transactionHash);
     return done();
