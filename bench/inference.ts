@@ -6,7 +6,7 @@
  *
  * intake: `enqueue` called directly (no HTTP, no validation) by 32 concurrent callers with 100 new
  * records each, for each queue: BullQueue on Redis with appendfsync always (as production should run
- * it), BullQueue on Redis without an append-only file (as bench/load.ts runs it), EmbeddedQueue (lmdb,
+ * it), BullQueue on Redis without an append-only file (as bench/load.ts runs it), LmdbQueue (lmdb,
  * fsync per commit). Reports records/s and the CPU each record costs this process and redis-server:
  * the queue's share of the HTTP intake rate that bench/load.ts measures end to end.
  */
@@ -20,7 +20,7 @@ import {
   BullQueue,
   buildBatchTree,
   deploySettlementRelay,
-  EmbeddedQueue,
+  LmdbQueue,
   SETTLEMENT_RELAY_ABI,
   type EnqueueItem,
   type InferenceQueue,
@@ -127,9 +127,9 @@ if (sections.has("intake")) {
     }
   }
   const dir = mkdtempSync(join(tmpdir(), "bench-intake-"));
-  const queue = new EmbeddedQueue({ path: dir });
+  const queue = new LmdbQueue({ path: dir });
   try {
-    intake.push(await measureIntake("EmbeddedQueue (lmdb, fsync per commit)", queue));
+    intake.push(await measureIntake("LmdbQueue (fsync per commit)", queue));
   } finally {
     await queue.close();
     rmSync(dir, { recursive: true, force: true });

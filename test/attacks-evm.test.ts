@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeFunctionData, parseAbi, parseGwei, toHex, type Address, type Hash, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { devKey, DevRole, deployErc1271Wallet, mintTokens, type EvmWorldNetwork } from "@facilitator/devnet";
+import { deployContract, devKey, DevRole, deployErc1271Wallet, mintTokens, type EvmWorldNetwork } from "@facilitator/devnet";
 import { signEip3009Payload, signPermitPayload } from "@facilitator/evm";
 import { startFacilitator, startFacilitatorOnWorld, type FacilitatorFixture, type RunningFacilitator } from "./helpers/facilitator.ts";
 import { chainReader } from "./helpers/evm.ts";
@@ -274,6 +274,90 @@ describe("a payment answered settlement_pending cannot be redirected either", ()
       expect(await post("/settle", honest, slow.url)).toMatchObject({ success: true, transaction: pending.transaction });
     } finally {
       await slow.stop();
+    }
+  });
+});
+
+describe("a contract wallet that passes every simulation and reverts on chain", () => {
+  it("costs the facilitator one reverted transaction, counted in the gas metric; then the wallet is refused for the cool-off", async () => {
+    const fickle = await deployContract({ rpcUrl: base.rpcUrl, chainId: base.chainId, deployerKey: fx.world.deployerKey, artifact: "FickleWallet" });
+    await mintTokens({ rpcUrl: base.rpcUrl, chainId: base.chainId, deployerKey: fx.world.deployerKey, token: base.asset.address, to: fickle, amount: 10_000n });
+    const pay = async () => {
+      const signed = await signEip3009Payload(privateKeyToAccount(devKey(48)), { domain: domainOf(base), to: base.payTo, value: 1000n, from: fickle });
+      return v2(base, { ...signed, signature: `0x${"22".repeat(70)}` }); // not 65 bytes: the token asks the wallet (ERC-1271)
+    };
+    const gasMetric = async () => Number(/x402_gas_spent_wei_total\{network="base-sepolia",role="settlement"\} (\d+(?:\.\d+)?(?:e\+\d+)?)/.exec(await (await fetch(`${fx.url}/metrics`)).text())?.[1] ?? 0);
+    const [sentBefore, gasBefore] = [await snapshot(base, [fickle]), await gasMetric()];
+
+    const first = await pay();
+    expect(await post("/verify", first)).toMatchObject({ isValid: true }); // the wallet lies to every simulation
+    expect(await post("/settle", first)).toMatchObject({ success: false, errorReason: "invalid_exact_evm_transaction_failed" });
+    expect((await snapshot(base, [fickle])).sent.reduce((a, b) => a + b, 0)).toBe(sentBefore.sent.reduce((a, b) => a + b, 0) + 1);
+    expect(await gasMetric()).toBeGreaterThan(gasBefore); // reverted gas is counted too
+
+    const afterFirst = await snapshot(base, [fickle]);
+    for (let i = 0; i < 3; i++) {
+      const again = await pay();
+      expect(await post("/verify", again)).toMatchObject({ isValid: false, invalidReason: "invalid_exact_evm_payer_reverted_recently" });
+      expect(await post("/settle", again)).toMatchObject({ success: false, errorReason: "invalid_exact_evm_payer_reverted_recently", transaction: "" });
+    }
+    expect(await snapshot(base, [fickle])).toEqual(afterFirst);
+  });
+});
+
+describe("another tenant cannot take a pending payment's one success answer", () => {
+  it("with API keys, a payment is bound to the key that first asked: a rebuilt request under another key is refused", async () => {
+    const keys = { a: "tenant-a-key-0001", b: "tenant-b-key-0002" };
+    const tenants = await startFacilitator({ networks: ["base-sepolia"], networkOverrides: evmWorldOverrides(fx.world), evmKeys: fx.world.facilitatorKeys, apiKeys: [keys.a, keys.b], receiptTimeoutMs: 300 });
+    const as = async (key: string, path: "/verify" | "/settle", body: unknown) => {
+      const res = await fetch(`${tenants.url}${path}`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${key}` }, body: JSON.stringify(body) });
+      return (await res.json()) as Record<string, unknown>;
+    };
+    try {
+      const payment = v2(base, await signEip3009Payload(privateKeyToAccount(base.payer.privateKey), { domain: domainOf(base), to: base.payTo, value: 1000n }));
+      await rpc(base, "evm_setAutomine", [false]);
+      let pending: Record<string, unknown>;
+      try {
+        pending = await as(keys.a, "/settle", payment);
+      } finally {
+        await rpc(base, "evm_setAutomine", [true]);
+      }
+      expect(pending).toMatchObject({ success: false, errorReason: "settlement_pending" });
+      await rpc(base, "evm_mine");
+      // Tenant B rebuilds the request from the public mempool.
+      expect(await as(keys.b, "/settle", payment)).toMatchObject({ success: false, errorReason: "payment_request_mismatch", transaction: "" });
+      expect(await as(keys.b, "/verify", payment)).toMatchObject({ isValid: false });
+      expect(await as(keys.a, "/settle", payment)).toMatchObject({ success: true, transaction: pending.transaction });
+    } finally {
+      await tenants.stop();
+    }
+  });
+});
+
+describe("answers quote no secret of the RPC", () => {
+  it("a node that echoes its URL's key and host in errors: the answer carries neither", async () => {
+    const { createServer } = await import("node:http");
+    const node = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => (body += c)).on("end", () => {
+        const calls = [JSON.parse(body)].flat() as { id: number }[];
+        const answer = calls.map(({ id }) => ({ jsonrpc: "2.0", id, error: { code: -32000, message: `unknown project at http://${req.headers.host}${req.url}` } }));
+        res.setHeader("content-type", "application/json").end(JSON.stringify(Array.isArray(JSON.parse(body)) ? answer : answer[0]));
+      });
+    });
+    await new Promise<void>((r) => node.listen(0, "127.0.0.1", () => r()));
+    const rpcUrl = `http://127.0.0.1:${(node.address() as { port: number }).port}/v2/SECRET-KEY-1234567`;
+    const leaky = await startFacilitator({ networks: ["base-sepolia"], networkOverrides: [{ ...evmWorldOverrides(fx.world)[0]!, rpcUrl }], evmKeys: fx.world.facilitatorKeys });
+    try {
+      const body = v2(base, await signEip3009Payload(privateKeyToAccount(base.payer.privateKey), { domain: domainOf(base), to: base.payTo, value: 1000n }));
+      for (const path of ["/verify", "/settle"] as const) {
+        const answer = JSON.stringify(await post(path, body, leaky.url));
+        expect(answer).not.toContain("SECRET-KEY-1234567");
+        expect(answer).not.toContain("127.0.0.1");
+      }
+    } finally {
+      await leaky.stop();
+      node.close();
     }
   });
 });

@@ -12,6 +12,15 @@
  *     selector and nothing else (no state override, no other target, no extra field), eth_getLogs on
  *     the relay within a bounded range; the node's answer is cut at a size cap, the request too.
  * And, from "secure defaults": scraping /metrics does not read signer balances from the RPC each time.
+ *
+ * From the review of that work:
+ *  - One anonymous search flooded the RPC (a walk of every relay event and up to 500 dumps per search,
+ *    Settlement events asked of every contract): a search now reads no block (the explorer's index of
+ *    the relay's events does, once, for everyone, every eth_getLogs on the relay's address) and each
+ *    dump once (a cache by blob id), at most searchMaxBatches of them; an IPv6 client is its /64. The
+ *    auditor asks for the relay's events only.
+ *  - Anonymous GET /ready ran every check and listed each signer's address and balance: one run per
+ *    15 s whatever the probes, and anonymous callers learn the status and the failing checks' names.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, request, type IncomingMessage, type Server } from "node:http";
@@ -22,7 +31,11 @@ import express from "express";
 import { createPublicClient, createWalletClient, encodeFunctionData, http, keccak256, parseAbi, toHex, type Address, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createAuditor } from "@facilitator/auditor";
 import { deployContract, devKey, DevRole, localChain, refusingUrl, startAnvil, startWalrusService, type AnvilNode, type WalrusService } from "@facilitator/devnet";
+import { buildBatchTree, type BatchTree } from "../packages/inference/src/merkle.ts";
+import { recordId, type InferenceRecord } from "../packages/inference/src/records.ts";
+import { signTeeRecord } from "../packages/inference/src/tee.ts";
 import { composeServices, type Services } from "../packages/server/src/compose.ts";
 import { loadConfig, type Config } from "../packages/server/src/config.ts";
 import { createLogger } from "../packages/server/src/logger.ts";
@@ -52,9 +65,9 @@ const relayerKey = devKey(DevRole.deployer);
 const chain = () => localChain(CHAIN_ID, anvil.rpcUrl);
 const publicClient = () => createPublicClient({ chain: chain(), transport: http(anvil.rpcUrl), pollingInterval: 50 });
 
-async function send(functionName: "settleBatch" | "settle", args: readonly unknown[]): Promise<{ hash: Hex; blockNumber: bigint }> {
-  const wallet = createWalletClient({ account: privateKeyToAccount(relayerKey), chain: chain(), transport: http(anvil.rpcUrl) });
-  const hash = await wallet.writeContract({ address: relay, abi: RELAY_ABI, functionName, args } as never);
+async function send(functionName: "settleBatch" | "settle", args: readonly unknown[], to: { address: Address; key: Hex } = { address: relay, key: relayerKey }): Promise<{ hash: Hex; blockNumber: bigint }> {
+  const wallet = createWalletClient({ account: privateKeyToAccount(to.key), chain: chain(), transport: http(anvil.rpcUrl) });
+  const hash = await wallet.writeContract({ address: to.address, abi: RELAY_ABI, functionName, args } as never);
   const receipt = await publicClient().waitForTransactionReceipt({ hash, pollingInterval: 50 });
   if (receipt.status !== "success") throw new Error(`${functionName} reverted`);
   return { hash, blockNumber: receipt.blockNumber };
@@ -110,15 +123,18 @@ async function serve(server: Server, host = "127.0.0.1"): Promise<string> {
 }
 
 /** An explorer alone on an express app, as the compose mounts it. */
-async function explorerApp(opts: { rpcUrl?: string; limits?: Partial<ExplorerLimits>; statusLookup?: () => Promise<undefined>; logLines?: string[] } = {}): Promise<string> {
+async function explorerApp(
+  opts: { rpcUrl?: string; aggregatorUrl?: string; limits?: Partial<ExplorerLimits>; statusLookup?: () => Promise<undefined>; logLines?: string[]; trustProxy?: string } = {},
+): Promise<string> {
   const app = express();
+  if (opts.trustProxy) app.set("trust proxy", opts.trustProxy);
   app.use(
     "/explorer",
     explorerRoutes({
       relayAddress: relay,
       rpcUrl: opts.rpcUrl ?? upstream.url,
       chainId: CHAIN_ID,
-      aggregatorUrl: walrus.aggregatorUrl,
+      aggregatorUrl: opts.aggregatorUrl ?? walrus.aggregatorUrl,
       fromBlock: deployBlock,
       limits: opts.limits,
       statusLookup: opts.statusLookup,
@@ -473,5 +489,219 @@ describe("secure defaults: /metrics and the RPC", () => {
       expect(text).toMatch(/x402_signer_balance_wei\{network="base-sepolia",address="0x[0-9a-fA-F]{40}"\} \d/);
     }
     expect(upstream.count("eth_getBalance")).toBe(1);
+  });
+});
+
+/** A real HTTP hop in front of the Walrus aggregator: passes every request through, and counts the blobs read. */
+async function countingAggregator(target: string): Promise<{ url: string; reads: string[]; reset(): void }> {
+  const reads: string[] = [];
+  const server = createServer(async (req, res) => {
+    if (req.url?.startsWith("/v1/blobs/")) reads.push(decodeURIComponent(req.url.slice("/v1/blobs/".length)));
+    const answer = await fetch(`${target}${req.url}`, { method: req.method });
+    res.writeHead(answer.status, { "content-type": answer.headers.get("content-type") ?? "application/octet-stream" });
+    res.end(Buffer.from(await answer.arrayBuffer()));
+  });
+  return { url: await serve(server), reads, reset: () => void reads.splice(0) };
+}
+
+describe("review: one anonymous search must not flood the RPC or the aggregator", () => {
+  const teeKey = keccak256(toHex("attacks-explorer TEE key"));
+  const tee = { teeId: keccak256(toHex("attacks-explorer-tee")), privateKey: teeKey };
+  let stamp = 0;
+  const record = (label: string): InferenceRecord =>
+    signTeeRecord(tee, { inputHash: h(`search in ${label}`), outputHash: h(`search out ${label}`), settlementType: "settle-batch", teeTimestamp: String(1_700_000_000 + stamp++) });
+  /** A real batch: its dump stored on the Walrus service, its root anchored by `to` (the relay unless told). */
+  async function anchorDump(labels: string[], to?: { address: Address; key: Hex }): Promise<{ records: InferenceRecord[]; tree: BatchTree; blobId: string; hash: Hex }> {
+    const records = labels.map(record);
+    const tree = buildBatchTree(records, records.map(recordId), new Date(1_700_000_000_000 + stamp++).toISOString());
+    const put = await fetch(`${walrus.publisherUrl}/v1/blobs?epochs=5&permanent=true`, { method: "PUT", body: tree.dumpJson });
+    const stored = (await put.json()) as { newlyCreated?: { blobObject: { blobId: string } }; alreadyCertified?: { blobId: string } };
+    const blobId = stored.newlyCreated?.blobObject.blobId ?? stored.alreadyCertified!.blobId;
+    const { hash } = await send("settleBatch", [tree.root, BigInt(records.length), toHex(blobId)], to);
+    return { records, tree, blobId, hash };
+  }
+
+  let older: Awaited<ReturnType<typeof anchorDump>>;
+  let newer: Awaited<ReturnType<typeof anchorDump>>;
+  let forged: Awaited<ReturnType<typeof anchorDump>>;
+  let single: { hash: Hex };
+  let lookalike: { address: Address; key: Hex };
+  let aggregator: Awaited<ReturnType<typeof countingAggregator>>;
+  /** Every batch the relay anchored since its deployment (each names a blob: some real, some never stored). */
+  let relayBlobs: Set<string>;
+  const getLogsCalls = () => upstream.calls.filter((c) => c.method === "eth_getLogs").map((c) => (c.params as [{ address?: string; fromBlock: Hex; toBlock: Hex }])[0]);
+  const search = (url: string, q: string, from = "127.0.0.1") => getFrom(`${url}/explorer/api/search?q=${q}`, from);
+
+  beforeAll(async () => {
+    older = await anchorDump(["older a", "older b"]);
+    newer = await anchorDump(["newer a", "newer b", "newer c"]);
+    single = await send("settle", [h("search single in"), h("search single out")]);
+    // Another contract with the relay's code, whose admin and relayer is a stranger: it emits the same events.
+    const strangerKey = devKey(DevRole.thirdParty);
+    const stranger = privateKeyToAccount(strangerKey).address;
+    lookalike = { key: strangerKey, address: await deployContract({ rpcUrl: anvil.rpcUrl, chainId: CHAIN_ID, deployerKey: strangerKey, artifact: "SettlementRelay", args: [stranger, [stranger]] }) };
+    await send("settle", [h("search single in"), h("forged out")], lookalike);
+    forged = await anchorDump(["forged a"], lookalike);
+    aggregator = await countingAggregator(walrus.aggregatorUrl);
+    const logs = await publicClient().getLogs({ address: relay, event: parseAbi(["event BatchSettlement(bytes32 indexed merkleRoot, uint256 batchSize, bytes walrusBlobId)"])[0], fromBlock: deployBlock, strict: true });
+    relayBlobs = new Set(logs.map((l) => Buffer.from(l.args.walrusBlobId.slice(2), "hex").toString("utf8")));
+  }, 60_000);
+
+  it("answers many searches by many clients with one scan of the relay's events, every eth_getLogs naming the relay, and each dump read once", async () => {
+    // Small scan steps, so that a scan per search (or per event type) would show.
+    const url = await explorerApp({ aggregatorUrl: aggregator.url, limits: { batchScanBlockRange: 10n, batchRefreshMs: 60_000 } });
+    const head = await publicClient().getBlockNumber();
+    upstream.reset();
+    aggregator.reset();
+
+    const first = await search(url, older.records[1]!.inputHash);
+    expect(first.status).toBe(200);
+    expect(first.body.results).toEqual([
+      expect.objectContaining({ source: "chain", kind: "batch", root: older.tree.root, proof: older.tree.proof(1), transactionHash: older.hash, blobId: older.blobId, recordId: recordId(older.records[1]!) }),
+    ]);
+    // The one scan: consecutive 10-block steps from the relay's deployment to the head, all on the relay's address.
+    const scans = getLogsCalls();
+    expect(scans.length).toBe(Math.ceil(Number(head - deployBlock + 1n) / 10));
+    for (const scan of scans) expect(scan.address?.toLowerCase()).toBe(relay.toLowerCase());
+    expect(new Set(upstream.calls.map((c) => c.method))).toEqual(new Set(["eth_chainId", "eth_blockNumber", "eth_getLogs"]));
+    // Each dump the relay's batches name, once (those never stored included: a 404 is remembered too).
+    expect(aggregator.reads.sort()).toEqual([...relayBlobs].sort());
+
+    // Twenty more searches, each from another client, for records, ids and hashes nobody anchored: nothing reaches the node or the aggregator.
+    upstream.reset();
+    aggregator.reset();
+    const queries = [newer.records[2]!.inputHash, recordId(newer.records[0]!), h("search single in"), forged.records[0]!.inputHash, older.records[0]!.inputHash];
+    for (let i = 0; i < 20; i++) {
+      const q = queries[i % queries.length] ?? h(`nobody ${i}`);
+      expect((await search(url, i < queries.length ? q : h(`nobody ${i}`), `127.0.0.${10 + i}`)).status).toBe(200);
+    }
+    expect(upstream.calls).toEqual([]);
+    expect(aggregator.reads).toEqual([]);
+  });
+
+  it("finds a record by id, and an individual settlement of the relay, never a lookalike's events", async () => {
+    const url = await explorerApp({ aggregatorUrl: aggregator.url, limits: { batchRefreshMs: 60_000 } });
+    const byId = await search(url, recordId(newer.records[2]!));
+    expect(byId.body.results).toEqual([expect.objectContaining({ source: "chain", kind: "batch", root: newer.tree.root, proof: newer.tree.proof(2), inputHash: newer.records[2]!.inputHash })]);
+    const singles = await search(url, h("search single in"));
+    // The relay's settlement only: the lookalike's Settlement with the same input hash is not the relay's.
+    expect(singles.body.results).toEqual([{ source: "chain", kind: "single", inputHash: h("search single in"), outputHash: h("search single out"), transactionHash: single.hash }]);
+    // A batch the lookalike anchored, its dump genuine: not found.
+    expect((await search(url, forged.records[0]!.inputHash)).body.results).toEqual([]);
+    for (const scan of getLogsCalls()) expect(scan.address?.toLowerCase()).toBe(relay.toLowerCase());
+  });
+
+  it("reads only the new blocks and the new batch's dump when a batch is anchored", async () => {
+    const url = await explorerApp({ aggregatorUrl: aggregator.url, limits: { batchRefreshMs: 200, batchConfirmations: 4n } });
+    expect((await search(url, older.records[0]!.inputHash)).body.results).toHaveLength(1);
+    const fresh = await anchorDump(["fresh a"]);
+    await new Promise((r) => setTimeout(r, 250));
+    upstream.reset();
+    aggregator.reset();
+    const found = await search(url, fresh.records[0]!.inputHash);
+    expect(found.body.results).toEqual([expect.objectContaining({ source: "chain", kind: "batch", root: fresh.tree.root })]);
+    expect(getLogsCalls()).toHaveLength(1);
+    expect(aggregator.reads).toEqual([fresh.blobId]);
+  });
+
+  it("reads at most searchMaxBatches dumps in one search, the newest", async () => {
+    const url = await explorerApp({ aggregatorUrl: aggregator.url, limits: { searchMaxBatches: 2, batchRefreshMs: 60_000 } });
+    const latest = await anchorDump(["latest a"]);
+    aggregator.reset();
+    expect((await search(url, older.records[0]!.inputHash)).body.results).toEqual([]); // older than the two newest batches
+    expect(aggregator.reads.length).toBeLessThanOrEqual(2);
+    expect((await search(url, latest.records[0]!.inputHash)).body.results).toEqual([expect.objectContaining({ root: latest.tree.root })]);
+    expect(aggregator.reads.length).toBeLessThanOrEqual(2);
+  });
+
+  it("reads at most batchRefreshMaxBlocks blocks for any one request while the index catches up from far below the head", async () => {
+    const url = await explorerApp({ aggregatorUrl: aggregator.url, limits: { batchScanBlockRange: 10n, batchRefreshMaxBlocks: 50n, batchRefreshMs: 0, batchWaitMs: 5_000 } });
+    upstream.reset();
+    const answers: number[] = [];
+    for (let i = 0; i < 100 && answers.at(-1) !== 200; i++) {
+      const before = getLogsCalls().length;
+      answers.push((await search(url, older.records[0]!.inputHash, `127.0.1.${i}`)).status);
+      expect(getLogsCalls().length - before).toBeLessThanOrEqual(5); // 50 blocks in 10-block steps
+    }
+    // Warming up (503) until the index reached the head, then answered.
+    expect(answers.at(-1)).toBe(200);
+    expect(new Set(answers.slice(0, -1))).toEqual(new Set([503]));
+    for (const scan of getLogsCalls()) expect(scan.address?.toLowerCase()).toBe(relay.toLowerCase());
+  });
+
+  it("counts an IPv6 client by its /64: another address of the same /64 gets no second search slot", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    // Behind a trusted balancer on loopback, which names each client in X-Forwarded-For.
+    const url = await explorerApp({ aggregatorUrl: aggregator.url, trustProxy: "loopback", statusLookup: () => gate.then(() => undefined) });
+    const from = (address: string) =>
+      fetch(`${url}/explorer/api/search?q=${h("ipv6 client")}`, { headers: { "x-forwarded-for": address } }).then(async (r) => ({ status: r.status, body: await r.json() }));
+    const holding = from("2001:db8:1:2::1");
+    await new Promise((r) => setTimeout(r, 100));
+    // (Were it given a slot, it would wait on the gate: the race says so instead of hanging.)
+    const sameNet = await Promise.race([from("2001:db8:1:2:ffff:ffff:ffff:fffe"), new Promise<{ status: string; body: { message?: string } }>((r) => setTimeout(() => r({ status: "holding a slot", body: {} }), 3_000))]);
+    expect(sameNet.status).toBe(429);
+    expect(sameNet.body.message).toMatch(/a search of yours is still running/);
+    const otherNet = from("2001:db8:1:3::1");
+    release();
+    expect((await holding).status).toBe(200);
+    expect((await otherNet).status).toBe(200);
+  });
+
+  it("the auditor asks for the relay's Settlement events only, and finds the relay's", async () => {
+    const auditor = await createAuditor({ rpcUrl: upstream.url, chainId: CHAIN_ID, relayAddress: relay, aggregatorUrl: aggregator.url, fromBlock: deployBlock, blobIdCheck: "none" });
+    upstream.reset();
+    const found = await auditor.locate({ inputHash: h("search single in") });
+    expect(found).toEqual([{ kind: "single", event: "Settlement", inputHash: h("search single in"), outputHash: h("search single out"), transactionHash: single.hash, blockNumber: expect.any(String) }]);
+    const report = await auditor.verifyInference({ inputHash: h("search single in"), outputHash: h("search single out") });
+    expect(report.settlement).toMatchObject({ kind: "Settlement", transactionHash: single.hash, emitter: relay });
+    // The lookalike's event with the same input hash (and its own output hash) is not even asked for.
+    const lookalikeOnly = await auditor.verifyInference({ inputHash: h("search single in"), outputHash: h("forged out") });
+    expect(lookalikeOnly.verified).toBe(false);
+    expect(lookalikeOnly.settlement).toBeUndefined();
+    const scans = getLogsCalls();
+    expect(scans.length).toBeGreaterThan(0);
+    for (const scan of scans) expect(scan.address?.toLowerCase()).toBe(relay.toLowerCase());
+  });
+});
+
+describe("review: anonymous GET /ready must not load the RPC or show the signers", () => {
+  const METRICS_KEY = "metrics-scrape-key-9d41";
+  let url: string;
+  const signer = privateKeyToAccount(devKey(DevRole.facilitator)).address;
+
+  beforeAll(async () => {
+    ({ url } = await facilitator(
+      {
+        networks: ["base-sepolia"],
+        networkOverrides: [{ name: "base-sepolia", rpcUrl: upstream.url }],
+        evmKeys: [devKey(DevRole.facilitator)],
+        relayFromBlock: deployBlock,
+        metricsApiKey: METRICS_KEY,
+      },
+      { write: () => undefined } as LogDestination,
+    ));
+  });
+
+  it("runs the checks once for fifty anonymous probes, and tells them the status only", async () => {
+    upstream.reset();
+    const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => getFrom(`${url}/ready`, `127.0.0.${1 + (i % 20)}`)));
+    for (const a of answers) expect(a).toEqual({ status: 200, body: { status: "ready" } });
+    expect(upstream.count("eth_getBalance")).toBe(1);
+    expect(upstream.count("eth_chainId")).toBeLessThanOrEqual(1);
+    const again = await Promise.all(Array.from({ length: 50 }, () => fetch(`${url}/ready`).then((r) => r.text())));
+    for (const text of again) for (const leak of [signer, signer.toLowerCase(), "wei", "http://", "127.0.0.1"]) expect(text).not.toContain(leak);
+    expect(upstream.count("eth_getBalance")).toBe(1);
+  });
+
+  it("gives the details to a caller with METRICS_API_KEY, from the same report", async () => {
+    upstream.reset();
+    const res = await fetch(`${url}/ready`, { headers: { authorization: `Bearer ${METRICS_KEY}` } });
+    const body = await res.json();
+    expect(res.status).toBe(200);
+    expect(body.checks).toContainEqual({ name: "gas base-sepolia signer 1", ok: true, detail: expect.stringMatching(new RegExp(`^${signer}: \\d+ wei$`)) });
+    expect(body.checks).toContainEqual({ name: "rpc base-sepolia", ok: true, detail: "chain id 84532" });
+    expect(JSON.stringify(body)).not.toContain(upstream.url);
+    expect(upstream.calls).toEqual([]);
   });
 });

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { privateKeyToAccount } from "viem/accounts";
-import { devnetJsonPath, devKey, freePort, repoRoot, startAnvil, deployTestUsdc } from "@facilitator/devnet";
+import { devnetJsonPath, devKey, freePort, repoRoot, startAnvil, deployTestUsdc, waitFor } from "@facilitator/devnet";
 import { signEip3009Payload } from "@facilitator/evm";
 
 const tsx = join(repoRoot, "node_modules", ".bin", "tsx");
@@ -24,16 +24,6 @@ function run(env: Record<string, string>): { child: ChildProcess; output: () => 
   child.stderr!.on("data", (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   return { child, output: () => out, exited };
-}
-
-async function until<T>(f: () => T | undefined, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error("timed out waiting");
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 const descendants = (pid: number): number[] => {
@@ -66,12 +56,12 @@ describe("the embedded default", () => {
   it("starts the local world, writes a complete devnet JSON, takes a payment, runs the demo, and SIGTERM leaves no process", async () => {
     const port = await freePort();
     started = run({ PORT: String(port) });
-    const devnet = await until(() => {
+    const devnet = await waitFor(() => {
       if (started!.child.exitCode !== null) throw new Error(`exited early:\n${started!.output()}`);
       if (!existsSync(devnetJsonPath)) return undefined;
       const json = JSON.parse(readFileSync(devnetJsonPath, "utf8"));
       return json.facilitatorUrl === `http://127.0.0.1:${port}` ? json : undefined; // ours, not another world's
-    }, 60_000);
+    }, "this start's devnet JSON", 60_000, 100);
     expect(devnet.facilitatorUrl).toBe(`http://127.0.0.1:${port}`);
     expect(devnet.settlementRelay.address).toMatch(/^0x[0-9a-fA-F]{40}$/);
     expect(devnet.walrus.aggregatorUrl).toMatch(/^http:/);
@@ -119,7 +109,7 @@ describe("the embedded default", () => {
     expect(children.length).toBeGreaterThan(0); // the anvil chains at least
     started.child.kill("SIGTERM");
     expect(await started.exited).toBe(0);
-    await until(() => (children.every((p) => !alive(p)) ? true : undefined), 10_000);
+    await waitFor(() => children.every((p) => !alive(p)), "every process of the world to exit", 10_000, 100);
     expect(existsSync(devnetJsonPath)).toBe(false);
   });
 });

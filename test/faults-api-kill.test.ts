@@ -11,7 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { privateKeyToAccount } from "viem/accounts";
 import { getAddress, type Hex } from "viem";
-import { devKey, DevRole } from "@facilitator/devnet";
+import { devKey, DevRole, waitFor } from "@facilitator/devnet";
 import { eip3009LedgerKey } from "@facilitator/evm";
 import { RedisLedger } from "@facilitator/ledger";
 import {
@@ -23,7 +23,6 @@ import {
   startFaultProxy,
   startProcessWorld,
   stopAll,
-  waitUntil,
   type FacilitatorProcess,
   type FaultProxy,
   type HttpAnswer,
@@ -81,21 +80,21 @@ describe("an API process killed with SIGKILL mid-settle", () => {
     // 1. Mining paused: A signs, records and sends the first payments; they wait in the pool.
     await nodeRpc(anvil, "evm_setAutomine", [false]);
     const inFlight: Promise<HttpAnswer>[] = broadcastOnes.map((p) => postJson(`${apiA.url}/settle`, p.body));
-    await waitUntil(async () => (await chain.client.getTransactionCount({ address: A, blockTag: "pending" })) - txA === 8, 10_000, "A's 8 transactions in the pool");
+    await waitFor(async () => (await chain.client.getTransactionCount({ address: A, blockTag: "pending" })) - txA === 8, "A's 8 transactions in the pool", 10_000);
     // 2. A's node goes silent: the next payments are claimed in the ledger and stop before signing.
     proxy.setMode("hang");
     inFlight.push(...claimedOnes.map((p) => postJson(`${apiA.url}/settle`, p.body)));
-    await waitUntil(async () => {
+    await waitFor(async () => {
       const entries = await Promise.all(all.map((p) => ledger.get(keyOf(p.nonce))));
       return entries.every((e, i) => e?.state === (i < 8 ? "broadcast" : "claimed"));
-    }, 10_000, "8 payments broadcast and 4 claimed in the ledger");
+    }, "8 payments broadcast and 4 claimed in the ledger", 10_000);
 
     // While A lives, stuck on its node or waiting for receipts, it renews every lease: B keeps off.
     const seen = await Promise.all(all.map((p) => ledger.get(keyOf(p.nonce))));
-    await waitUntil(async () => {
+    await waitFor(async () => {
       const now = await Promise.all(all.map((p) => ledger.get(keyOf(p.nonce))));
       return now.every((e, i) => e!.version >= seen[i]!.version + 3 && e!.state === seen[i]!.state);
-    }, 20 * LEASE_MS, "three renewals of every lease A holds");
+    }, "three renewals of every lease A holds", 20 * LEASE_MS);
     for (const p of [broadcastOnes[0]!, claimedOnes[0]!]) {
       const meanwhile = await postJson(`${apiB.url}/settle`, p.body);
       expect(meanwhile.body, JSON.stringify(meanwhile.body)).toMatchObject({ success: false, errorReason: "duplicate_settlement" });

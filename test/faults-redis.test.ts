@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { privateKeyToAccount } from "viem/accounts";
 import type { Hex } from "viem";
-import { devKey, DevRole } from "@facilitator/devnet";
+import { devKey, DevRole, waitFor } from "@facilitator/devnet";
 import { recordId } from "@facilitator/inference";
 import {
   chainView,
@@ -17,7 +17,6 @@ import {
   spawnFacilitator,
   startProcessWorld,
   stopAll,
-  waitUntil,
   type FacilitatorProcess,
   type HttpAnswer,
   type ProcessWorld,
@@ -136,22 +135,22 @@ describe("Redis killed (SIGKILL) and restarted on its append-only file", () => {
 
     it("intake resumes by itself, and every record acknowledged before the crash is anchored exactly once", async () => {
       // The processes reconnect on their own.
-      const later = await waitUntil(async () => {
+      const later = await waitFor(async () => {
         const a = await intake({ records: records(40) });
         return a.status === 202 ? a : undefined;
-      }, 30_000, "the inference door to accept again");
+      }, "the inference door to accept again", 30_000);
       const all = [...acknowledged, ...later.body.results.map((r: { id: Hex }) => r.id as Hex)];
 
-      const batches = await waitUntil(async () => {
+      const batches = await waitFor(async () => {
         const found = await relayBatches(pw.chain.rpcUrl, pw.relay.address, pw.relay.fromBlock);
         return found.reduce((s, b) => s + b.batchSize, 0) >= all.length ? found : undefined;
-      }, 60_000, "every acknowledged record on chain");
+      }, "every acknowledged record on chain", 60_000);
       expect(batches.reduce((s, b) => s + b.batchSize, 0)).toBe(all.length);
       expect(new Set(batches.map((b) => b.root)).size).toBe(batches.length);
-      const views = await waitUntil(async () => {
+      const views = await waitFor(async () => {
         const v = await Promise.all(all.map(lookup));
         return v.every((x) => x.body.status === "anchored") ? v : undefined;
-      }, 30_000, "every acknowledged record marked anchored");
+      }, "every acknowledged record marked anchored", 30_000);
       const perRoot = new Map<string, number>();
       for (const v of views) perRoot.set(v.body.root, (perRoot.get(v.body.root) ?? 0) + 1);
       for (const b of batches) expect(perRoot.get(b.root)).toBe(b.batchSize);

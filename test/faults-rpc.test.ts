@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { privateKeyToAccount } from "viem/accounts";
-import { devKey, DevRole } from "@facilitator/devnet";
+import { devKey, DevRole, waitFor } from "@facilitator/devnet";
 import {
   chainView,
   evmPaymentBody,
@@ -96,7 +96,8 @@ describe("the RPC node unreachable", () => {
     } finally {
       proxy.setMode("pass");
     }
-    expect((await fetch(`${api.url}/ready`)).status).toBe(200);
+    // The report is remade at most every 15 s (READINESS_CACHE_MS), however often /ready is asked.
+    await waitFor(async () => (await fetch(`${api.url}/ready`)).status === 200, "/ready to answer 200 again", 20_000, 500);
   });
 
   it("settle while the node refuses connections fails without broadcasting; the same payment settles once it is back", async () => {

@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Hex } from "viem";
-import { devKey, DevRole } from "@facilitator/devnet";
+import { devKey, DevRole, waitFor } from "@facilitator/devnet";
 import { loadBatchDump } from "@facilitator/inference";
 import {
   chainView,
@@ -15,7 +15,6 @@ import {
   spawnFacilitator,
   startProcessWorld,
   stopAll,
-  waitUntil,
   type FacilitatorProcess,
   type ProcessWorld,
 } from "./helpers/processes.ts";
@@ -75,17 +74,17 @@ describe("Walrus failing with 504 for a while", () => {
       pw.walrus.setFault(null);
     }
 
-    const batches = await waitUntil(async () => {
+    const batches = await waitFor(async () => {
       const found = await relayBatches(pw.chain.rpcUrl, pw.relay.address, fromBlock);
       return found.reduce((s, b) => s + b.batchSize, 0) >= ids.length ? found : undefined;
-    }, 90_000, "every record on chain after Walrus recovered");
+    }, "every record on chain after Walrus recovered", 90_000);
     expect(batches.reduce((s, b) => s + b.batchSize, 0)).toBe(ids.length);
     expect(new Set(batches.map((b) => b.root)).size).toBe(batches.length);
 
-    const views = await waitUntil(async () => {
+    const views = await waitFor(async () => {
       const v = await Promise.all(ids.map(async (id) => (await fetch(`${api.url}/inference/settlements/${id}`)).json()));
       return v.every((x) => x.status === "anchored") ? v : undefined;
-    }, 30_000, "every record marked anchored");
+    }, "every record marked anchored", 30_000);
     const perRoot = new Map<string, number>();
     for (const v of views) perRoot.set(v.root, (perRoot.get(v.root) ?? 0) + 1);
     for (const b of batches) expect(perRoot.get(b.root)).toBe(b.batchSize);

@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { privateKeyToAccount } from "viem/accounts";
 import type { Hex } from "viem";
-import { devKey, DevRole } from "@facilitator/devnet";
+import { devKey, DevRole, waitFor } from "@facilitator/devnet";
 import { BullQueue, verifyLeafProof, type InferenceRecord } from "@facilitator/inference";
 import {
   chainView,
@@ -21,7 +21,6 @@ import {
   spawnFacilitator,
   startProcessWorld,
   stopAll,
-  waitUntil,
   type FacilitatorProcess,
   type ProcessWorld,
 } from "./helpers/processes.ts";
@@ -140,20 +139,20 @@ describe("inference anchoring across API and worker processes", () => {
     expect(new Set(ids).size).toBe(TOTAL);
 
     // On chain: batch sizes add up to exactly the records posted, and no root appears twice.
-    const batches = await waitUntil(async () => {
+    const batches = await waitFor(async () => {
       const found = await relayBatches(pw.chain.rpcUrl, pw.relay.address, pw.relay.fromBlock);
       return found.reduce((s, b) => s + b.batchSize, 0) >= TOTAL ? found : undefined;
-    }, 150_000, "batches covering every record on chain");
+    }, "batches covering every record on chain", 150_000);
     expect(batches.reduce((s, b) => s + b.batchSize, 0)).toBe(TOTAL);
     expect(new Set(batches.map((b) => b.root)).size).toBe(batches.length);
 
     // Every record anchored, in one of those batches; each root holds exactly its event's count. Read
     // from the shared store in one round trip (20,000 HTTP lookups would only measure the test's client).
     const queue = new BullQueue({ connection: pw.redis.url });
-    const entries = await waitUntil(async () => {
+    const entries = await waitFor(async () => {
       const all = await queue.getMany(ids);
       return all.every((e) => e?.status === "anchored") ? all : undefined;
-    }, 30_000, "every record to be marked anchored").finally(() => queue.close());
+    }, "every record to be marked anchored", 30_000).finally(() => queue.close());
     const perRoot = new Map<string, number>();
     for (const e of entries) perRoot.set(e!.anchor!.root!, (perRoot.get(e!.anchor!.root!) ?? 0) + 1);
     for (const b of batches) expect(perRoot.get(b.root), b.root).toBe(b.batchSize);

@@ -10,9 +10,10 @@ import { leafStruct, SETTLEMENT_RELAY_ABI, signTeeRecord, type InferenceRecord }
 import { startFacilitatorWithInference, type InferenceFixture } from "./helpers/facilitator.ts";
 import { chainReader } from "./helpers/evm.ts";
 
+const OPS_KEY = "operator-metrics-key";
 let fx: InferenceFixture;
 beforeAll(async () => {
-  fx = await startFacilitatorWithInference();
+  fx = await startFacilitatorWithInference({ config: { metricsApiKey: OPS_KEY } });
 });
 afterAll(async () => {
   await fx?.stop();
@@ -140,7 +141,7 @@ describe("/settle with inference headers", () => {
 
 describe("/metrics after payments and anchoring", () => {
   it("counts the settled payments and the anchored batches", async () => {
-    const text = await (await fetch(`${fx.url}/metrics`)).text();
+    const text = await (await fetch(`${fx.url}/metrics`, { headers: { authorization: `Bearer ${OPS_KEY}` } })).text();
     const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? "NaN");
     expect(value(/^x402_settle_requests_total\{network="base-sepolia",outcome="success"\} (\d+)/m)).toBeGreaterThanOrEqual(3);
     expect(value(/^x402_batches_anchored_total (\d+)/m)).toBeGreaterThanOrEqual(1);
@@ -151,10 +152,14 @@ describe("/metrics after payments and anchoring", () => {
     expect(value(new RegExp(`^x402_signer_balance_wei\\{[^}]*address="${signer}"[^}]*\\} (\\S+)`, "m"))).toBeGreaterThan(0);
   });
 
-  it("/ready checks the chain, Walrus and the signers' gas money", async () => {
-    const res = await fetch(`${fx.url}/ready`);
+  it("/ready checks the chain, Walrus and the signers' gas money; only the operator's key sees what each check saw", async () => {
+    const anonymous = await fetch(`${fx.url}/ready`);
+    expect(anonymous.status).toBe(200);
+    expect(await anonymous.json()).toEqual({ status: "ready" });
+    const res = await fetch(`${fx.url}/ready`, { headers: { authorization: `Bearer ${OPS_KEY}` } });
     const body = await res.json();
     expect(res.status, JSON.stringify(body)).toBe(200);
-    expect(JSON.stringify(body)).toContain(`gas base-sepolia ${fx.world.networks["base-sepolia"]!.facilitatorAddress}`);
+    expect(JSON.stringify(body)).toContain("gas base-sepolia signer");
+    expect(JSON.stringify(body)).toContain(fx.world.networks["base-sepolia"]!.facilitatorAddress);
   });
 });

@@ -27,7 +27,7 @@ import { getSetComputeUnitLimitInstruction, getSetComputeUnitPriceInstruction } 
 import { findAssociatedTokenPda, getTransferCheckedInstruction, TOKEN_PROGRAM_ADDRESS } from "@solana-program/token";
 import { NetworkRegistry, parsePaymentBody, type NetworkInfo, type PaymentMechanism, type PaymentRequest } from "@facilitator/core";
 import { setupSolanaWorld, startSolanaRpc, type SolanaRpc, type SolanaRpcOptions, type SolanaWorld } from "@facilitator/devnet";
-import { EmbeddedLedger } from "@facilitator/ledger";
+import { LmdbLedger } from "@facilitator/ledger";
 import { createSvmExactMechanism, type SvmExactMechanismOptions } from "@facilitator/svm";
 
 export const DEVNET_CAIP2 = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1" as const;
@@ -38,7 +38,7 @@ export interface SolanaFixture {
   world: SolanaWorld;
   network: NetworkInfo;
   registry: NetworkRegistry;
-  ledger: EmbeddedLedger;
+  ledger: LmdbLedger;
   mechanism: PaymentMechanism;
   stop(): Promise<void>;
 }
@@ -49,7 +49,7 @@ export async function startSolanaFixture(
   const rpc = await startSolanaRpc(opts.rpc);
   const world = await setupSolanaWorld(rpc, { decimals: 6, feePayerCount: opts.feePayerCount });
   const dir = await mkdtemp(join(tmpdir(), "svm-ledger-"));
-  const ledger = new EmbeddedLedger(dir);
+  const ledger = new LmdbLedger(dir);
   // Both Solana entries pointed at the local node and mint, exactly as configuration overrides them.
   const local = { rpcUrl: rpc.rpcUrl, asset: { address: world.mint } };
   const registry = new NetworkRegistry([

@@ -18,7 +18,7 @@ import {
 } from "@solana/kit";
 import { Reason, type LedgerEntry, type SettleOutcome } from "@facilitator/core";
 import { createSvmExactMechanism, settlementKey } from "@facilitator/svm";
-import { EmbeddedLedger } from "@facilitator/ledger";
+import { LmdbLedger } from "@facilitator/ledger";
 import { waitFor } from "@facilitator/devnet";
 import {
   buildPaymentTx,
@@ -301,7 +301,7 @@ describe("Solana settlement", () => {
     expect(first).toMatchObject({ success: true });
     // A second facilitator with an empty ledger but the same fee-payer key.
     const dir = await mkdtemp(join(tmpdir(), "svm-wiped-"));
-    const ledger = new EmbeddedLedger(dir);
+    const ledger = new LmdbLedger(dir);
     try {
       const other = await createSvmExactMechanism({ networks: [fx.network], feePayers: [fx.world.feePayers[0].secretKey], ledger, pollIntervalMs: 20 });
       expect(await other.settle(request)).toMatchObject({ success: false, reason: Reason.duplicateSettlement, transaction: first.transaction });

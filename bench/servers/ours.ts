@@ -3,13 +3,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NetworkOverride } from "@facilitator/core";
-import { composeServices } from "../../packages/server/src/compose.ts";
-import { loadConfig, type Config } from "../../packages/server/src/config.ts";
-import { createLogger } from "../../packages/server/src/logger.ts";
+import { composeServices, createLogger, Facilitator, loadConfig, type Config } from "@facilitator/server";
 import { EvmSigner } from "@facilitator/evm";
 import { BatchingJsonRpcClient } from "@facilitator/jsonrpc";
-import { EmbeddedLedger } from "@facilitator/ledger";
-import { Facilitator } from "../../packages/server/src/facilitator.ts";
+import { LmdbLedger } from "@facilitator/ledger";
 import { childSpec, onStop, reportFailure, reportReady } from "../lib/child.ts";
 import { serveSpans, wrapFetch, wrapMethod } from "../lib/spans.ts";
 import { BASE_SEPOLIA, SOLANA_DEVNET, type OursSpec, type ServerInfo } from "../lib/spec.ts";
@@ -53,9 +50,9 @@ main().catch(reportFailure);
 function instrument(): void {
   wrapFetch(); // anything still on fetch
   wrapMethod(BatchingJsonRpcClient.prototype, "post", "rpc post"); // EVM and Solana calls go over node:http
-  wrapMethod(EmbeddedLedger.prototype, "get", "ledger get");
-  wrapMethod(EmbeddedLedger.prototype, "compareAndSet", "ledger compareAndSet (fsync)");
-  wrapMethod(EmbeddedLedger.prototype, "release", "ledger release (fsync)");
+  wrapMethod(LmdbLedger.prototype, "get", "ledger get");
+  wrapMethod(LmdbLedger.prototype, "compareAndSet", "ledger compareAndSet (fsync)");
+  wrapMethod(LmdbLedger.prototype, "release", "ledger release (fsync)");
   wrapMethod(EvmSigner.prototype, "sign", "evm sign transaction");
   wrapMethod(Facilitator.prototype, "verify", "facilitator.verify (whole)");
   wrapMethod(Facilitator.prototype, "settle", "facilitator.settle (whole)");

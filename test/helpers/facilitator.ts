@@ -6,9 +6,7 @@ import { keccak256, toHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { devKey, DevRole, evmWorldOverrides, loadArtifact, startEvmWorld, startWalrusService, type EvmWorld } from "@facilitator/devnet";
 import { deploySettlementRelay } from "@facilitator/inference";
-import { composeServices, type Services } from "../../packages/server/src/compose.ts";
-import { loadConfig, type Config } from "../../packages/server/src/config.ts";
-import { createLogger } from "../../packages/server/src/logger.ts";
+import { composeServices, createLogger, loadConfig, type Config, type Services } from "@facilitator/server";
 
 export interface RunningFacilitator {
   url: string;

@@ -26,6 +26,7 @@ import {
   type EvmWorldNetwork,
   type RedisServer,
   type WalrusService,
+  waitFor,
 } from "@facilitator/devnet";
 import { signEip3009Payload } from "@facilitator/evm";
 import { deploySettlementRelay, SETTLEMENT_RELAY_ABI } from "@facilitator/inference";
@@ -107,29 +108,18 @@ export async function spawnFacilitator(opts: SpawnOptions): Promise<FacilitatorP
     },
   };
   try {
-    await waitUntil(async () => {
+    await waitFor(async () => {
       if (!running()) throw new Error(`${opts.name} exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${proc.output()}`);
       if (opts.role === "worker") return out.includes("inference worker running");
       const res = await fetch(`${proc.url}/health`).catch(() => undefined);
       await res?.body?.cancel();
       return res?.status === 200;
-    }, opts.readyTimeoutMs ?? 60_000, `${opts.name} to be ready`);
+    }, `${opts.name} to be ready`, opts.readyTimeoutMs ?? 60_000);
   } catch (e) {
     await proc.kill9();
     throw e;
   }
   return proc;
-}
-
-/** Polls `probe` every 50 ms until it returns something other than undefined/false; throws after `ms`. */
-export async function waitUntil<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, ms: number, what: string): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 export interface ProductionEnvOptions {

@@ -8,6 +8,7 @@ import {
   type Hex,
   type PublicClient,
 } from "viem";
+import { FacilitatorError } from "@facilitator/core";
 import { relayAbi } from "./formats.ts";
 
 export interface BatchEvent {
@@ -40,7 +41,7 @@ export interface ChainOptions {
   maxBlockRange?: bigint;
 }
 
-export class AuditConfigError extends Error {}
+export class AuditConfigError extends FacilitatorError {}
 
 export interface ChainReader {
   client: PublicClient;
@@ -73,6 +74,14 @@ export async function batchEventsForRoot(chain: ChainReader, relay: Address, roo
   return preferRelay(logs.map(toBatchEvent), relay);
 }
 
+/** The relay's batch events carrying `root` (none from any other contract; the emitter is still returned for callers to check). */
+export async function relayBatchEventsForRoot(chain: ChainReader, relay: Address, root: Hex, fromBlock = 0n): Promise<BatchEvent[]> {
+  const logs = await chunkedLogs(chain, fromBlock, (range) =>
+    chain.client.getLogs({ address: relay, event: relayAbi[2], args: { merkleRoot: root }, ...range, strict: true }),
+  );
+  return logs.map(toBatchEvent);
+}
+
 /** Every batch the relay anchored since `fromBlock`, oldest first. */
 export async function relayBatchEvents(chain: ChainReader, relay: Address, fromBlock = 0n, toBlock?: bigint): Promise<BatchEvent[]> {
   const logs = await chunkedLogs(
@@ -84,7 +93,13 @@ export async function relayBatchEvents(chain: ChainReader, relay: Address, fromB
   return logs.map(toBatchEvent);
 }
 
-/** Individual settlement events for one inference from any contract, the relay's first. */
+/**
+ * The relay's individual settlement events for one inference. Asked of the relay's address only:
+ * anyone can emit `Settlement(inputHash, ...)` from a contract of their own, so a query by topic alone
+ * reads every impostor's events too (on a public chain, enough of them to make the node refuse the
+ * range, which would stop the audit) and costs the node a search across every contract. The emitter
+ * is still returned, and callers still check it: an RPC may answer with logs it was not asked for.
+ */
 export async function settlementEvents(
   chain: ChainReader,
   relay: Address,
@@ -94,8 +109,8 @@ export async function settlementEvents(
 ): Promise<SettlementEvent[]> {
   const args = outputHash ? { inputHash, outputHash } : { inputHash };
   const [plain, withMetadata] = await Promise.all([
-    chunkedLogs(chain, fromBlock, (range) => chain.client.getLogs({ event: relayAbi[0], args, ...range, strict: true })),
-    chunkedLogs(chain, fromBlock, (range) => chain.client.getLogs({ event: relayAbi[1], args, ...range, strict: true })),
+    chunkedLogs(chain, fromBlock, (range) => chain.client.getLogs({ address: relay, event: relayAbi[0], args, ...range, strict: true })),
+    chunkedLogs(chain, fromBlock, (range) => chain.client.getLogs({ address: relay, event: relayAbi[1], args, ...range, strict: true })),
   ]);
   const events: SettlementEvent[] = [
     ...plain.map((l) => ({ kind: "Settlement" as const, ...l.args, ...where(l) })),

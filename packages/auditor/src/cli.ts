@@ -7,10 +7,12 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { isHex, type Hex } from "viem";
-import { AuditConfigError } from "./chain.ts";
+import { FacilitatorError } from "@facilitator/core";
 import { ConfigProblem, resolveConfig, type ConfigFlags, type DevnetView, type ResolvedConfig } from "./config.ts";
+import { UsageError } from "./errors.ts";
 import { renderReport, renderScan } from "./render.ts";
-import { createAuditor, type AuditReport, type ScanReport } from "./verify.ts";
+import type { AuditReport, ScanReport } from "./report.ts";
+import { createAuditor } from "./verify.ts";
 
 const USAGE = `Usage:
   pnpm auditor verify --input-hash 0x.. --output-hash 0x.. [options] [--hint URL | --record-id ID]
@@ -33,8 +35,6 @@ Options (default: environment, then .devnet/devnet.json when present):
   -h, --help
 
 Exit status: 0 verified, 1 not verified (the report names the failing check), 2 usage or configuration error.`;
-
-class UsageError extends Error {}
 
 export async function main(argv: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
   let parsed;
@@ -87,8 +87,7 @@ export async function main(argv: string[], env: Record<string, string | undefine
     };
     config = resolveConfig(flags, env, devnet);
   } catch (e) {
-    if (e instanceof ConfigProblem || e instanceof UsageError) return usage(e.message);
-    throw e;
+    return operatorError(e);
   }
 
   try {
@@ -124,13 +123,22 @@ export async function main(argv: string[], env: Record<string, string | undefine
     }
     throw new UsageError(`unknown command "${command}"`);
   } catch (e) {
-    if (e instanceof UsageError) return usage(e.message);
-    if (e instanceof AuditConfigError) {
-      process.stderr.write(`configuration error: ${e.message}\n`);
-      return 2;
-    }
-    throw e;
+    return operatorError(e);
   }
+}
+
+/**
+ * Exit 2 without a stack for what the operator can fix: a usage error (ConfigProblem included) is
+ * followed by the usage, any other FacilitatorError (an RPC that cannot be reached or serves another
+ * chain) is a configuration error. Anything else is a bug and goes on with its stack.
+ */
+function operatorError(e: unknown): number {
+  if (e instanceof UsageError) return usage(e.message);
+  if (e instanceof FacilitatorError) {
+    process.stderr.write(`configuration error: ${e.message}\n`);
+    return 2;
+  }
+  throw e;
 }
 
 function print(report: AuditReport, json: boolean | undefined, color: boolean): number {

@@ -5,6 +5,7 @@
  */
 import { getAddress, isAddress, isHex, type Address } from "viem";
 import { BLOB_ID_CHECKS, type BlobIdCheck } from "./blob-id.ts";
+import { UsageError } from "./errors.ts";
 import type { TeeKeys } from "./formats.ts";
 
 export interface ResolvedConfig {
@@ -41,7 +42,8 @@ export interface DevnetView {
   tee?: { teeId?: string; address?: string };
 }
 
-export class ConfigProblem extends Error {}
+/** Flags, environment or devnet.json leave a setting missing or malformed (one line per problem); the CLI prints its usage after it. */
+export class ConfigProblem extends UsageError {}
 
 type Env = Record<string, string | undefined>;
 

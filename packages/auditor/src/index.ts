@@ -9,4 +9,7 @@ export * from "./aggregator.ts";
 export { AuditConfigError, connectChain, blobIdFromBytes, type BatchEvent, type SettlementEvent, type ChainReader } from "./chain.ts";
 export * from "./config.ts";
 export * from "./render.ts";
+export * from "./report.ts";
+export type { AuditConfig } from "./context.ts";
+export type { InferenceQuery, Located, LocateQuery } from "./locate.ts";
 export * from "./verify.ts";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { CheckName, fail, notApplicable, notRun, pass } from "./checks.ts";
 import { renderReport, renderScan } from "./render.ts";
-import type { AuditReport, ScanReport } from "./verify.ts";
+import type { AuditReport, ScanReport } from "./report.ts";
 
 const root = `0x${"aa".repeat(32)}` as const;
 const tx = `0x${"bb".repeat(32)}` as const;

@@ -1,6 +1,6 @@
 /** Terminal rendering of audit reports: one line per check, the verdict last and naming the failing check. */
 import { CHECK_TITLES, firstFailure, type CheckResult } from "./checks.ts";
-import type { AuditReport, ScanReport } from "./verify.ts";
+import type { AuditReport, ScanReport } from "./report.ts";
 
 export interface Style {
   color: boolean;

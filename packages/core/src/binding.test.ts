@@ -43,6 +43,15 @@ describe("a payment is bound to its first request", () => {
     expect(checkBinding(bound, request({ payTo: owner.toLowerCase() }, solana))?.reason).toBe(Reason.paymentRequestMismatch);
   });
 
+  it("binds a payment to the API key that first asked for it, when keys are in use", () => {
+    const byA = { binding: bindingOf({ ...request(), caller: "key-a" }) };
+    expect(checkBinding(byA, { ...request(), caller: "key-a" })).toBeUndefined();
+    expect(checkBinding(byA, { ...request(), caller: "key-b" })?.reason).toBe(Reason.paymentRequestMismatch);
+    expect(checkBinding(byA, request())?.reason).toBe(Reason.paymentRequestMismatch);
+    const anonymous = { binding: bindingOf(request()) };
+    expect(checkBinding(anonymous, { ...request(), caller: "key-b" })).toBeUndefined(); // bound before keys were required
+  });
+
   it("lets entries written before bindings existed through", () => {
     expect(checkBinding({}, request({ payTo: "0x000000000000000000000000000000000000dEaD" }))).toBeUndefined();
   });

@@ -1,3 +1,4 @@
+export * from "./errors.ts";
 export * from "./reasons.ts";
 export * from "./networks.ts";
 export * from "./schemas.ts";
@@ -6,3 +7,4 @@ export * from "./responses.ts";
 export * from "./mechanism.ts";
 export * from "./lease.ts";
 export * from "./binding.ts";
+export * from "./settlement.ts";

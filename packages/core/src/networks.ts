@@ -1,4 +1,6 @@
 /** The network registry: v1 names, CAIP-2 ids, chain ids and default assets, overridable by configuration. */
+import { FacilitatorError } from "./errors.ts";
+
 export type ChainFamily = "evm" | "svm";
 export type TransferMethod = "eip3009" | "permit" | "spl";
 
@@ -80,7 +82,8 @@ export interface NetworkOverride {
   testnet?: boolean;
 }
 
-export class NetworkConfigError extends Error {}
+/** A network asked for or configured that the registry cannot serve (unknown name, missing fields). */
+export class NetworkConfigError extends FacilitatorError {}
 
 export class NetworkRegistry {
   private readonly byId = new Map<string, NetworkInfo>();

@@ -59,6 +59,7 @@ export const Reason = {
   paymentRequestMismatch: "payment_request_mismatch",
   evmGasLimitExceeded: "invalid_exact_evm_gas_limit_exceeded",
   evmFeeCapExceeded: "invalid_exact_evm_fee_cap_exceeded",
+  evmPayerCoolingOff: "invalid_exact_evm_payer_reverted_recently",
   svmComputeUnitsTooHigh: "invalid_exact_svm_payload_transaction_compute_limit_too_high",
   svmPriorityFeeTooHigh: "invalid_exact_svm_payload_transaction_priority_fee_too_high",
   // server level
@@ -85,6 +86,9 @@ export interface Rejection {
 }
 
 export const reject = (reason: ReasonCode, message: string): Rejection => ({ reason, message });
+
+/** What a rule check gives: the value it checked and derived, or the rejection (naming the payer when it is known). */
+export type RuleResult<T> = { ok: true; value: T } | { ok: false; rejection: Rejection; payer?: string };
 
 const V1_SPELLING: Partial<Record<ReasonCode, string>> = {
   [Reason.valueMismatch]: "invalid_exact_evm_payload_authorization_value",

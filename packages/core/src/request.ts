@@ -24,6 +24,11 @@ export interface PaymentRequest {
   /** The scheme payload (`paymentPayload.payload`), validated by the mechanism that owns the scheme. */
   payload: Record<string, unknown>;
   resource?: string;
+  /**
+   * Who asked: the id of the API key the resource server presented (never the key), when API keys
+   * are in use. A payment is bound to its first caller, so another tenant cannot collect its answer.
+   */
+  caller?: string;
 }
 
 /**

@@ -8,14 +8,14 @@ import { startTestChain, tempLedger, type TestChain } from "./testkit.ts";
 
 let chain: TestChain;
 let redis: RedisServer;
-let embedded: ReturnType<typeof tempLedger>;
+let lmdb: ReturnType<typeof tempLedger>;
 const ledgers: Record<string, () => SettlementLedger> = {};
 const opened: SettlementLedger[] = [];
 
 beforeAll(async () => {
   [chain, redis] = await Promise.all([startTestChain(), startRedis()]);
-  embedded = tempLedger();
-  ledgers.embedded = () => embedded.ledger;
+  lmdb = tempLedger();
+  ledgers.lmdb = () => lmdb.ledger;
   ledgers.redis = () => {
     const l = new RedisLedger({ redis: redis.url, prefix: `t${opened.length}:` });
     opened.push(l);
@@ -25,7 +25,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const l of opened) await l.close();
-  await embedded?.dispose();
+  await lmdb?.dispose();
   await redis?.stop();
   await chain?.stop();
 });
@@ -33,7 +33,7 @@ afterAll(async () => {
 const mechanismWith = (ledger: SettlementLedger) =>
   createEvmExactMechanism({ networks: [chain.network], signers: [chain.facilitatorKey], ledger, receiptTimeoutMs: 20_000, pollingIntervalMs: 25 });
 
-describe.each(["redis", "embedded"])("concurrent settles (%s ledger)", (kind) => {
+describe.each(["redis", "lmdb"])("concurrent settles (%s ledger)", (kind) => {
   it("settles 50 distinct payments at once through one signer: all succeed with distinct nonces", async () => {
     const mechanism = mechanismWith(ledgers[kind]!());
     const requests = await Promise.all(Array.from({ length: 50 }, (_, i) => chain.pay({ value: 1000n + BigInt(i) })));

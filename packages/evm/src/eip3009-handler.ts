@@ -1,10 +1,10 @@
 /** The EIP-3009 transfer method: `transferWithAuthorization` signed by the payer, sent by the facilitator. */
-import { Reason, reject, type NetworkInfo, type PaymentRequest, type Rejection } from "@facilitator/core";
+import { Reason, reject, type NetworkInfo, type PaymentRequest, type Rejection, type RuleResult } from "@facilitator/core";
 import { encodeFunctionData, getAddress, parseAbi, parseEventLogs, type TransactionReceipt } from "viem";
 import { checkEip3009Payment, checkEip3009Window, type Eip3009Payment } from "./eip3009.ts";
-import { readEip3009State } from "./reads.ts";
+import { readEip3009State } from "./eip3009-reads.ts";
 import { splitSignature } from "./signature.ts";
-import type { CheckResult, EvmChainContext, EvmPayment, SettleCall, TransferMethodHandler } from "./transfer-method.ts";
+import type { EvmChainContext, EvmPayment, SettleCall, TransferMethodHandler } from "./transfer-method.ts";
 
 const transferWithAuthorizationVrs = parseAbi([
   "function transferWithAuthorization(address from, address to, uint256 value, uint256 validAfter, uint256 validBefore, bytes32 nonce, uint8 v, bytes32 r, bytes32 s)",
@@ -42,7 +42,7 @@ export function createEip3009Handler(opts: { validBeforeMarginSeconds?: number }
       return name && version ? { name, version } : undefined;
     },
 
-    parse(request: PaymentRequest): CheckResult<Eip3009EvmPayment> {
+    parse(request: PaymentRequest): RuleResult<Eip3009EvmPayment> {
       const checked = checkEip3009Payment(request.payload, request.requirements, request.network);
       if (!checked.ok) return checked;
       const p = checked.value;

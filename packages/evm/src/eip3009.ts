@@ -1,5 +1,5 @@
 /** EIP-3009 `transferWithAuthorization` payments: typed data and the rules that need no chain. Pure. */
-import { acceptedAsset, acceptedAssetAddresses, Eip3009Payload, Reason, reject, zodMessage, type NetworkInfo, type Rejection, type Requirements } from "@facilitator/core";
+import { acceptedAsset, acceptedAssetAddresses, Eip3009Payload, Reason, reject, zodMessage, type NetworkInfo, type Rejection, type Requirements, type RuleResult } from "@facilitator/core";
 import { getAddress, hashDomain, isAddress, keccak256, toHex, type Address, type Hex, type TypedDataDefinition } from "viem";
 import { recoverDigestSigner } from "./signature.ts";
 
@@ -52,8 +52,6 @@ export interface Eip3009Payment {
   /** True when the signature is a valid ECDSA signature by `from`; otherwise only ERC-1271 can save it. */
   ecdsaValid: boolean;
 }
-
-export type RuleResult<T> = { ok: true; value: T } | { ok: false; rejection: Rejection; payer?: string };
 
 /**
  * Shape, domain and binding rules, in the spec's order: everything a retry of the same payment must

@@ -7,7 +7,7 @@
  */
 import { Reason, reject, type Rejection } from "@facilitator/core";
 import { encodeFunctionData, parseAbi, type Address, type Hex, type PublicClient } from "viem";
-import { hasCode } from "./reads.ts";
+import { hasCode } from "./batched-reads.ts";
 import { isTransientRpcError, revertReason } from "./rpc-errors.ts";
 
 const erc1271 = parseAbi(["function isValidSignature(bytes32 hash, bytes signature) view returns (bytes4)"]);

@@ -1,5 +1,5 @@
 export { createEvmExactMechanism, type EvmExactMechanism, type EvmExactMechanismOptions } from "./mechanism.ts";
-export type { TransferMethodHandler, EvmChainContext, EvmPayment, CheckResult, SettleCall, PlannedCall, OnChainCheck } from "./transfer-method.ts";
+export type { TransferMethodHandler, EvmChainContext, EvmPayment, SettleCall, PlannedCall, OnChainCheck } from "./transfer-method.ts";
 export {
   TRANSFER_WITH_AUTHORIZATION_TYPES,
   VALID_BEFORE_MARGIN_SECONDS,
@@ -10,7 +10,6 @@ export {
   type TokenDomain,
   type Eip3009Authorization,
   type Eip3009Payment,
-  type RuleResult,
 } from "./eip3009.ts";
 export { createEip3009Handler, eip3009LedgerKey, transferWithAuthorizationCall, type Eip3009EvmPayment } from "./eip3009-handler.ts";
 export { signEip3009Payload, type Eip3009PaymentInput } from "./eip3009-client.ts";
@@ -18,8 +17,12 @@ export { recoverTypedDataSigner, recoverDigestSigner, splitSignature, type Split
 export { SignerPool, EvmSigner, type SignedTx, type TxRequest, type SignerChain } from "./signer-pool.ts";
 export { NonceManager } from "./nonce-manager.ts";
 export { FeeOracle, type FeeQuote } from "./fees.ts";
-export { sendRawTransaction, type SendResult } from "./send.ts";
+export { sendRawTransaction, lacksFunds, type SendResult } from "./send.ts";
 export { getReceipt, waitForReceipt, type WaitOptions } from "./receipt.ts";
+export { txFeesOf, feeQuoteOf, type RecordedTx, type TxFees, type TxOutcome } from "./recorded-tx.ts";
+export { replacementFees, replacementDueAt, signReplacement, ReplacementCallError } from "./replacement.ts";
+export { txOutcome } from "./tx-outcome.ts";
+export { RecordedTxSender, type RecordedTxSenderOptions } from "./recorded-tx-sender.ts";
 export { isTransientRpcError, nodeMessage, revertReason } from "./rpc-errors.ts";
 export { batchingHttp, JsonRpcHttpClient, type BatchingHttpOptions, type BatchingHttpTransport } from "./rpc-transport.ts";
 export type { NetworkRuntime, SettleConfig } from "./settle.ts";

@@ -18,7 +18,8 @@ import { createPermitHandler } from "./permit-handler.ts";
 import { FeeOracle } from "./fees.ts";
 import { nodeMessage } from "./rpc-errors.ts";
 import { batchingHttp } from "./rpc-transport.ts";
-import { collectPayment, settlePayment, type NetworkRuntime, type SettleConfig } from "./settle.ts";
+import { collectPayment, settlePayment, verdictFromLedger, type NetworkRuntime, type SettleConfig } from "./settle.ts";
+import { contractPayerCoolingOff } from "./settle-limits.ts";
 import { SignerPool } from "./signer-pool.ts";
 import type { TransferMethodHandler } from "./transfer-method.ts";
 
@@ -44,6 +45,11 @@ export interface EvmExactMechanismOptions {
   maxGas?: bigint;
   /** Most wei per gas a settlement transaction may pay; while the chain asks more, settles are refused. Default 100 gwei. */
   maxFeePerGas?: bigint;
+  /**
+   * A payer whose signature only ERC-1271 proves is refused this long (ms) after one of its settlements
+   * reverted on chain. Default 1 hour; 0 never refuses.
+   */
+  contractPayerCooloffMs?: number;
   /** validBefore must be at least this far ahead. Default 6 s. */
   validBeforeMarginSeconds?: number;
   /** Per JSON-RPC HTTP request. Default 10 s. */
@@ -91,6 +97,7 @@ export function createEvmExactMechanism(opts: EvmExactMechanismOptions): EvmExac
     gasMarginPercent: BigInt(opts.gasMarginPercent ?? 125),
     maxGas: opts.maxGas ?? DEFAULT_MAX_GAS,
     maxFeePerGas: opts.maxFeePerGas ?? DEFAULT_MAX_FEE_PER_GAS,
+    contractPayerCooloffMs: opts.contractPayerCooloffMs ?? 3_600_000,
     now: opts.now ?? Date.now,
     onGasSpent: opts.onGasSpent,
   };
@@ -149,9 +156,17 @@ export function createEvmExactMechanism(opts: EvmExactMechanismOptions): EvmExac
       try {
         const unsigned = await checkPayerSignature(rt.chain.client, p);
         if (unsigned) return { isValid: false, payer: p.payer, ...unsigned };
+        const cooling = await contractPayerCoolingOff(rt, cfg, p);
+        if (cooling) return { isValid: false, payer: p.payer, ...cooling };
         const settler = rt.handler.settler?.(p) ?? rt.pool.addresses[0]!;
-        const checked = await rt.handler.checkOnChain(rt.chain, p, settler, { estimateGas: false });
-        return checked.ok ? { isValid: true, payer: p.payer } : { isValid: false, payer: p.payer, ...checked.rejection };
+        // The chain and the ledger are read together; the chain's answer comes first. A handler that
+        // retries failed payments (a permit already sent) checks the chain against what was recorded.
+        const ledgerRead = cfg.ledger.get(p.ledgerKey);
+        const recorded = rt.handler.retriesFailedTransfer ? await ledgerRead : undefined;
+        const [checked, entry] = await Promise.all([rt.handler.checkOnChain(rt.chain, p, settler, { estimateGas: false, recorded }), ledgerRead]);
+        if (!checked.ok) return { isValid: false, payer: p.payer, ...checked.rejection };
+        const verdict = verdictFromLedger(rt, cfg, request, entry);
+        return verdict ? { isValid: false, payer: p.payer, ...verdict } : { isValid: true, payer: p.payer };
       } catch (e) {
         return { isValid: false, payer: p.payer, ...reject(Reason.unexpectedVerify, `chain reads failed: ${nodeMessage(e)}`) };
       }

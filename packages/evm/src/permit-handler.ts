@@ -3,7 +3,7 @@
  * sends `permit()` and then `transferFrom(owner, payTo, value)` at consecutive nonces (the permit is
  * skipped when the allowance is already in place). See PERMIT.md.
  */
-import { Reason, reject, type NetworkInfo, type PaymentRequest } from "@facilitator/core";
+import { Reason, reject, type NetworkInfo, type PaymentRequest, type RuleResult } from "@facilitator/core";
 import { encodeFunctionData, getAddress, parseAbi, parseEventLogs, type Address, type TransactionReceipt } from "viem";
 import {
   PERMIT_TRANSFER_METHOD,
@@ -15,7 +15,7 @@ import {
 } from "./permit.ts";
 import { permitTokenAbi, readPermitState } from "./permit-reads.ts";
 import { splitSignature } from "./signature.ts";
-import type { CheckResult, EvmChainContext, EvmPayment, SettleCall, TransferMethodHandler } from "./transfer-method.ts";
+import type { EvmChainContext, EvmPayment, SettleCall, TransferMethodHandler } from "./transfer-method.ts";
 
 const permitVrs = parseAbi(["function permit(address owner, address spender, uint256 value, uint256 deadline, uint8 v, bytes32 r, bytes32 s)"]);
 /** The `bytes signature` overload some tokens (USDC v2.2) offer for ERC-1271 contract wallets. */
@@ -64,7 +64,7 @@ export function createPermitHandler(opts: PermitHandlerOptions): TransferMethodH
       return { ...(name && version ? { name, version } : {}), assetTransferMethod: PERMIT_TRANSFER_METHOD, ...(spender ? { spender } : {}) };
     },
 
-    parse(request: PaymentRequest): CheckResult<PermitEvmPayment> {
+    parse(request: PaymentRequest): RuleResult<PermitEvmPayment> {
       const checked = checkPermitPayment(request.payload, request.requirements, request.network, opts.spenders(request.network));
       if (!checked.ok) return checked;
       const p = checked.value;

@@ -1,7 +1,7 @@
 /** The chain state an ERC-2612 permit payment depends on, read in one JSON-RPC batch. */
 import { encodeFunctionData, parseAbi, type Address, type Hex, type PublicClient } from "viem";
 import type { PermitChainState } from "./permit.ts";
-import { hasCode, word } from "./reads.ts";
+import { hasCode, word } from "./batched-reads.ts";
 import { isTransientRpcError, revertReason } from "./rpc-errors.ts";
 
 export const permitTokenAbi = parseAbi([

@@ -5,9 +5,9 @@
  * The payer signs `Permit(owner, spender = our facilitator signer, value, nonce, deadline)`; the
  * facilitator sends `permit()` and then `transferFrom(owner, payTo, value)` from that spender.
  */
-import { PermitPayload, Reason, reject, zodMessage, type NetworkInfo, type Rejection, type Requirements, describeValue } from "@facilitator/core";
+import { PermitPayload, Reason, reject, zodMessage, type NetworkInfo, type Rejection, type Requirements, type RuleResult, describeValue } from "@facilitator/core";
 import { getAddress, hashTypedData, type Address, type Hex, type TypedDataDefinition } from "viem";
-import { tokenDomain, type RuleResult, type TokenDomain } from "./eip3009.ts";
+import { tokenDomain, type TokenDomain } from "./eip3009.ts";
 import { recoverDigestSigner } from "./signature.ts";
 
 /**

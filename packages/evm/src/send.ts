@@ -17,6 +17,12 @@ export type SendResult =
 const ALREADY_KNOWN = /already known|known transaction|already imported|alreadyknown|already in (the )?(mem)?pool/i;
 const NONCE_TOO_LOW = /nonce too low|nonce is too low|oldnonce|nonce has already been used|invalid nonce.*lower/i;
 const NONCE_TAKEN = /replacement transaction underpriced|replacement.*underpriced|already exists.*nonce|same nonce/i;
+const INSUFFICIENT_FUNDS = /insufficient funds|insufficientfunds|exceeds transaction sender account balance/i;
+
+/** Refused because the sender cannot pay for gas: sending again does not help until it is funded. */
+export function lacksFunds(sent: SendResult): boolean {
+  return "message" in sent && INSUFFICIENT_FUNDS.test(sent.message);
+}
 
 export async function sendRawTransaction(
   client: PublicClient,

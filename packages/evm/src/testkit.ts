@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { createServer, type Server } from "node:http";
 import type { NetworkInfo, PaymentRequest, Requirements, SettlementLedger } from "@facilitator/core";
 import { deployPermitToken, deployTestUsdc, devKey, DevRole, freePort, mintTokens, startAnvil, type AnvilNode } from "@facilitator/devnet";
-import { EmbeddedLedger } from "@facilitator/ledger";
+import { LmdbLedger } from "@facilitator/ledger";
 import { createPublicClient, encodeFunctionData, http, parseAbi, parseGwei, type Address, type Hash, type Hex, type LocalAccount, type PublicClient } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import type { TokenDomain } from "./eip3009.ts";
@@ -116,7 +116,7 @@ export async function startTestChain(opts: { payerFunds?: bigint } = {}): Promis
   };
 }
 
-/** An EmbeddedLedger in a temporary directory, removed by `dispose`. */
+/** An LmdbLedger in a temporary directory, removed by `dispose`. */
 /** The mechanism the unit suites test: one chain, its facilitator key, short local bounds. */
 export function testMechanism(chain: { network: NetworkInfo; facilitatorKey: Hex }, ledger: SettlementLedger): EvmExactMechanism {
   return createEvmExactMechanism({
@@ -128,9 +128,9 @@ export function testMechanism(chain: { network: NetworkInfo; facilitatorKey: Hex
   });
 }
 
-export function tempLedger(): { ledger: EmbeddedLedger; dispose(): Promise<void> } {
+export function tempLedger(): { ledger: LmdbLedger; dispose(): Promise<void> } {
   const dir = mkdtempSync(join(tmpdir(), "evm-ledger-"));
-  const ledger = new EmbeddedLedger(dir);
+  const ledger = new LmdbLedger(dir);
   return {
     ledger,
     async dispose() {

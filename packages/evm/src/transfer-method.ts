@@ -3,7 +3,7 @@
  * (`transferWithAuthorization`, one transaction) is one handler; ERC-2612 (`permit` then `transferFrom`
  * from the same signer at consecutive nonces) is another: its on-chain check plans the prior calls.
  */
-import type { LedgerEntry, NetworkInfo, PaymentRequest, Rejection, TransferMethod } from "@facilitator/core";
+import type { LedgerEntry, NetworkInfo, PaymentRequest, Rejection, RuleResult, TransferMethod } from "@facilitator/core";
 import type { Address, Hex, PublicClient, TransactionReceipt } from "viem";
 
 export interface EvmChainContext {
@@ -24,8 +24,6 @@ export interface EvmPayment {
   /** Identifies the payment across requests, restarts and processes (the settlement ledger key). */
   ledgerKey: string;
 }
-
-export type CheckResult<T> = { ok: true; value: T } | { ok: false; rejection: Rejection; payer?: string };
 
 export interface SettleCall {
   to: Address;
@@ -68,7 +66,7 @@ export interface TransferMethodHandler<P extends EvmPayment = EvmPayment> {
   /** `extra` of this network's `/supported` kinds. */
   supportedExtra(network: NetworkInfo): Record<string, unknown> | undefined;
   /** Shape, domain and binding rules; no I/O, no clock. A retry of the same payment passes them again. */
-  parse(request: PaymentRequest): CheckResult<P>;
+  parse(request: PaymentRequest): RuleResult<P>;
   /** Rules that depend on the time (validity windows, deadlines), at `nowSeconds`. */
   checkTime(payment: P, nowSeconds: bigint): Rejection | undefined;
   /**
@@ -76,7 +74,7 @@ export interface TransferMethodHandler<P extends EvmPayment = EvmPayment> {
    * an `eth_estimateGas` of the settlement call and its result is returned as `gas`. `recorded` is this
    * payment's ledger entry when an earlier attempt of it was recorded (what it already sent).
    */
-  checkOnChain(chain: EvmChainContext, payment: P, settler: Address, opts: { estimateGas: boolean; recorded?: Pick<LedgerEntry, "priorTransactions"> }): Promise<CheckResult<OnChainCheck>>;
+  checkOnChain(chain: EvmChainContext, payment: P, settler: Address, opts: { estimateGas: boolean; recorded?: Pick<LedgerEntry, "priorTransactions"> }): Promise<RuleResult<OnChainCheck>>;
   /** The transaction that moves the funds (after any `prior` calls of the on-chain check). */
   settleCall(payment: P): SettleCall;
   /** A successful receipt must show the payment's effect (e.g. the ERC-20 Transfer log). */

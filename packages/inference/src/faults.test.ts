@@ -7,7 +7,7 @@ import { decodeEventLog, parseAbiItem, type Hex } from "viem";
 import { Reason } from "@facilitator/core";
 import { startRedis, type RedisServer } from "@facilitator/devnet";
 import { BullQueue } from "./bull-queue.ts";
-import { EmbeddedQueue } from "./embedded-queue.ts";
+import { LmdbQueue } from "./lmdb-queue.ts";
 import type { InferenceQueue } from "./queue.ts";
 import { SETTLEMENT_RELAY_ABI } from "./relay.ts";
 import { InferenceService } from "./service.ts";
@@ -30,11 +30,11 @@ afterAll(async () => {
 
 const queues: [string, () => InferenceQueue][] = [
   [
-    "EmbeddedQueue",
+    "LmdbQueue",
     () => {
       const path = mkdtempSync(join(tmpdir(), "faults-"));
       dirs.push(path);
-      return new EmbeddedQueue({ path });
+      return new LmdbQueue({ path });
     },
   ],
   ["BullQueue", () => new BullQueue({ connection: redis.url, name: `faults-${++n}`, lockDurationMs: 2000 })],

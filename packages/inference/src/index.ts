@@ -6,7 +6,7 @@ export * from "./walrus.ts";
 export * from "./relay.ts";
 export * from "./deploy.ts";
 export * from "./queue.ts";
-export * from "./embedded-queue.ts";
+export * from "./lmdb-queue.ts";
 export * from "./bull-queue.ts";
 export * from "./worker.ts";
 export * from "./service.ts";

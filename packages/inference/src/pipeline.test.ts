@@ -1,5 +1,5 @@
 /**
- * 10,000 TEE-signed records through the service (embedded queue) onto anvil via the local Walrus
+ * 10,000 TEE-signed records through the service (LmdbQueue) onto anvil via the local Walrus
  * service: the expected number of batches, every proof checked off-chain and by the contract, every
  * tree fetched by its blob id reproducing its on-chain root, each root emitted once.
  */
@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createPublicClient, decodeEventLog, http, parseAbiItem, type Hex } from "viem";
-import { EmbeddedQueue } from "./embedded-queue.ts";
+import { LmdbQueue } from "./lmdb-queue.ts";
 import { leafStruct, loadBatchDump, verifyLeafProof } from "./merkle.ts";
 import { SETTLEMENT_RELAY_ABI } from "./relay.ts";
 import { InferenceService, type RecordView } from "./service.ts";
@@ -24,7 +24,7 @@ let service: InferenceService;
 beforeAll(async () => {
   world = await startTestWorld();
   dir = mkdtempSync(join(tmpdir(), "pipeline-"));
-  service = new InferenceService({ queue: new EmbeddedQueue({ path: dir }), validation: { ...world.validation, requireTeeSignature: true } });
+  service = new InferenceService({ queue: new LmdbQueue({ path: dir }), validation: { ...world.validation, requireTeeSignature: true } });
 });
 
 afterAll(async () => {

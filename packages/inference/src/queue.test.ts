@@ -1,12 +1,12 @@
-/** One contract suite for every InferenceQueue: EmbeddedQueue (lmdb) and BullQueue (BullMQ on a private redis-server). */
+/** One contract suite for every InferenceQueue: LmdbQueue and BullQueue (BullMQ on a private redis-server). */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { keccak256, toHex, type Hex } from "viem";
-import { startRedis, type RedisServer } from "@facilitator/devnet";
+import { startRedis, waitFor, type RedisServer } from "@facilitator/devnet";
 import { BullQueue } from "./bull-queue.ts";
-import { EmbeddedQueue } from "./embedded-queue.ts";
+import { LmdbQueue } from "./lmdb-queue.ts";
 import { LeaseLostError, type EnqueueItem, type InferenceQueue } from "./queue.ts";
 import { recordId, type Anchor, type InferenceRecord, type SettlementType } from "./records.ts";
 
@@ -22,11 +22,11 @@ let n = 0;
 
 const implementations: [string, () => Harness][] = [
   [
-    "EmbeddedQueue",
+    "LmdbQueue",
     () => {
       const path = mkdtempSync(join(tmpdir(), "queue-"));
       dirs.push(path);
-      return { queue: new EmbeddedQueue({ path }), another: () => new EmbeddedQueue({ path }) };
+      return { queue: new LmdbQueue({ path }), another: () => new LmdbQueue({ path }) };
     },
   ],
   [
@@ -66,16 +66,6 @@ const anchorFor = (batchId: string, i: number): Anchor => ({
   batchSize: 3,
   walrusBlobId: "blob",
 });
-
-async function eventually<T>(probe: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe.each(implementations)("%s", (_, make) => {
   it("stores a record once: enqueuing a known id changes nothing and returns the same id", async () => {
@@ -166,7 +156,7 @@ describe.each(implementations)("%s", (_, make) => {
       const leased = await queue.leaseBatch();
       await queue.deferBatch({ ...leased!, failures: 1, retryAt: Date.now() + 400, lastError: { reason: "walrus_unavailable", message: "504" } });
       expect(await queue.leaseBatch()).toBeUndefined();
-      const again = await eventually(() => queue.leaseBatch());
+      const again = await waitFor(() => queue.leaseBatch(), "a batch to lease", 10_000);
       expect(again).toMatchObject({ id: leased!.id, failures: 1, lastError: { reason: "walrus_unavailable" } });
     } finally {
       await queue.close();
@@ -190,7 +180,7 @@ describe.each(implementations)("%s", (_, make) => {
       expect(await queue.get(items[1]!.id)).toMatchObject({ status: "batched" });
       expect((await queue.get(items[1]!.id))?.error).toBeUndefined();
       expect(await queue.stats()).toMatchObject({ records: { failed: 0, batched: 2 }, parkedBatches: 0, openBatches: 1 });
-      const again = await eventually(() => queue.leaseBatch());
+      const again = await waitFor(() => queue.leaseBatch(), "a batch to lease", 10_000);
       expect(again).toMatchObject({ id: leased!.id, state: "open", attempts: 0 });
       expect(await queue.retryParked()).toBe(0);
     } finally {
@@ -207,7 +197,7 @@ describe.each(implementations)("%s", (_, make) => {
     await h1.queue.close(); // the holder dies without giving the batch back
     const q2 = h1.another();
     try {
-      const resumed = await eventually(() => q2.leaseBatch());
+      const resumed = await waitFor(() => q2.leaseBatch(), "a batch to lease", 10_000);
       expect(resumed).toMatchObject({ id: leased!.id, progress: "uploaded", root: h("r"), blobId: "b" });
     } finally {
       await q2.close();

@@ -1,6 +1,6 @@
 /**
  * The durable queue seam between the intake (API) and the anchoring worker. Two implementations,
- * one contract test suite: EmbeddedQueue (lmdb, one process) and BullQueue (BullMQ on Redis, many
+ * one contract test suite: LmdbQueue (an lmdb file, one process) and BullQueue (BullMQ on Redis, many
  * API and worker processes).
  *
  * Records: queued -> batched -> anchored | failed. A batch is the unit of anchoring work: many
@@ -10,8 +10,7 @@
  * once signed, the same transaction.
  */
 import type { Hex } from "viem";
-import type { Anchor, InferenceRecord, Lane, RecordEntry, RecordStatus } from "./records.ts";
-import type { SignedTx } from "./relay.ts";
+import type { Anchor, InferenceRecord, Lane, RecordEntry, RecordStatus, StoredTx } from "./records.ts";
 
 export interface EnqueueItem {
   id: Hex;
@@ -48,7 +47,7 @@ export interface Batch {
   version: number;
   root?: Hex;
   blobId?: string;
-  tx?: SignedTx;
+  tx?: StoredTx;
   /** Failures that count toward parking (transient ones do not). */
   attempts: number;
   /** All failures, transient or not: the exponent of the retry backoff. */

@@ -29,7 +29,8 @@ export interface InferenceRecord {
 }
 
 /** `settle-batch` records go into Merkle batches; the others are anchored one transaction each. */
-export type Lane = "batch" | "single";
+export const LANES = ["batch", "single"] as const;
+export type Lane = (typeof LANES)[number];
 export const laneOf = (type: SettlementType): Lane => (type === "settle-batch" ? "batch" : "single");
 
 /**
@@ -51,7 +52,9 @@ export function canonicalJson(value: unknown): string {
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
 }
 
-export type RecordStatus = "queued" | "batched" | "anchored" | "failed";
+/** queued -> batched -> anchored | failed (failed: its batch was parked; retryable). Both queues count by this list. */
+export const RECORD_STATUSES = ["queued", "batched", "anchored", "failed"] as const;
+export type RecordStatus = (typeof RECORD_STATUSES)[number];
 
 /** Where and how a record was anchored: everything an auditor needs to check it. */
 export interface Anchor {
@@ -80,3 +83,9 @@ export interface RecordEntry {
   anchor?: Anchor;
   error?: { reason: string; message: string };
 }
+
+/**
+ * The relay transaction a batch records before sending it, as the queues store it (plain JSON). The
+ * EVM transaction engine defines the shape; records stored by earlier versions stay readable there.
+ */
+export type { RecordedTx as StoredTx } from "@facilitator/evm";

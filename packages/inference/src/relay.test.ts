@@ -1,45 +1,15 @@
-/** Replacing a relay transaction that a fee rise left behind: the fee rule, the client on anvil, and a worker anchoring through it. */
+/** Replacing a relay transaction that a fee rise left behind: the client on anvil, and a worker anchoring through it (the fee rule: evm replacement.test.ts). */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { keccak256, parseEventLogs, toHex, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { EmbeddedQueue } from "./embedded-queue.ts";
-import { replacementFees, SETTLEMENT_RELAY_ABI, type RelayCall, type TxFees } from "./relay.ts";
+import { LmdbQueue } from "./lmdb-queue.ts";
+import { SETTLEMENT_RELAY_ABI, type RelayCall } from "./relay.ts";
 import { InferenceService } from "./service.ts";
 import type { WorkerEvent } from "./worker.ts";
 import { makeRecords, startTestWorld, waitFor, type TestWorld } from "./testing/world.ts";
-
-const eip1559 = (maxFeePerGas: number, maxPriorityFeePerGas: number): TxFees => ({ maxFeePerGas: String(maxFeePerGas), maxPriorityFeePerGas: String(maxPriorityFeePerGas) });
-const legacy = (gasPrice: number): TxFees => ({ gasPrice: String(gasPrice) });
-
-describe("replacementFees", () => {
-  it.each<[string, TxFees, TxFees, TxFees | undefined]>([
-    ["pays what the chain asks: wait", eip1559(100, 2), eip1559(100, 2), undefined],
-    ["pays more than the chain asks: wait", eip1559(100, 2), eip1559(60, 1), undefined],
-    ["base fee rose far: today's fees", eip1559(100, 2), eip1559(1000, 2), eip1559(1000, 3)],
-    ["base fee rose a little: 12.5% over the old fees", eip1559(100, 8), eip1559(101, 8), eip1559(113, 9)],
-    ["only the tip rose: both fields still rise", eip1559(100, 2), eip1559(100, 5), eip1559(113, 5)],
-    ["a zero tip stays zero when nobody tips", eip1559(100, 0), eip1559(200, 0), eip1559(200, 0)],
-    ["the cap never falls below the tip", eip1559(10, 10), eip1559(10, 40), eip1559(40, 40)],
-    ["legacy, price rose: today's price", legacy(100), legacy(300), legacy(300)],
-    ["legacy, price rose a little: 12.5% over", legacy(100), legacy(105), legacy(113)],
-    ["legacy, price unchanged: wait", legacy(100), legacy(100), undefined],
-    ["the fee market changed under it: leave it", legacy(100), eip1559(1000, 2), undefined],
-  ])("%s", (_, stuck, now, expected) => {
-    expect(replacementFees(stuck, now)).toEqual(expected);
-  });
-
-  it("every replacement clears a 10% bump on each field", () => {
-    for (const [cap, tip] of [[1n, 1n], [7n, 3n], [1_000_000_007n, 999n], [2n ** 70n, 2n ** 40n]]) {
-      const stuck = { maxFeePerGas: String(cap), maxPriorityFeePerGas: String(tip) };
-      const next = replacementFees(stuck, { ...stuck, maxFeePerGas: String(cap! + 1n) }) as { maxFeePerGas: string; maxPriorityFeePerGas: string };
-      expect(BigInt(next.maxFeePerGas) * 10n).toBeGreaterThanOrEqual(cap! * 11n);
-      expect(BigInt(next.maxPriorityFeePerGas) * 10n).toBeGreaterThanOrEqual(tip! * 11n);
-    }
-  });
-});
 
 let world: TestWorld;
 const dirs: string[] = [];
@@ -102,7 +72,7 @@ describe("the worker", () => {
   it("anchors a batch whose transaction a fee rise left pending by replacing it, and emits its root once", async () => {
     const path = mkdtempSync(join(tmpdir(), "replace-"));
     dirs.push(path);
-    const service = new InferenceService({ queue: new EmbeddedQueue({ path }), validation: world.validation });
+    const service = new InferenceService({ queue: new LmdbQueue({ path }), validation: world.validation });
     const events: WorkerEvent[] = [];
     let first: Hex | undefined;
     const relayer = privateKeyToAccount(world.relayerKey).address;

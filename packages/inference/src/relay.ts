@@ -1,22 +1,18 @@
 /**
- * The relay client: talks to SettlementRelay through one relayer key.
+ * The relay client: SettlementRelay's ABI, the calls the worker makes, and what their failures mean
+ * for anchoring. The transactions themselves (signing at the pending nonce, fee replacement, sending,
+ * mined / pending / dropped) are @facilitator/evm's RecordedTxSender.
  *
  * Sending is split so the caller can persist between steps (worker.ts): `prepare` simulates the call
- * and signs it (nothing leaves the process), the caller records the signed bytes and hash, then
- * `broadcast` sends exactly those bytes, and `outcome` tells whether they were mined, are still
- * pending, or can never be mined (their nonce went to another transaction), in which case, and only
- * then, the caller may sign again. Nonces come from the chain's pending count at signing time, so a
- * transaction that was signed and never sent leaves no gap that stalls later ones.
- *
- * A transaction left behind by a fee rise is replaced: same nonce, same call, higher fees (see
- * `replacement`). Only one transaction per nonce can ever be mined, so a replacement cannot anchor
- * twice; it lists the hashes it replaced, and `outcome` looks for a receipt of any of them.
+ * and signs it (nothing leaves the process), the caller records the signed transaction, `broadcast`
+ * sends exactly those bytes, and `outcome` tells whether they were mined, are still pending, or can
+ * never be mined, in which case, and only then, the caller may sign again. One that a fee rise left
+ * pending is replaced (`replacement`): same nonce and call, so the batch is still anchored once.
  */
 import {
   BaseError,
   ContractFunctionRevertedError,
   createPublicClient,
-  createWalletClient,
   defineChain,
   encodeFunctionData,
   http,
@@ -24,16 +20,13 @@ import {
   keccak256,
   parseAbi,
   parseAbiItem,
-  parseTransaction,
   toHex,
   type Address,
-  type Chain,
   type Hex,
   type PublicClient,
-  type TransactionReceipt,
 } from "viem";
-import { privateKeyToAccount, type PrivateKeyAccount } from "viem/accounts";
-import { sendRawTransaction } from "@facilitator/evm";
+import { FeeOracle, lacksFunds, RecordedTxSender, ReplacementCallError, type TxOutcome } from "@facilitator/evm";
+import type { StoredTx } from "./records.ts";
 
 export const SETTLEMENT_RELAY_ABI = parseAbi([
   "function RELAYER_ROLE() view returns (bytes32)",
@@ -79,28 +72,6 @@ export class AnchorError extends Error {
   }
 }
 
-/** What a relay transaction pays per gas, as decimal strings so a stored batch stays plain JSON. */
-export type TxFees = { maxFeePerGas: string; maxPriorityFeePerGas: string } | { gasPrice: string };
-
-export interface SignedTx {
-  hash: Hex;
-  raw: Hex;
-  nonce: number;
-  from: Address;
-  /** Gas limit, fees and signing time: what a replacement needs (absent on transactions recorded before replacement existed). */
-  gas?: string;
-  fees?: TxFees;
-  signedAt?: number;
-  /** Earlier transactions at this nonce that this one replaced; any of them may be the one mined. */
-  replaced?: Hex[];
-}
-
-export type TxOutcome =
-  | { state: "mined"; receipt: TransactionReceipt }
-  | { state: "pending" }
-  /** The nonce was consumed by another transaction: this one can never be mined. */
-  | { state: "dropped" };
-
 export type RelayCall =
   | { functionName: "settleBatch"; args: readonly [Hex, bigint, Hex] }
   | { functionName: "settle"; args: readonly [Hex, Hex] }
@@ -123,104 +94,51 @@ export interface RelayClientOptions {
   replaceAfterMs?: number;
 }
 
-/** Most pools take a replacement only at 10% over the old fees or more; 12.5% leaves room for rounding. */
-const bumped = (wei: bigint) => wei + (wei + 7n) / 8n;
-const maxOf = (a: bigint, b: bigint) => (a > b ? a : b);
-
-/**
- * Fees for replacing a pending transaction, or undefined when it pays what the chain asks `now` and
- * waiting (and re-sending the same bytes) is the right move. A replacement pays the larger of
- * today's fees and the stuck ones raised by 12.5%, on every field.
- */
-export function replacementFees(stuck: TxFees, now: TxFees): TxFees | undefined {
-  if ("gasPrice" in stuck && "gasPrice" in now) {
-    const [old, price] = [BigInt(stuck.gasPrice), BigInt(now.gasPrice)];
-    return price > old ? { gasPrice: maxOf(price, bumped(old)).toString() } : undefined;
-  }
-  if ("maxFeePerGas" in stuck && "maxFeePerGas" in now) {
-    const [oldCap, oldTip] = [BigInt(stuck.maxFeePerGas), BigInt(stuck.maxPriorityFeePerGas)];
-    const [cap, tip] = [BigInt(now.maxFeePerGas), BigInt(now.maxPriorityFeePerGas)];
-    if (cap <= oldCap && tip <= oldTip) return undefined;
-    const newTip = maxOf(tip, bumped(oldTip));
-    return { maxFeePerGas: maxOf(maxOf(cap, bumped(oldCap)), newTip).toString(), maxPriorityFeePerGas: newTip.toString() };
-  }
-  return undefined; // the chain changed fee markets under a pending transaction: leave it be
-}
-
 export class RelayClient {
   readonly relayAddress: Address;
   readonly network: string;
   readonly chainId: number;
-  private readonly account: PrivateKeyAccount;
-  private readonly chain: Chain;
-  private readonly publicClient;
-  private readonly walletClient;
-  private readonly receiptTimeoutMs: number;
-  private readonly pollingIntervalMs: number;
-  private readonly replaceAfterMs: number;
-  private signing: Promise<unknown> = Promise.resolve();
+  private readonly client: PublicClient;
+  private readonly sender: RecordedTxSender;
 
   constructor(opts: RelayClientOptions) {
     this.relayAddress = opts.relayAddress;
     this.network = opts.network;
     this.chainId = opts.chainId;
-    this.account = privateKeyToAccount(opts.relayerKey);
-    this.pollingIntervalMs = opts.pollingIntervalMs ?? 1000;
-    this.receiptTimeoutMs = opts.receiptTimeoutMs ?? 120_000;
-    this.replaceAfterMs = opts.replaceAfterMs ?? 60_000;
-    this.chain = defineChain({
+    const pollingIntervalMs = opts.pollingIntervalMs ?? 1000;
+    const chain = defineChain({
       id: opts.chainId,
       name: opts.network,
       nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
       rpcUrls: { default: { http: [opts.rpcUrl] } },
     });
-    const transport = http(opts.rpcUrl, { retryCount: 2 });
-    this.publicClient = createPublicClient({ chain: this.chain, transport, pollingInterval: this.pollingIntervalMs });
-    this.walletClient = createWalletClient({ account: this.account, chain: this.chain, transport, pollingInterval: this.pollingIntervalMs });
+    this.client = createPublicClient({ chain, transport: http(opts.rpcUrl, { retryCount: 2 }), pollingInterval: pollingIntervalMs }) as PublicClient;
+    // No fee cache: relay transactions are few, and a replacement must see today's fees.
+    const fees = new FeeOracle(this.client, 0);
+    this.sender = new RecordedTxSender(
+      opts.relayerKey,
+      { client: this.client, chainId: opts.chainId, fees },
+      { pollingIntervalMs, receiptTimeoutMs: opts.receiptTimeoutMs, replaceAfterMs: opts.replaceAfterMs },
+    );
   }
 
   get relayerAddress(): Address {
-    return this.account.address;
+    return this.sender.address;
   }
 
-  /**
-   * Simulates `call` from the relayer (a revert costs nothing here) and signs it with the next
-   * pending nonce. Signing is serialised within this process so two calls never share a nonce.
-   */
-  prepare(call: RelayCall): Promise<SignedTx> {
-    const task = this.signing.then(() => this.prepareNow(call));
-    this.signing = task.catch(() => undefined);
-    return task;
-  }
-
-  private async prepareNow(call: RelayCall): Promise<SignedTx> {
-    const data = encodeFunctionData({ abi: SETTLEMENT_RELAY_ABI, ...call } as never);
+  /** Simulates `call` from the relayer (a revert costs nothing here), then signs it with a quarter more gas than estimated. */
+  async prepare(call: RelayCall): Promise<StoredTx> {
+    const data = encodeCall(call);
     let gas: bigint;
     try {
-      await this.publicClient.simulateContract({ address: this.relayAddress, abi: SETTLEMENT_RELAY_ABI, account: this.account, ...call } as never);
-      gas = await this.publicClient.estimateGas({ account: this.account, to: this.relayAddress, data });
+      await this.client.simulateContract({ address: this.relayAddress, abi: SETTLEMENT_RELAY_ABI, account: this.relayerAddress, ...call } as never);
+      gas = await this.sender.estimateGas({ to: this.relayAddress, data });
     } catch (e) {
       throw classify(e, `simulating ${call.functionName}`);
     }
-    try {
-      const nonce = await this.publicClient.getTransactionCount({ address: this.account.address, blockTag: "pending" });
-      const request = await this.walletClient.prepareTransactionRequest({
-        account: this.account,
-        chain: this.chain,
-        to: this.relayAddress,
-        data,
-        nonce,
-        gas: (gas * 125n) / 100n,
-      });
-      const raw = await this.account.signTransaction(request as never);
-      const fees: TxFees =
-        request.maxFeePerGas !== undefined
-          ? { maxFeePerGas: request.maxFeePerGas.toString(), maxPriorityFeePerGas: (request.maxPriorityFeePerGas ?? 0n).toString() }
-          : { gasPrice: (request.gasPrice ?? 0n).toString() };
-      return { hash: keccak256(raw), raw, nonce, from: this.account.address, gas: request.gas!.toString(), fees, signedAt: Date.now() };
-    } catch (e) {
+    return this.sender.sign({ to: this.relayAddress, data, gas: (gas * 125n) / 100n }).catch((e: unknown) => {
       throw classify(e, `signing ${call.functionName}`);
-    }
+    });
   }
 
   /**
@@ -228,40 +146,10 @@ export class RelayClient {
    * `replaceAfterMs` and pays less than the chain now asks; otherwise undefined. The caller records
    * it before sending it, as with `prepare`. `call` must be the call `stuck` was signed for.
    */
-  async replacement(call: RelayCall, stuck: SignedTx): Promise<SignedTx | undefined> {
-    if (!stuck.fees || !stuck.gas || stuck.signedAt === undefined || Date.now() - stuck.signedAt < this.replaceAfterMs) return undefined;
-    try {
-      const estimate = await this.publicClient.estimateFeesPerGas({ type: "gasPrice" in stuck.fees ? "legacy" : "eip1559" });
-      const now: TxFees =
-        estimate.maxFeePerGas !== undefined
-          ? { maxFeePerGas: estimate.maxFeePerGas.toString(), maxPriorityFeePerGas: estimate.maxPriorityFeePerGas!.toString() }
-          : { gasPrice: estimate.gasPrice!.toString() };
-      const fees = replacementFees(stuck.fees, now);
-      if (!fees) return undefined;
-      const feeFields = "gasPrice" in fees ? { gasPrice: BigInt(fees.gasPrice) } : { maxFeePerGas: BigInt(fees.maxFeePerGas), maxPriorityFeePerGas: BigInt(fees.maxPriorityFeePerGas) };
-      const data = encodeFunctionData({ abi: SETTLEMENT_RELAY_ABI, ...call } as never);
-      if (parseTransaction(stuck.raw).data !== data) throw new AnchorError("batch_inconsistent", `the call rebuilt to replace ${stuck.hash} differs from the one it carries`, false);
-      const raw = await this.account.signTransaction({
-        chainId: this.chainId,
-        to: this.relayAddress,
-        data,
-        nonce: stuck.nonce,
-        gas: BigInt(stuck.gas),
-        ...feeFields,
-      } as never);
-      return {
-        hash: keccak256(raw),
-        raw,
-        nonce: stuck.nonce,
-        from: stuck.from,
-        gas: stuck.gas,
-        fees,
-        signedAt: Date.now(),
-        replaced: [...(stuck.replaced ?? []), stuck.hash],
-      };
-    } catch (e) {
+  replacement(call: RelayCall, stuck: StoredTx): Promise<StoredTx | undefined> {
+    return this.sender.replacement(stuck, { to: this.relayAddress, data: encodeCall(call) }).catch((e: unknown) => {
       throw classify(e, `replacing ${stuck.hash}`);
-    }
+    });
   }
 
   /**
@@ -271,34 +159,18 @@ export class RelayClient {
    * a fee cap below the base fee is cured by `replacement`; the rest (a node's own limits) show in
    * the worker's `deferred` events for an operator.
    */
-  async broadcast(tx: SignedTx): Promise<void> {
-    const sent = await sendRawTransaction(this.publicClient as PublicClient, tx.raw);
+  async broadcast(tx: StoredTx): Promise<void> {
+    const sent = await this.sender.send(tx);
     if (sent.kind === "accepted" || sent.kind === "nonceTooLow" || sent.kind === "nonceTaken") return;
-    if (/insufficient funds|insufficientfunds|exceeds transaction sender account balance/i.test(sent.message)) throw new AnchorError("relayer_insufficient_funds", `broadcasting: the relayer cannot pay for gas (${sent.message})`, false);
+    if (lacksFunds(sent)) throw new AnchorError("relayer_insufficient_funds", `broadcasting: the relayer cannot pay for gas (${sent.message})`, false);
     throw new AnchorError(sent.kind === "rejected" ? "relay_tx_refused" : "rpc_unavailable", `broadcasting ${tx.hash}: ${sent.message}`, true);
   }
 
-  /**
-   * Mined (by `tx` or a transaction it replaced), pending, or dropped. The nonce is read before the
-   * receipts, so "dropped" is never a race.
-   */
-  async outcome(tx: SignedTx): Promise<TxOutcome> {
-    try {
-      const confirmedNonce = await this.publicClient.getTransactionCount({ address: tx.from, blockTag: "latest" });
-      const receipts = await Promise.all(
-        [tx.hash, ...(tx.replaced ?? [])].map((hash) =>
-          this.publicClient.getTransactionReceipt({ hash }).catch((e) => {
-            if (e instanceof BaseError && e.name === "TransactionReceiptNotFoundError") return undefined;
-            throw e;
-          }),
-        ),
-      );
-      const receipt = receipts.find((r) => r !== undefined);
-      if (receipt) return { state: "mined", receipt };
-      return confirmedNonce > tx.nonce ? { state: "dropped" } : { state: "pending" };
-    } catch (e) {
+  /** Mined (by `tx` or a transaction it replaced), pending, or dropped (its nonce went elsewhere). */
+  outcome(tx: StoredTx): Promise<TxOutcome> {
+    return this.sender.outcome(tx).catch((e: unknown) => {
       throw classify(e, "reading the transaction outcome");
-    }
+    });
   }
 
   /**
@@ -306,22 +178,19 @@ export class RelayClient {
    * becomes due for a look at its fees (`replaceAfterMs` after signing), a transient failure: the
    * step resumes later, replacing `tx` if fees left it behind.
    */
-  async waitSettled(tx: SignedTx): Promise<Exclude<TxOutcome, { state: "pending" }>> {
-    const replaceDue = tx.fees && tx.signedAt !== undefined ? tx.signedAt + this.replaceAfterMs : Infinity;
-    const giveUpAt = Math.min(Date.now() + this.receiptTimeoutMs, replaceDue > Date.now() ? replaceDue : Infinity);
-    for (;;) {
-      const outcome = await this.outcome(tx);
-      if (outcome.state !== "pending") return outcome;
-      if (Date.now() >= giveUpAt) throw new AnchorError("tx_pending", `${tx.hash} still pending`, true);
-      await new Promise((resolve) => setTimeout(resolve, this.pollingIntervalMs));
-    }
+  async waitSettled(tx: StoredTx): Promise<Exclude<TxOutcome, { state: "pending" }>> {
+    const outcome = await this.sender.waitSettled(tx).catch((e: unknown) => {
+      throw classify(e, "reading the transaction outcome");
+    });
+    if (outcome.state === "pending") throw new AnchorError("tx_pending", `${tx.hash} still pending`, true);
+    return outcome;
   }
 
   /** The transaction that anchored `root`, read from the relay's own events (for a root found already anchored). */
   async findBatchAnchor(root: Hex): Promise<{ transactionHash: Hex; blockNumber: number } | undefined> {
-    const block = await this.publicClient.readContract({ address: this.relayAddress, abi: SETTLEMENT_RELAY_ABI, functionName: "anchoredAt", args: [root] });
+    const block = await this.client.readContract({ address: this.relayAddress, abi: SETTLEMENT_RELAY_ABI, functionName: "anchoredAt", args: [root] });
     if (block === 0n) return undefined;
-    const logs = await this.publicClient.getLogs({
+    const logs = await this.client.getLogs({
       address: this.relayAddress,
       event: BATCH_SETTLEMENT_EVENT,
       args: { merkleRoot: root },
@@ -333,9 +202,12 @@ export class RelayClient {
   }
 }
 
+const encodeCall = (call: RelayCall): Hex => encodeFunctionData({ abi: SETTLEMENT_RELAY_ABI, ...call } as never);
+
 /** Maps a viem failure to an AnchorError: chain-side refusals count toward parking, transport trouble does not. */
 export function classify(e: unknown, doing: string): AnchorError {
   if (e instanceof AnchorError) return e;
+  if (e instanceof ReplacementCallError) return new AnchorError("batch_inconsistent", e.message, false, { cause: e });
   if (e instanceof BaseError) {
     const reverted = e.walk((c) => c instanceof ContractFunctionRevertedError) as ContractFunctionRevertedError | null;
     if (reverted) {

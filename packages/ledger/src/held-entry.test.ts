@@ -7,8 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HeldEntry, type LedgerEntry, type SettlementLedger } from "@facilitator/core";
-import { startRedis, type RedisServer } from "@facilitator/devnet";
-import { EmbeddedLedger } from "./embedded.ts";
+import { startRedis, waitFor, type RedisServer } from "@facilitator/devnet";
+import { LmdbLedger } from "./lmdb-ledger.ts";
 import { RedisLedger } from "./redis.ts";
 
 let redis: RedisServer;
@@ -26,10 +26,10 @@ afterAll(async () => {
 
 /** Two handles onto one fresh store: the holder's process and another one. */
 const stores: Record<string, () => [SettlementLedger, SettlementLedger]> = {
-  embedded: () => {
+  lmdb: () => {
     const dir = mkdtempSync(join(tmpdir(), "held-"));
     dirs.push(dir);
-    const pair: [SettlementLedger, SettlementLedger] = [new EmbeddedLedger(dir), new EmbeddedLedger(dir)];
+    const pair: [SettlementLedger, SettlementLedger] = [new LmdbLedger(dir), new LmdbLedger(dir)];
     opened.push(...pair);
     return pair;
   },
@@ -44,20 +44,13 @@ const stores: Record<string, () => [SettlementLedger, SettlementLedger]> = {
 let keys = 0;
 const claim = (): Omit<LedgerEntry, "version" | "leaseUntil" | "updatedAt"> => ({ key: `k${++keys}`, state: "claimed", network: "eip155:84532", payer: "0xaa" });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(probe: () => Promise<boolean> | boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 describe.each(Object.keys(stores))("HeldEntry on the %s ledger", (kind) => {
   it("renews its lease while held, so the entry stays its own; later writes build on each renewal", async () => {
     const [ledger, other] = stores[kind]!();
     const held = (await HeldEntry.take(ledger, claim(), 0, { leaseMs: 1_500 }))!;
     const { key } = held.entry;
-    await until(async () => ((await other.get(key))?.version ?? 0) >= 4, "three renewals");
+    await waitFor(async () => ((await other.get(key))?.version ?? 0) >= 4, "three renewals", 20_000);
     const seen = (await other.get(key))!;
     expect(seen).toMatchObject({ state: "claimed", payer: "0xaa" });
     expect(seen.leaseUntil).toBeGreaterThan(Date.now()); // another process still finds it held
@@ -93,7 +86,7 @@ describe.each(Object.keys(stores))("HeldEntry on the %s ledger", (kind) => {
       const seen = (await other.get(key))!;
       taker = await HeldEntry.take(other, { ...claim(), key, message: "taker" }, seen.version, { leaseMs: 60_000 });
     }
-    await until(() => held.lost, "the holder's next renewal to lose");
+    await waitFor(() => held.lost, "the holder's next renewal to lose", 20_000);
 
     expect(await held.write({ state: "broadcast", transaction: "0xdead", rawTransaction: "0xbeef" })).toBeUndefined();
     expect(await held.end({ state: "success" })).toBeUndefined();
@@ -107,7 +100,7 @@ describe.each(Object.keys(stores))("HeldEntry on the %s ledger", (kind) => {
     const [ledger, other] = stores[kind]!();
     const held = (await HeldEntry.take(ledger, claim(), 0, { leaseMs: 300 }))!;
     const { key } = held.entry;
-    await until(async () => ((await other.get(key))?.version ?? 0) >= 3, "two renewals");
+    await waitFor(async () => ((await other.get(key))?.version ?? 0) >= 3, "two renewals", 20_000);
     expect(await held.release()).toBe(true);
     // Released means another process can claim it afresh. (A plain LMDB read may still be served from
     // a read snapshot taken before the release; the compare-and-set reads inside its write transaction.)

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startRedis, type RedisServer } from "@facilitator/devnet";
 import { RedisLedger } from "./redis.ts";
-import { describeLedgerContract } from "./contract.ts";
+import { describeLedgerContract } from "./testing/ledger-contract-suite.ts";
 
 let server: RedisServer | undefined;
 let prefixes = 0;

@@ -4,8 +4,8 @@ import type { Socket } from "node:net";
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from "express";
 import type { Logger } from "pino";
 import { Reason } from "@facilitator/core";
-import type { Facilitator } from "./facilitator.ts";
-import type { InferencePipeline } from "./inference.ts";
+import { requestedNetwork, type Facilitator } from "./facilitator.ts";
+import type { InferencePipeline } from "./inference-pipeline.ts";
 import { refuse } from "./ops/rejection.ts";
 import type { TrustProxy } from "./ops/trust-proxy.ts";
 
@@ -43,7 +43,7 @@ export function createApp(opts: AppOptions): express.Express {
 
   const guards = opts.paymentGuards ?? [];
   app.post("/verify", ...guards, json, async (req, res) => {
-    const answer = await facilitator.verify(req.body);
+    const answer = await facilitator.verify(req.body, res.locals.apiKeyId as string | undefined);
     res.locals.outcome = answer.body.isValid ? "valid" : answer.body.invalidReason;
     res.locals.network = answer.request?.network.name;
     res.status(answer.status).json(answer.body);
@@ -53,10 +53,10 @@ export function createApp(opts: AppOptions): express.Express {
     const refused = opts.inference?.precheck(req.headers);
     if (refused) {
       res.locals.outcome = refused.reason;
-      res.status(200).json({ success: false, errorReason: refused.reason, errorMessage: refused.message, transaction: "", network: networkOf(req.body) });
+      res.status(200).json({ success: false, errorReason: refused.reason, errorMessage: refused.message, transaction: "", network: requestedNetwork(req.body) });
       return;
     }
-    const answer = await facilitator.settle(req.body);
+    const answer = await facilitator.settle(req.body, res.locals.apiKeyId as string | undefined);
     res.locals.outcome = answer.body.success ? "success" : answer.body.errorReason;
     res.locals.network = answer.request?.network.name;
     if (answer.body.success && opts.inference) {
@@ -110,11 +110,6 @@ function errorHandler(logger: Logger): ErrorRequestHandler {
     if (res.headersSent) return;
     refuse(req, res, status, reason, message);
   };
-}
-
-function networkOf(body: unknown): string {
-  const n = (body as { paymentRequirements?: { network?: unknown } } | undefined)?.paymentRequirements?.network;
-  return typeof n === "string" ? n : "";
 }
 
 function requestLog(logger: Logger): RequestHandler {

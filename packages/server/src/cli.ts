@@ -5,13 +5,13 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { devnetJsonPath, removeDevnetJson, repoRoot, writeDevnetJson } from "@facilitator/devnet";
-import { ConfigError, loadConfig, type Config } from "./config.ts";
+import { loadConfig, type Config } from "./config.ts";
 import { composeServices, StartupError } from "./compose.ts";
-import { embeddedConfig, startLocalWorld, type LocalWorld } from "./embedded.ts";
+import { localWorldConfig, startLocalWorld, type LocalWorld } from "./local-world.ts";
 import { createLogger } from "./logger.ts";
 import { configSecrets, createMetrics, scrubber, scrubbingDestination } from "./ops/index.ts";
-import { openInferencePipeline } from "./inference.ts";
-import { NetworkConfigError, NetworkRegistry } from "@facilitator/core";
+import { openInferencePipeline } from "./inference-pipeline.ts";
+import { FacilitatorError, NetworkRegistry } from "@facilitator/core";
 
 /** Blanks the configuration's secrets in what is printed when start-up fails (set once the configuration is read). */
 let scrub = (text: string) => text;
@@ -38,7 +38,7 @@ async function main(): Promise<void> {
     rmSync(stateDir, { recursive: true, force: true }); // the local chains are new, so is their state
     world = await startLocalWorld(stateDir);
     stops.push(() => world!.stop());
-    config = embeddedConfig(config, world, stateDir);
+    config = localWorldConfig(config, world, stateDir);
   }
 
   const services = await composeServices(config, logger, { pollingIntervalMs: world ? 50 : undefined, relayFromBlock: world?.relayFromBlock });
@@ -56,14 +56,12 @@ async function main(): Promise<void> {
 /** `pnpm worker`: only the inference batch worker, for deployments that scale API and workers apart. */
 async function runWorkerOnly(config: Config, logger: ReturnType<typeof createLogger>, stops: (() => Promise<void>)[]): Promise<void> {
   if (config.mode !== "production" || !config.redisUrl) {
-    console.error("pnpm worker runs beside API processes and shares their queue: set REDIS_URL and the production configuration");
-    process.exit(2);
+    throw new StartupError("pnpm worker runs beside API processes and shares their queue: set REDIS_URL and the production configuration");
   }
   const registry = new NetworkRegistry(config.networkOverrides);
   const pipeline = openInferencePipeline(config, registry, logger, createMetrics(), { runWorker: true });
   if (!pipeline.worker) {
-    console.error("the worker needs X402_SETTLEMENT_CONTRACT, SETTLEMENT_NETWORK, WALRUS_PUBLISHER_URL and a relayer key");
-    process.exit(2);
+    throw new StartupError("the worker needs X402_SETTLEMENT_CONTRACT, SETTLEMENT_NETWORK, WALRUS_PUBLISHER_URL and a relayer key");
   }
   stops.push(() => pipeline.close());
   logger.info({ relay: config.relay }, "inference worker running");
@@ -84,12 +82,10 @@ function printWorld(url: string, json: LocalWorld["json"]): void {
   console.log(lines.join("\n"));
 }
 
-/** Configuration and start-up problems are the operator's to fix: their message alone, one line each, no stack. */
-const OPERATOR_ERRORS = [ConfigError, StartupError, NetworkConfigError];
-
 main().catch((e: unknown) => {
-  if (OPERATOR_ERRORS.some((kind) => e instanceof kind)) {
-    console.error(scrub((e as Error).message));
+  // Configuration and start-up problems are the operator's to fix: their message alone, no stack.
+  if (e instanceof FacilitatorError) {
+    console.error(scrub(e.message));
     process.exit(2);
   }
   console.error(scrub(e instanceof Error ? (e.stack ?? e.message) : String(e)));

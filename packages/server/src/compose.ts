@@ -4,20 +4,22 @@ import { join } from "node:path";
 import { createServer, type Server } from "node:http";
 import express from "express";
 import type { Logger } from "pino";
-import { NetworkRegistry, type PaymentMechanism, type SettlementLedger } from "@facilitator/core";
+import { FacilitatorError, NetworkRegistry, type PaymentMechanism, type SettlementLedger } from "@facilitator/core";
 import { createEvmExactMechanism } from "@facilitator/evm";
-import { EmbeddedLedger, RedisLedger } from "@facilitator/ledger";
+import { LmdbLedger, RedisLedger } from "@facilitator/ledger";
 import { createSvmExactMechanism } from "@facilitator/svm";
 import { createApp, expressServerClasses } from "./app.ts";
 import type { Config } from "./config.ts";
 import { Facilitator } from "./facilitator.ts";
 import { startReconciler } from "./ops/reconciler.ts";
-import { openInferencePipeline, type InferencePipeline } from "./inference.ts";
+import { openInferencePipeline, type InferencePipeline } from "./inference-pipeline.ts";
 import { inferenceRoutes } from "./routes/inference.ts";
 import { explorerRoutes } from "./routes/explorer.ts";
 import {
   apiKeyGuard,
   checkEvmNetworks,
+  clientKey,
+  configSecrets,
   createMetrics,
   formatStartupProblems,
   gracefulShutdown,
@@ -30,7 +32,10 @@ import {
   redisCheck,
   RedisRateLimitStore,
   rpcCheck,
-  signerBalanceCheck,
+  scrubber,
+  signerBalanceChecks,
+  urlHost,
+  urlSecrets,
   walrusCheck,
   warnInsecureDefaults,
   type Metrics,
@@ -41,7 +46,7 @@ const DEFAULT_EVM_NETWORKS = ["base-sepolia", "og-evm"];
 const DEFAULT_SVM_NETWORKS = ["solana-devnet"];
 
 /** A start-up problem the operator can fix: its message is printed as it is, without a stack. */
-export class StartupError extends Error {}
+export class StartupError extends FacilitatorError {}
 
 const LISTEN_ERRORS: Record<string, string> = {
   EADDRINUSE: "another process listens on this port",
@@ -98,6 +103,7 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
         leaseMs: config.settleLeaseMs,
         maxGas: config.settleMaxGas,
         maxFeePerGas: config.settleMaxFeePerGasWei,
+        contractPayerCooloffMs: config.contractPayerCooloffMs,
         pollingIntervalMs: opts.pollingIntervalMs,
         // Called after a settlement is mined, long after `metrics` below exists.
         onGasSpent: (network, wei) => metrics.gasSpent({ network: network.name, role: "settlement", wei }),
@@ -123,9 +129,11 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
     );
   }
 
-  const facilitator = new Facilitator(registry, mechanisms, (err, request, action) =>
-    logger.error({ err, network: request.networkId, action }, "unexpected error in mechanism"),
-  );
+  const facilitator = new Facilitator(registry, mechanisms, {
+    onUnexpected: (err, request, action) => logger.error({ err, network: request.networkId, action }, "unexpected error in mechanism"),
+    // Answers never quote a key, a secret part of an RPC URL, or an RPC host.
+    scrubMessage: scrubber([...configSecrets(config), ...enabled.flatMap((n) => urlSecrets(n.rpcUrl)), ...enabled.map((n) => urlHost(n.rpcUrl))]),
+  });
   // EVM settlement signers: their gas money is what runs out first in production.
   const evmSigners = mechanisms
     .filter((m) => m.family === "evm")
@@ -158,9 +166,8 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
     ...enabled.map((n) => rpcCheck(`rpc ${n.name}`, n.rpcUrl, { family: n.family, chainId: n.chainId })),
     ...(config.redisUrl ? [redisCheck(config.redisUrl)] : []),
     ...(config.walrus ? [walrusCheck(config.walrus.aggregatorUrl)] : []),
-    ...evmSigners.map(({ network, address }) =>
-      signerBalanceCheck({ rpcUrl: network.rpcUrl, address, minWei: config.minSignerBalanceWei, name: `gas ${network.name} ${address}` }),
-    ),
+    // Named without their addresses (anonymous /ready callers see the names of failing checks).
+    ...signerBalanceChecks(evmSigners.map(({ network, address }) => ({ network: network.name, rpcUrl: network.rpcUrl, address })), config.minSignerBalanceWei),
   ];
   const inference = openInferencePipeline(config, registry, logger, metrics, { pollingIntervalMs: opts.pollingIntervalMs, runWorker: config.runWorker });
   const limiter = rateLimit({ perMinute: config.rateLimitPerMinute, store: rateStore, logger });
@@ -168,7 +175,8 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
   const metricsRoutes = metricsRouter(metrics, { apiKey: config.metricsApiKey });
   const routers = [
     ...(config.metricsPort === undefined ? [metricsRoutes] : []),
-    readinessRouter(readiness),
+    // One run of the checks per 15 s whatever the probes; details only with METRICS_API_KEY (and in the log).
+    readinessRouter(readiness, { detailKeys: config.metricsApiKey ? [config.metricsApiKey] : [], logger: logger.child({ component: "readiness" }) }),
     inferenceRoutes(inference.service, { apiKeys: config.inferenceApiKeys, guards: [limiter] }),
   ];
   if (config.relay && config.walrus) {
@@ -185,7 +193,7 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
         fromBlock: opts.relayFromBlock ?? config.relayFromBlock,
         // Its own budget per client, apart from the payment routes', in the same store.
         guards: [
-          rateLimit({ perMinute: config.explorerRateLimitPerMinute, store: rateStore, logger, keyOf: (req) => `explorer:ip:${req.ip ?? req.socket.remoteAddress ?? "unknown"}` }),
+          rateLimit({ perMinute: config.explorerRateLimitPerMinute, store: rateStore, logger, keyOf: (req) => `explorer:ip:${clientKey(req.ip ?? req.socket.remoteAddress)}` }),
         ],
         logger: logger.child({ component: "explorer" }),
       }),
@@ -279,5 +287,5 @@ function openLedger(config: Config): SettlementLedger {
   } catch (e) {
     throw new StartupError(`DATA_DIR: cannot create ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-  return new EmbeddedLedger(dir, { retentionMs });
+  return new LmdbLedger(dir, { retentionMs });
 }

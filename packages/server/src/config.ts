@@ -4,7 +4,7 @@
  * from files (`*_FILE`) and never reach a log.
  */
 import { readFileSync } from "node:fs";
-import { BUILTIN_NETWORKS, DEFAULT_LEASE_MS, NetworkConfigError, NetworkRegistry, type NetworkOverride } from "@facilitator/core";
+import { BUILTIN_NETWORKS, DEFAULT_LEASE_MS, FacilitatorError, NetworkConfigError, NetworkRegistry, type NetworkOverride } from "@facilitator/core";
 import { DEFAULT_MAX_COMPUTE_UNITS, DEFAULT_MAX_PRIORITY_FEE_LAMPORTS, MAX_TRANSACTION_COMPUTE_UNITS } from "@facilitator/svm";
 import { parseTrustProxy } from "./ops/trust-proxy.ts";
 
@@ -54,6 +54,8 @@ export interface Config {
   settleMaxGas: bigint;
   /** Most wei per gas an EVM settlement transaction may pay; while the chain asks more, settles are refused. */
   settleMaxFeePerGasWei: bigint;
+  /** A contract payer (ERC-1271) is refused this long (ms) after one of its settlements reverted on chain; 0: never. */
+  contractPayerCooloffMs: number;
   /** The block the relay was deployed at: the explorer's scans start there (SETTLEMENT_RELAY_FROM_BLOCK). */
   relayFromBlock?: bigint;
   /** Express's `trust proxy`: false (default, req.ip is the peer), a hop count, or proxy addresses/CIDRs. */
@@ -66,9 +68,10 @@ export interface Config {
   explorerRateLimitPerMinute: number;
 }
 
-export class ConfigError extends Error {
+/** Every problem of the configuration, found at once: `invalid configuration:` and one `  - ` line each. */
+export class ConfigError extends FacilitatorError {
   constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    super("invalid configuration", { metaMessages: problems.map((p) => `  - ${p}`) });
   }
 }
 
@@ -287,6 +290,7 @@ export function loadConfig(env: Env = process.env): Config {
     minSignerBalanceWei: wei("MIN_SIGNER_BALANCE_WEI", 10n ** 15n),
     settleMaxGas: wei("SETTLE_MAX_GAS", 300_000n, "gas", 21_000n),
     settleMaxFeePerGasWei: wei("SETTLE_MAX_FEE_PER_GAS_WEI", 100n * 10n ** 9n, "wei", 1n),
+    contractPayerCooloffMs: int("CONTRACT_PAYER_REVERT_COOLOFF_SECONDS", 3600, 0) * 1000,
     relayFromBlock,
     trustProxy: trustProxy.ok ? trustProxy.value : false,
     metricsPort,

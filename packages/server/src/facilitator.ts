@@ -11,6 +11,7 @@ import {
   type PaymentMechanism,
   type PaymentRequest,
   type SettleOutcome,
+  type VerifyOutcome,
   type SettleResponse,
   type VerifyResponse,
   type X402Version,
@@ -40,12 +41,28 @@ export interface Answer<T> {
 /** Called with what went wrong inside a mechanism; the caller only sees a generic message (RPC URLs can hold keys). */
 export type UnexpectedErrorSink = (error: unknown, request: PaymentRequest, action: "verify" | "settle") => void;
 
+export interface FacilitatorOptions {
+  /** Told what went wrong inside a mechanism. */
+  onUnexpected?: UnexpectedErrorSink;
+  /**
+   * Applied to every message an answer carries: a node's or resolver's error text can quote an RPC
+   * host, or a path holding an API key, and answers go to whoever calls.
+   */
+  scrubMessage?: (text: string) => string;
+}
+
 export class Facilitator {
+  private readonly onUnexpected: UnexpectedErrorSink;
+  private readonly scrub: (text: string) => string;
+
   constructor(
     readonly registry: NetworkRegistry,
     readonly mechanisms: readonly PaymentMechanism[],
-    private readonly onUnexpected: UnexpectedErrorSink = () => {},
-  ) {}
+    opts: FacilitatorOptions = {},
+  ) {
+    this.onUnexpected = opts.onUnexpected ?? (() => {});
+    this.scrub = opts.scrubMessage ?? ((text) => text);
+  }
 
   supported(): SupportedResponse {
     const kinds: SupportedKind[] = [];
@@ -63,12 +80,13 @@ export class Facilitator {
     return { kinds, extensions: [], signers };
   }
 
-  async verify(body: unknown): Promise<Answer<VerifyResponse>> {
-    const found = this.route(body);
+  /** `caller`: the id of the API key the resource server presented, if any (a payment is bound to its first caller). */
+  async verify(body: unknown, caller?: string): Promise<Answer<VerifyResponse>> {
+    const found = this.route(body, caller);
     if (!found.ok) return { status: found.status, body: toVerifyResponse({ isValid: false, reason: found.reason, message: found.message }, found.x402Version) };
     const { request, mechanism } = found;
     try {
-      return { status: 200, body: toVerifyResponse(await mechanism.verify(request), request.x402Version), request };
+      return { status: 200, body: toVerifyResponse(this.scrubbed(await mechanism.verify(request)), request.x402Version), request };
     } catch (e) {
       this.onUnexpected(e, request, "verify");
       const message = "the facilitator could not complete verification; nothing was broadcast";
@@ -76,15 +94,15 @@ export class Facilitator {
     }
   }
 
-  async settle(body: unknown): Promise<Answer<SettleResponse>> {
-    const found = this.route(body);
+  async settle(body: unknown, caller?: string): Promise<Answer<SettleResponse>> {
+    const found = this.route(body, caller);
     if (!found.ok) {
-      const network = networkOf(body);
+      const network = requestedNetwork(body);
       return { status: found.status, body: toSettleResponse({ success: false, reason: found.reason, message: found.message, transaction: "" }, found.x402Version, network) };
     }
     const { request, mechanism } = found;
     try {
-      return { status: 200, body: toSettleResponse(await mechanism.settle(request), request.x402Version, request.networkId), request };
+      return { status: 200, body: toSettleResponse(this.scrubbed(await mechanism.settle(request)), request.x402Version, request.networkId), request };
     } catch (e) {
       this.onUnexpected(e, request, "settle");
       const message = "the facilitator could not complete settlement; retry the same payment to learn its outcome";
@@ -125,10 +143,14 @@ export class Facilitator {
     return this.mechanisms.find((m) => m.networks.includes(network) && m.scheme === scheme);
   }
 
-  private route(body: unknown) {
+  private scrubbed<T extends VerifyOutcome | SettleOutcome>(outcome: T): T {
+    return "message" in outcome ? { ...outcome, message: this.scrub(outcome.message) } : outcome;
+  }
+
+  private route(body: unknown, caller: string | undefined) {
     const parsed = parsePaymentBody(body, this.registry);
     if (!parsed.ok) return parsed;
-    const { request } = parsed;
+    const request: PaymentRequest = caller ? { ...parsed.request, caller } : parsed.request;
     const mechanism = this.mechanismFor(request.network, request.scheme);
     if (mechanism) return { ok: true as const, request, mechanism };
     const servesNetwork = this.mechanisms.some((m) => m.networks.includes(request.network));
@@ -138,7 +160,8 @@ export class Facilitator {
   }
 }
 
-function networkOf(body: unknown): string {
+/** The network a body's requirements name, as sent (for answers to bodies that are not the protocol). */
+export function requestedNetwork(body: unknown): string {
   const n = (body as { paymentRequirements?: { network?: unknown } } | null)?.paymentRequirements?.network;
   return typeof n === "string" ? n : "";
 }

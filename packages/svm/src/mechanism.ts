@@ -5,28 +5,28 @@
  * compute units and priority fee), the payer's signature, the settlement ledger (a payment already
  * settled or in flight is not valid again), then a simulation of the client-signed transaction
  * against its own blockhash (which also proves the blockhash is still valid).
- * Settle: the same checks (the limits before anything is claimed or signed), then the ledger
- * protocol of core's SettlementLedger: claim by compare-and-set, co-sign, record signature and
- * signed bytes, send, wait within a bound, record the outcome. A later settle of a pending payment
- * reconciles against the recorded signature and re-sends the recorded bytes; it never signs again.
- * The claim and the broadcast carry a short lease that the settle renews while it works (core's
- * HeldEntry; packages/evm/src/settle.ts explains the design), so a crashed settle's payment is taken
- * over within about one lease.
+ * Settle: the same checks (the limits before anything is claimed or signed), then core's settlement
+ * engine, which owns the ledger (claim, lease, outcome, take-over); this side co-signs, has the engine
+ * record signature and signed bytes, sends, and waits within a bound. A later settle of a pending
+ * payment re-sends the recorded bytes; nothing is ever signed again.
  */
 import { createHash } from "node:crypto";
 import { findAssociatedTokenPda } from "@solana-program/token";
 import { getBase58Decoder, type Address } from "@solana/kit";
 import {
+  collectOnLedger,
   DEFAULT_LEASE_MS,
-  HeldEntry,
+  ledgerVerdict,
   Reason,
   reject,
-  storedRequest,
-  bindingOf,
-  checkBinding,
+  settleOnLedger,
   SvmPayload,
   zodMessage,
-  type LedgerEntry,
+  type ChainAdapter,
+  type ChainOutcome,
+  type HeldPayment,
+  type LedgerPayment,
+  type SettlementConfig,
   type NetworkInfo,
   type PaymentMechanism,
   type PaymentRequest,
@@ -121,13 +121,13 @@ class SvmExactMechanism implements PaymentMechanism {
   private readonly served = new Map<string, ServedNetwork>();
   private readonly keys = new Map<string, FeePayerKey>();
   private nextAdvertised = 0;
-  private readonly confirmTimeoutMs: number;
+  readonly confirmTimeoutMs: number;
   private readonly pollIntervalMs: number;
   private readonly resendIntervalMs: number;
-  private readonly leaseMs: number;
   private readonly maxComputeUnits: number;
   private readonly maxPriorityFeeLamports: number;
   private readonly ledger: SettlementLedger;
+  private readonly engine: SettlementConfig;
 
   constructor(opts: SvmExactMechanismOptions, keys: FeePayerKey[]) {
     this.networks = opts.networks;
@@ -135,7 +135,7 @@ class SvmExactMechanism implements PaymentMechanism {
     this.confirmTimeoutMs = opts.confirmTimeoutMs ?? 30_000;
     this.pollIntervalMs = opts.pollIntervalMs ?? 400;
     this.resendIntervalMs = opts.resendIntervalMs ?? 2_000;
-    this.leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
+    this.engine = { ledger: opts.ledger, leaseMs: opts.leaseMs ?? DEFAULT_LEASE_MS };
     this.maxComputeUnits = opts.maxComputeUnits ?? DEFAULT_MAX_COMPUTE_UNITS;
     this.maxPriorityFeeLamports = opts.maxPriorityFeeLamports ?? DEFAULT_MAX_PRIORITY_FEE_LAMPORTS;
     for (const k of keys) this.keys.set(k.address, k);
@@ -172,7 +172,7 @@ class SvmExactMechanism implements PaymentMechanism {
     const payer = p.transfer.authority;
     try {
       const existing = await this.ledger.get(p.ledgerKey);
-      const problem = (existing && repeatRejection(existing)) ?? (await simulated)();
+      const problem = ledgerVerdict(existing, request, Date.now()) ?? (await simulated)();
       return problem ? { isValid: false, payer, ...problem } : { isValid: true, payer };
     } catch (e) {
       return { isValid: false, payer, ...reject(Reason.unexpectedVerify, `verification could not complete: ${errorText(e)}`) };
@@ -182,11 +182,13 @@ class SvmExactMechanism implements PaymentMechanism {
   async settle(request: PaymentRequest): Promise<SettleOutcome> {
     const p = await this.prepare(request).catch((e: unknown) => reject(Reason.unexpectedSettle, `settlement could not complete: ${errorText(e)}`));
     if (isRejection(p)) return { success: false, transaction: "", ...p };
-    try {
-      return await this.settlePrepared(p);
-    } catch (e) {
-      return { success: false, payer: p.transfer.authority, transaction: "", ...reject(Reason.unexpectedSettle, `settlement could not complete: ${errorText(e)}`) };
-    }
+    return settleOnLedger(this.engine, ledgerPayment(p), new SvmSettlement(this, p));
+  }
+
+  async collect(request: PaymentRequest, version: number): Promise<SettleOutcome | undefined> {
+    const p = await this.prepare(request).catch(() => undefined);
+    if (!p || isRejection(p)) return undefined;
+    return collectOnLedger(this.engine, ledgerPayment(p), new SvmSettlement(this, p), version);
   }
 
   /** Checks that need no chain state: scheme, network, payload shape, the rules, the payer's signature. */
@@ -245,156 +247,12 @@ class SvmExactMechanism implements PaymentMechanism {
   }
 
   /** Simulates the client-signed transaction; a blockhash that expired shows up here as BlockhashNotFound. */
-  private async simulate(p: PreparedPayment): Promise<Rejection | undefined> {
+  async simulate(p: PreparedPayment): Promise<Rejection | undefined> {
     const { err, logs } = await p.network.chain.simulate(p.clientWire);
     return simulationRejection(err, logs);
   }
 
-  async collect(request: PaymentRequest, version: number): Promise<SettleOutcome | undefined> {
-    const p = await this.prepare(request).catch(() => undefined);
-    if (!p || isRejection(p)) return undefined;
-    const entry = await this.ledger.get(p.ledgerKey);
-    if (entry?.state !== "broadcast" || entry.version !== version) return undefined;
-    if (!entry.pendingAnswered && (entry.leaseUntil ?? 0) > Date.now()) return undefined; // its settle is still at work
-    return this.takeOverBroadcast(p, entry, true);
-  }
-
-  /**
-   * Takes a recorded broadcast at its version and waits on its signature, re-sending the recorded
-   * bytes: nothing is signed here. Undefined when another settle took it first.
-   */
-  private async takeOverBroadcast(p: PreparedPayment, entry: LedgerEntry, collecting = false): Promise<SettleOutcome | undefined> {
-    const held = await HeldEntry.take(this.ledger, { ...withoutVersion(entry), pendingAnswered: false }, entry.version, { leaseMs: this.leaseMs });
-    return held ? holding(held, () => this.reconcile(p, held, collecting)) : undefined;
-  }
-
-  private async settlePrepared(p: PreparedPayment): Promise<SettleOutcome> {
-    const lease = { leaseMs: this.leaseMs };
-    // A lost compare-and-set means another settle moved first: read again and answer from its record.
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const entry = await this.ledger.get(p.ledgerKey);
-      // The message fixes mint, destination and amount already; the binding also holds the scheme and network as first asked.
-      const mismatch = entry && checkBinding(entry, p.request);
-      if (mismatch) return { success: false, payer: p.transfer.authority, transaction: "", ...mismatch };
-      if (!entry) {
-        if (p.policy) return refused(p);
-        const held = await HeldEntry.take(this.ledger, this.entryFor(p, { state: "claimed" }), 0, lease);
-        if (held) return holding(held, () => this.broadcast(p, held));
-        continue;
-      }
-      if (entry.state === "success") {
-        if (!entry.successUnanswered) return duplicate(p, entry);
-        // The one success answer of a payment the facilitator collected by itself: whoever clears the mark gives it.
-        const { version: _version, successUnanswered: _mark, ...rest } = entry;
-        if (await this.ledger.compareAndSet({ ...rest, updatedAt: Date.now() }, entry.version)) {
-          return { success: true, payer: p.transfer.authority, transaction: entry.transaction!, amount: p.transfer.amount };
-        }
-        continue;
-      }
-      if (entry.state === "failed") return recordedFailure(p, entry);
-      const leaseLive = (entry.leaseUntil ?? 0) > Date.now();
-      if (entry.state === "claimed") {
-        if (leaseLive) return duplicate(p, entry);
-        // The holder crashed before recording a broadcast, so nothing was sent: take the payment over.
-        if (p.policy) return refused(p);
-        const held = await HeldEntry.take(this.ledger, this.entryFor(p, { state: "claimed" }), entry.version, lease);
-        if (held) return holding(held, () => this.broadcast(p, held));
-        continue;
-      }
-      // broadcast: someone is waiting for it right now, unless a caller was told pending (or its holder died).
-      if (!entry.pendingAnswered && leaseLive) return duplicate(p, entry);
-      const outcome = await this.takeOverBroadcast(p, entry);
-      if (outcome) return outcome;
-    }
-    return { success: false, payer: p.transfer.authority, transaction: "", ...reject(Reason.duplicateSettlement, "this payment is being settled by another request") };
-  }
-
-  private async broadcast(p: PreparedPayment, held: HeldEntry): Promise<SettleOutcome> {
-    let signed: { signature: string; wireBase64: string } | SettleOutcome;
-    try {
-      signed = await this.signUnderClaim(p);
-    } catch (e) {
-      signed = { success: false, payer: p.transfer.authority, transaction: "", ...reject(Reason.unexpectedSettle, `settlement could not complete: ${errorText(e)}`) };
-    }
-    if ("success" in signed) {
-      // Nothing was recorded or sent: free the payment at once rather than at the end of the lease.
-      await held.release().catch(() => false);
-      return signed;
-    }
-    const { signature } = signed;
-    // Signature and bytes are durable before anything leaves: a crash after this line is reconciled, never re-signed.
-    const recorded = await held.write({ state: "broadcast", transaction: signature, rawTransaction: signed.wireBase64, pendingAnswered: false });
-    if (!recorded) return duplicate(p, held.entry);
-    let sent = true;
-    try {
-      await p.network.chain.send(signed.wireBase64);
-    } catch {
-      sent = false; // perhaps sent anyway; the wait re-sends the same bytes at once
-    }
-    const outcome = await awaitLanding(p.network.chain, this.landingWait(p, signature, signed.wireBase64, !sent));
-    return this.finish(p, held, outcome);
-  }
-
-  /** Under a claim, before anything is recorded: simulate, co-sign, and make sure it is not on chain already. */
-  private async signUnderClaim(p: PreparedPayment): Promise<{ signature: string; wireBase64: string } | SettleOutcome> {
-    // Co-sign first (local), then simulate and look the signature up in one round trip.
-    const { signature: bytes, wireBase64 } = await coSign(p.tx, p.feePayer);
-    const signature = getBase58Decoder().decode(bytes);
-    const [problem, landed] = await Promise.all([this.simulate(p), p.network.chain.status(signature)]);
-    if (problem) return { success: false, payer: p.transfer.authority, transaction: "", ...problem };
-    // Our signature is deterministic, so a landed one means this payment was settled outside this
-    // ledger (a wiped store, a second ledger sharing our keys): never answer success for it again.
-    if (landed) {
-      return { success: false, payer: p.transfer.authority, transaction: signature, ...reject(Reason.duplicateSettlement, `this payment is already on chain in transaction ${signature}`) };
-    }
-    return { signature, wireBase64 };
-  }
-
-  /** A settle after `settlement_pending`: look up the recorded signature; re-send the recorded bytes if still possible. */
-  /** `collecting`: nobody is waiting for the answer, so a success is kept for the payment's next settle. */
-  private async reconcile(p: PreparedPayment, held: HeldEntry, collecting = false): Promise<SettleOutcome> {
-    const { transaction, rawTransaction } = held.entry;
-    const outcome = await awaitLanding(p.network.chain, this.landingWait(p, transaction!, rawTransaction!, true));
-    return this.finish(p, held, outcome, collecting);
-  }
-
-  /**
-   * Records the outcome and lets the lease go. A holder that was taken over (it stalled past its
-   * lease) records nothing and answers pending: the settle that took over waits on the same
-   * signature and records the same outcome.
-   */
-  private async finish(p: PreparedPayment, held: HeldEntry, outcome: LandingOutcome, collecting = false): Promise<SettleOutcome> {
-    const signature = held.entry.transaction!;
-    const payer = p.transfer.authority;
-    const pending = { success: false as const, payer, transaction: signature, ...reject(Reason.settlementPending, `transaction ${signature} was sent but not seen landed within ${this.confirmTimeoutMs} ms; settle again to reconcile`) };
-    let changes: Partial<LedgerEntry>;
-    let answer: SettleOutcome;
-    if (outcome.kind === "landed" && outcome.err == null) {
-      changes = { state: "success", ...(collecting ? { successUnanswered: true } : {}) };
-      answer = { success: true, payer, transaction: signature, amount: p.transfer.amount };
-    } else if (outcome.kind === "landed") {
-      const failure = reject(Reason.svmTransactionFailed, `transaction ${signature} failed on chain: ${jsonText(outcome.err)}`);
-      changes = { state: "failed", reason: failure.reason, message: failure.message };
-      answer = { success: false, payer, transaction: signature, ...failure };
-    } else if (outcome.kind === "expired") {
-      const failure = reject(Reason.svmBlockhashExpired, `transaction ${signature} did not land before its blockhash expired; the payer must sign a new one`);
-      changes = { state: "failed", reason: failure.reason, message: failure.message };
-      answer = { success: false, payer, transaction: signature, ...failure };
-    } else {
-      changes = { pendingAnswered: true };
-      answer = pending;
-    }
-    try {
-      // An outcome recorded needs no request kept for collecting it later.
-      const final = changes.state !== undefined ? { request: undefined } : {};
-      if (await held.end({ ...changes, ...final, leaseUntil: undefined })) return answer;
-    } catch {
-      // fall through: unrecorded outcomes are answered as pending, so a retry records them once
-    }
-    return pending;
-  }
-
-  private landingWait(p: PreparedPayment, signature: string, wireBase64: string, resendAtOnce: boolean) {
+  landingWait(p: PreparedPayment, signature: string, wireBase64: string, resendAtOnce: boolean) {
     return {
       signature,
       wireBase64,
@@ -405,19 +263,6 @@ class SvmExactMechanism implements PaymentMechanism {
       resendAtOnce,
     };
   }
-
-  private entryFor(p: PreparedPayment, fields: Partial<LedgerEntry> & Pick<LedgerEntry, "state">): Omit<LedgerEntry, "version"> {
-    return {
-      key: p.ledgerKey,
-      network: p.network.info.caip2,
-      payer: p.transfer.authority,
-      amount: p.transfer.amount.toString(),
-      updatedAt: Date.now(),
-      binding: bindingOf(p.request),
-      request: storedRequest(p.request),
-      ...fields,
-    };
-  }
 }
 
 /** The ledger key of a Solana payment: its network and the hash of the message every signer signs. */
@@ -425,42 +270,56 @@ export function settlementKey(caip2: string, messageBytes: Uint8Array): string {
   return `svm:${caip2}:${createHash("sha256").update(messageBytes).digest("hex")}`;
 }
 
-/**
- * Why a payment with a ledger record is not valid (again), if it is not. A claim whose holder died
- * before recording a broadcast (its lease ran out) sent nothing: the next settle takes it over, so
- * the payment is as valid as the chain says.
- */
-function repeatRejection(entry: LedgerEntry): Rejection | undefined {
-  if (entry.state === "claimed" && (entry.leaseUntil ?? 0) <= Date.now()) return undefined;
-  if (entry.state === "failed") return failureOf(entry);
-  if (entry.state === "success") return reject(Reason.duplicateSettlement, `this payment was already settled in transaction ${entry.transaction}`);
-  return reject(Reason.duplicateSettlement, "this payment is already being settled");
+function ledgerPayment(p: PreparedPayment): LedgerPayment {
+  return { key: p.ledgerKey, payer: p.transfer.authority, amount: p.transfer.amount, request: p.request, ...(p.policy ? { refusal: p.policy } : {}) };
 }
 
-function duplicate(p: PreparedPayment, entry: LedgerEntry): SettleOutcome {
-  const message =
-    entry.state === "success"
-      ? `this payment was already settled in transaction ${entry.transaction}`
-      : "this payment is already being settled by another request";
-  return { success: false, payer: p.transfer.authority, transaction: entry.transaction ?? "", ...reject(Reason.duplicateSettlement, message) };
-}
+/** One settle request's chain side (core's settlement engine owns the ledger). */
+class SvmSettlement implements ChainAdapter {
+  constructor(
+    private readonly mechanism: SvmExactMechanism,
+    private readonly p: PreparedPayment,
+  ) {}
 
-/** A payment outside the facilitator's limits, refused before anything is claimed or signed. */
-function refused(p: PreparedPayment): SettleOutcome {
-  return { success: false, payer: p.transfer.authority, transaction: "", ...p.policy! };
-}
+  /** Co-sign, simulate, make sure it is not on chain already, record, send, wait. */
+  async send(held: HeldPayment): Promise<ChainOutcome> {
+    const { p, mechanism } = this;
+    // Co-sign first (local), then simulate and look the signature up in one round trip.
+    const { signature: bytes, wireBase64 } = await coSign(p.tx, p.feePayer);
+    const signature = getBase58Decoder().decode(bytes);
+    const [problem, landed] = await Promise.all([mechanism.simulate(p), p.network.chain.status(signature)]);
+    if (problem) return { kind: "refused", rejection: problem };
+    // Our signature is deterministic, so a landed one means this payment was settled outside this
+    // ledger (a wiped store, a second ledger sharing our keys): never answer success for it again.
+    if (landed) return { kind: "refused", transaction: signature, rejection: reject(Reason.duplicateSettlement, `this payment is already on chain in transaction ${signature}`) };
+    // Signature and bytes are durable before anything leaves: a crash after this line is reconciled, never re-signed.
+    if (!(await held.record({ transaction: signature, rawTransaction: wireBase64 }))) return { kind: "lost" };
+    let sent = true;
+    try {
+      await p.network.chain.send(wireBase64);
+    } catch {
+      sent = false; // perhaps sent anyway; the wait re-sends the same bytes at once
+    }
+    return this.landing(await awaitLanding(p.network.chain, mechanism.landingWait(p, signature, wireBase64, !sent)), signature);
+  }
 
-function recordedFailure(p: PreparedPayment, entry: LedgerEntry): SettleOutcome {
-  return {
-    success: false,
-    payer: p.transfer.authority,
-    transaction: entry.transaction ?? "",
-    ...failureOf(entry),
-  };
-}
+  /** A recorded broadcast: look its signature up, re-sending the recorded bytes while they can still land. */
+  async reconcile(held: HeldPayment): Promise<ChainOutcome> {
+    const { transaction, rawTransaction } = held.entry;
+    const outcome = await awaitLanding(this.p.network.chain, this.mechanism.landingWait(this.p, transaction!, rawTransaction!, true));
+    return this.landing(outcome, transaction!);
+  }
 
-function failureOf(entry: LedgerEntry): Rejection {
-  return reject((entry.reason as Rejection["reason"]) ?? Reason.svmTransactionFailed, entry.message ?? "this payment failed");
+  private landing(outcome: LandingOutcome, signature: string): ChainOutcome {
+    if (outcome.kind === "landed" && outcome.err == null) return { kind: "success", transaction: signature };
+    if (outcome.kind === "landed") {
+      return { kind: "failed", transaction: signature, rejection: reject(Reason.svmTransactionFailed, `transaction ${signature} failed on chain: ${jsonText(outcome.err)}`) };
+    }
+    if (outcome.kind === "expired") {
+      return { kind: "failed", transaction: signature, rejection: reject(Reason.svmBlockhashExpired, `transaction ${signature} did not land before its blockhash expired; the payer must sign a new one`) };
+    }
+    return { kind: "pending", transaction: signature, why: `not seen landed within ${this.mechanism.confirmTimeoutMs} ms` };
+  }
 }
 
 /** TokenError::InsufficientFunds is custom error 1 of the token programs. */
@@ -498,20 +357,6 @@ async function deriveAssociatedTokenAccounts(owner: string, mint: string): Promi
     [TOKEN_PROGRAM, TOKEN_2022_PROGRAM].map(async (tokenProgram) => (await findAssociatedTokenPda({ owner: owner as Address, mint: mint as Address, tokenProgram }))[0]),
   );
   return { [TOKEN_PROGRAM]: classic, [TOKEN_2022_PROGRAM]: t22 };
-}
-
-/** Runs `work` for the settle that holds `held`; the lease is renewed until it ends, however it ends. */
-async function holding(held: HeldEntry, work: () => Promise<SettleOutcome>): Promise<SettleOutcome> {
-  try {
-    return await work();
-  } finally {
-    held.stop();
-  }
-}
-
-function withoutVersion(entry: LedgerEntry): Omit<LedgerEntry, "version"> {
-  const { version: _version, ...rest } = entry;
-  return rest;
 }
 
 const jsonText = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? Number(x) : x));

@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { parseAbiItem, type Hex } from "viem";
 import { repoRoot, startRedis, type RedisServer } from "@facilitator/devnet";
 import { BullQueue } from "../bull-queue.ts";
-import { EmbeddedQueue } from "../embedded-queue.ts";
+import { LmdbQueue } from "../lmdb-queue.ts";
 import type { InferenceQueue } from "../queue.ts";
 import type { Lane } from "../records.ts";
 import { InferenceService } from "../service.ts";
@@ -52,7 +52,7 @@ function runChild(config: CrashWorkerConfig): Promise<{ signal: NodeJS.Signals |
   });
 }
 
-export function crashSuite(kind: "embedded" | "bull"): void {
+export function crashSuite(kind: "lmdb" | "bull"): void {
   let world: TestWorld;
   let redis: RedisServer | undefined;
   const dirs: string[] = [];
@@ -69,10 +69,10 @@ export function crashSuite(kind: "embedded" | "bull"): void {
   });
 
   function store(): { queue: () => InferenceQueue; config: CrashWorkerConfig["queue"] } {
-    if (kind === "embedded") {
+    if (kind === "lmdb") {
       const path = mkdtempSync(join(tmpdir(), "crash-"));
       dirs.push(path);
-      return { queue: () => new EmbeddedQueue({ path }), config: { kind, path } };
+      return { queue: () => new LmdbQueue({ path }), config: { kind, path } };
     }
     const name = `crash-${++n}`;
     return {

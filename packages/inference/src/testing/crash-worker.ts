@@ -10,7 +10,7 @@ import { startWorker, type WorkerStep } from "../worker.ts";
 import { WalrusClient } from "../walrus.ts";
 
 export interface CrashWorkerConfig {
-  queue: { kind: "embedded"; path: string } | { kind: "bull"; url: string; name: string; lockDurationMs: number };
+  queue: { kind: "lmdb"; path: string } | { kind: "bull"; url: string; name: string; lockDurationMs: number };
   rpcUrl: string;
   chainId: number;
   network: string;
@@ -27,8 +27,8 @@ const config = JSON.parse(process.env.CRASH_WORKER_CONFIG ?? "") as CrashWorkerC
 // Loaded on demand: a child process starts faster without the other queue's dependencies.
 const q = config.queue;
 const queue =
-  q.kind === "embedded"
-    ? new (await import("../embedded-queue.ts")).EmbeddedQueue({ path: q.path })
+  q.kind === "lmdb"
+    ? new (await import("../lmdb-queue.ts")).LmdbQueue({ path: q.path })
     : new (await import("../bull-queue.ts")).BullQueue({ connection: q.url, name: q.name, lockDurationMs: q.lockDurationMs, stalledIntervalMs: 300 });
 
 startWorker({

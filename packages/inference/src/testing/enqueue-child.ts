@@ -1,13 +1,13 @@
 /**
- * Enqueues records into an EmbeddedQueue as fast as it can and prints each acknowledged id, until it
+ * Enqueues records into an LmdbQueue as fast as it can and prints each acknowledged id, until it
  * is killed: the durability test SIGKILLs it and checks every printed id is in the store.
  */
 import { writeSync } from "node:fs";
 import { keccak256, toHex } from "viem";
-import { EmbeddedQueue } from "../embedded-queue.ts";
+import { LmdbQueue } from "../lmdb-queue.ts";
 import { recordId, type InferenceRecord } from "../records.ts";
 
-const queue = new EmbeddedQueue({ path: process.env.QUEUE_PATH! });
+const queue = new LmdbQueue({ path: process.env.QUEUE_PATH! });
 for (let round = 0; ; round++) {
   const items = Array.from({ length: 20 }, (_, i) => {
     const record: InferenceRecord = {

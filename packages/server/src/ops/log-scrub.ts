@@ -49,3 +49,12 @@ export function scrubbingDestination(secrets: readonly string[], destination: pi
   const scrub = scrubber(secrets);
   return { write: (line: string) => destination.write(scrub(line)) };
 }
+
+/** A URL's host name: node and resolver errors quote it ("getaddrinfo ENOTFOUND <host>"), and it can name an internal machine. */
+export function urlHost(raw: string): string {
+  try {
+    return new URL(raw).hostname;
+  } catch {
+    return "";
+  }
+}

@@ -1,10 +1,13 @@
 /**
  * GET /ready: 200 when every dependency answers, 503 naming each one that does not. Every check has
- * its own time limit, so /ready answers within about that limit even when a dependency hangs.
+ * its own time limit, so /ready answers within about that limit even when a dependency hangs; the
+ * report is cached (READINESS_CACHE_MS), and only callers with a detail key see what each check saw.
  * Details never carry a URL: RPC and Redis URLs often hold API keys or passwords.
  */
-import { Router } from "express";
+import { createHash, timingSafeEqual } from "node:crypto";
+import { Router, type Request } from "express";
 import { Redis } from "ioredis";
+import { presentedApiKey } from "./auth.ts";
 
 export interface CheckResult {
   ok: boolean;
@@ -52,18 +55,58 @@ async function runOne(c: ReadinessCheck, timeoutMs: number): Promise<CheckResult
   }
 }
 
+export interface ReadinessRouterOptions {
+  /** Per-check time limit (ms); default DEFAULT_CHECK_TIMEOUT_MS. */
+  timeoutMs?: number;
+  path?: string;
+  /** How long a report answers every probe (ms, from when it was made); default READINESS_CACHE_MS. */
+  cacheMs?: number;
+  /**
+   * Callers presenting one of these keys (`Authorization: Bearer <key>` or `x-api-key`) get every
+   * check with its detail; the facilitator passes METRICS_API_KEY. Everyone else gets the status and
+   * the names of the failing checks only.
+   */
+  detailKeys?: readonly string[];
+  /** Told, once per fresh report that is not ready, each failing check and its detail. */
+  logger?: { warn(obj: object, msg: string): void };
+}
+
+/** A readiness report answers every probe for this long: a burst of probes is one run of the checks. */
+export const READINESS_CACHE_MS = 15_000;
+
 /**
- * Serves GET /ready. Requests arriving while a run is under way share its result, so a burst of
- * probes does not multiply the load on the dependencies.
+ * Serves GET /ready. The report is made at most once per `cacheMs` whatever the number of probes,
+ * and probes arriving while it is being made share that run: anonymous callers cannot turn /ready
+ * into load on the RPC nodes. Anonymous callers learn the status and the names of the failing
+ * checks; the details (balances, chain ids, errors) go to callers with a detail key and to the log.
+ * Check names carry no address, URL or balance.
  */
-export function readinessRouter(checks: readonly ReadinessCheck[], opts: { timeoutMs?: number; path?: string } = {}): Router {
+export function readinessRouter(checks: readonly ReadinessCheck[], opts: ReadinessRouterOptions = {}): Router {
   const router = Router();
+  const cacheMs = opts.cacheMs ?? READINESS_CACHE_MS;
+  const mayReadDetails = keyMatcher(opts.detailKeys ?? []);
   let running: Promise<ReadinessReport> | undefined;
-  router.get(opts.path ?? "/ready", async (_req, res) => {
-    running ??= runReadinessChecks(checks, opts.timeoutMs).finally(() => (running = undefined));
-    const report = await running;
+  let last: { at: number; report: ReadinessReport } | undefined;
+  const current = (): Promise<ReadinessReport> => {
+    if (last && Date.now() - last.at < cacheMs) return Promise.resolve(last.report);
+    running ??= runReadinessChecks(checks, opts.timeoutMs)
+      .then((report) => {
+        last = { at: Date.now(), report };
+        if (!report.ready) {
+          const failing = report.checks.filter((c) => !c.ok).map((c) => ({ name: c.name, detail: c.detail }));
+          opts.logger?.warn({ failing }, "not ready");
+        }
+        return report;
+      })
+      .finally(() => (running = undefined));
+    return running;
+  };
+
+  router.get(opts.path ?? "/ready", async (req, res) => {
+    const report = await current();
+    const details = mayReadDetails(req) ? { checks: report.checks } : {};
     res.set("Cache-Control", "no-store");
-    if (report.ready) return void res.status(200).json({ status: "ready", checks: report.checks });
+    if (report.ready) return void res.status(200).json({ status: "ready", ...details });
     const failing = report.checks.filter((c) => !c.ok).map((c) => c.name);
     res.locals.outcome = "not_ready";
     res.status(503).json({
@@ -71,10 +114,25 @@ export function readinessRouter(checks: readonly ReadinessCheck[], opts: { timeo
       error: "service_unavailable",
       message: `not ready: ${failing.join(", ")}`,
       failing,
-      checks: report.checks,
+      ...details,
     });
   });
   return router;
+}
+
+/** Whether a request presents one of `keys`, compared as SHA-256 digests in constant time. */
+function keyMatcher(keys: readonly string[]): (req: Request) => boolean {
+  const digest = (key: string) => createHash("sha256").update(key, "utf8").digest();
+  const accepted = keys.filter(Boolean).map(digest);
+  if (accepted.length === 0) return () => false;
+  return (req) => {
+    const key = presentedApiKey(req);
+    if (key === undefined) return false;
+    const presented = digest(key);
+    let match = false;
+    for (const k of accepted) match = timingSafeEqual(presented, k) || match;
+    return match;
+  };
 }
 
 // ---- check factories ----
@@ -135,17 +193,31 @@ export function walrusCheck(aggregatorUrl: string, name = "walrus"): ReadinessCh
   };
 }
 
-/** A signer holds at least `minWei` of the native currency (enough gas for the next settlements). */
+/**
+ * A signer holds at least `minWei` of the native currency (enough gas for the next settlements). The
+ * name says which signer without its address (anonymous callers see the names of failing checks);
+ * the address and the balance are in the detail.
+ */
 export function signerBalanceCheck(opts: { rpcUrl: string; address: string; minWei: bigint; name?: string }): ReadinessCheck {
   return {
-    name: opts.name ?? `balance ${opts.address}`,
+    name: opts.name ?? "signer balance",
     async check(signal) {
       const balance = BigInt(await jsonRpc<string>(opts.rpcUrl, "eth_getBalance", [opts.address, "latest"], signal));
       return balance >= opts.minWei
-        ? { ok: true, detail: `${balance} wei` }
-        : { ok: false, detail: `${balance} wei, below the minimum of ${opts.minWei} wei` };
+        ? { ok: true, detail: `${opts.address}: ${balance} wei` }
+        : { ok: false, detail: `${opts.address}: ${balance} wei, below the minimum of ${opts.minWei} wei` };
     },
   };
+}
+
+/** One balance check per signer, named `gas <network> signer <n>` (n counts from 1 within each network). */
+export function signerBalanceChecks(signers: readonly { network: string; rpcUrl: string; address: string }[], minWei: bigint): ReadinessCheck[] {
+  const seen = new Map<string, number>();
+  return signers.map(({ network, rpcUrl, address }) => {
+    const n = (seen.get(network) ?? 0) + 1;
+    seen.set(network, n);
+    return signerBalanceCheck({ rpcUrl, address, minWei, name: `gas ${network} signer ${n}` });
+  });
 }
 
 /** One JSON-RPC call; errors name the method and what went wrong, never the URL. */

@@ -7,7 +7,7 @@ import { NetworkRegistry, Reason, type LedgerEntry, type PaymentRequest, type Se
 import { startRedis, type RedisServer } from "@facilitator/devnet";
 import { createEvmExactMechanism, type EvmExactMechanism } from "@facilitator/evm";
 import { startTestChain, type TestChain } from "@facilitator/evm/testkit";
-import { EmbeddedLedger, RedisLedger } from "@facilitator/ledger";
+import { LmdbLedger, RedisLedger } from "@facilitator/ledger";
 import { Facilitator } from "../facilitator.ts";
 import { isAbandoned, startReconciler } from "./reconciler.ts";
 
@@ -47,11 +47,11 @@ afterAll(async () => {
 
 const ledgers: [string, () => SettlementLedger][] = [
   [
-    "EmbeddedLedger",
+    "LmdbLedger",
     () => {
       const dir = mkdtempSync(join(tmpdir(), "reconcile-"));
       dirs.push(dir);
-      return new EmbeddedLedger(dir);
+      return new LmdbLedger(dir);
     },
   ],
   ["RedisLedger", () => new RedisLedger({ redis: redis.url, prefix: `reconcile-${Math.random()}:` })],
@@ -173,7 +173,7 @@ describe("a reconciler round", () => {
   it("goes on past an entry it cannot collect, and past one whose collection throws", async () => {
     const dir = mkdtempSync(join(tmpdir(), "reconcile-round-"));
     dirs.push(dir);
-    const ledger = new EmbeddedLedger(dir);
+    const ledger = new LmdbLedger(dir);
     try {
       const keys = ["a", "b", "c"];
       for (const key of keys) {
@@ -204,7 +204,7 @@ describe("a reconciler round", () => {
   it("goes round every unconfirmed entry of an ordered store, a page per round", async () => {
     const dir = mkdtempSync(join(tmpdir(), "reconcile-pages-"));
     dirs.push(dir);
-    const ledger = new EmbeddedLedger(dir);
+    const ledger = new LmdbLedger(dir);
     try {
       const keys = ["k1", "k2", "k3", "k4", "k5"];
       for (const key of keys) {

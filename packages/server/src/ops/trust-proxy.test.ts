@@ -1,10 +1,11 @@
+import express from "express";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../app.ts";
 import type { Facilitator } from "../facilitator.ts";
 import { createLogger } from "../logger.ts";
 import { MemoryRateLimitStore, rateLimit } from "./rate-limit.ts";
 import { listen } from "./test-http.ts";
-import { parseTrustProxy, type TrustProxy } from "./trust-proxy.ts";
+import { clientKey, parseTrustProxy, type TrustProxy } from "./trust-proxy.ts";
 
 describe("TRUST_PROXY", () => {
   it.each([
@@ -19,8 +20,17 @@ describe("TRUST_PROXY", () => {
     ["10.0.0.0/255.0.0.0", ["10.0.0.0/255.0.0.0"]],
     ["2001:db8::/32,::1", ["2001:db8::/32", "::1"]],
     ["loopback, uniquelocal, linklocal", ["loopback", "uniquelocal", "linklocal"]],
-  ] as [string | undefined, TrustProxy][])("%j is %j", (raw, expected) => {
+    // The widest ranges accepted: /8 for IPv4 (also as a netmask), /16 for IPv6, /104 for IPv4-mapped IPv6.
+    ["10.0.0.0/8", ["10.0.0.0/8"]],
+    ["0.0.0.0/8", ["0.0.0.0/8"]],
+    ["2001:db8::/16", ["2001:db8::/16"]],
+    ["::ffff:10.0.0.0/104", ["::ffff:10.0.0.0/104"]],
+    ["::ffff:10.0.0.1", ["::ffff:10.0.0.1"]],
+    ["fe80::1%eth0", ["fe80::1%eth0"]],
+  ] as [string | undefined, TrustProxy][])("%j is %j, and express compiles it", (raw, expected) => {
     expect(parseTrustProxy(raw)).toEqual({ ok: true, value: expected });
+    // What config accepts, express's app.set takes at start without a throw.
+    expect(() => express().set("trust proxy", expected)).not.toThrow();
   });
 
   it.each([
@@ -33,10 +43,51 @@ describe("TRUST_PROXY", () => {
     ["lb.internal", /"lb.internal" is not an IP address, CIDR or one of loopback, linklocal, uniquelocal/],
     ["10.0.0.300", /is not an IP address/],
     ["-1", /is not an IP address/],
-  ])("refuses %j", (raw, message) => {
+    ["10.0.0.0/255.0.255.0", /"10.0.0.0\/255.0.255.0" is not an IP address/], // a netmask with holes
+    // `true` under other names: ranges that together (or alone) hold any client's address.
+    ["0.0.0.0/1,128.0.0.0/1,::/1,8000::/1", /^"0.0.0.0\/1", "128.0.0.0\/1", "::\/1", "8000::\/1" trust far more than a load balancer's network/],
+    ["0.0.0.0/0", /^"0.0.0.0\/0" trusts far more than a load balancer's network/],
+    ["::/0", /^"::\/0" trusts far more/],
+    ["10.0.0.0/7", /^"10.0.0.0\/7" trusts far more/],
+    ["10.0.0.0/254.0.0.0", /^"10.0.0.0\/254.0.0.0" trusts far more/], // /7 as a netmask
+    ["0.0.0.0/0.0.0.0", /trusts far more/],
+    ["2001::/15", /^"2001::\/15" trusts far more/],
+    ["::ffff:0:0/96", /^"::ffff:0:0\/96" trusts far more/], // every IPv4 client, as IPv4-mapped addresses
+    ["::ffff:10.0.0.0/103", /trusts far more/], // an IPv4 /7
+    ["::/16", /^"::\/16" trusts far more/], // holds ::ffff:0:0/96
+    ["::/80", /trusts far more/],
+    ["10.0.0.0/8, loopback, 64.0.0.0/2", /^"64.0.0.0\/2" trusts far more .* \(the shortest prefixes accepted: \/8 for IPv4, \/16 for IPv6\)/],
+    // node reads it as an address, express's parser does not: refused here rather than thrown at start.
+    ["::1.2.3.4", /^express does not accept it \(invalid IP address: ::1.2.3.4\)$/],
+  ])("refuses %j in one line", (raw, message) => {
     const parsed = parseTrustProxy(raw);
     expect(parsed.ok).toBe(false);
-    if (!parsed.ok) expect(parsed.problem).toMatch(message);
+    if (!parsed.ok) {
+      expect(parsed.problem).toMatch(message);
+      expect(parsed.problem).not.toContain("\n");
+    }
+  });
+
+  it("refuses the values express throws on at start (0.0.0.0/0 would otherwise be a stack trace)", () => {
+    for (const value of [["0.0.0.0/0"], ["::1.2.3.4"], ["10.0.0.0/255.0.255.0"]]) {
+      expect(() => express().set("trust proxy", value)).toThrow();
+      expect(parseTrustProxy(value.join()).ok).toBe(false);
+    }
+  });
+
+  it.each([
+    [undefined, "unknown"],
+    ["198.51.100.7", "198.51.100.7"],
+    ["::ffff:198.51.100.7", "198.51.100.7"],
+    ["::1", "0:0:0:0::/64"],
+    ["2001:db8:1:2::1", "2001:db8:1:2::/64"],
+    ["2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"],
+    ["2001:0db8:0001:0002:0000:0000:0000:0009", "2001:db8:1:2::/64"],
+    ["2001:db8:1:3::1", "2001:db8:1:3::/64"],
+    ["fe80::1%eth0", "fe80:0:0:0::/64"],
+    ["not an address", "not an address"],
+  ])("counts %j as the client %j (IPv4 by address, IPv6 by /64)", (address, key) => {
+    expect(clientKey(address)).toBe(key);
   });
 
   /** An app whose rate limit allows one request per client, behind the given trust setting. */

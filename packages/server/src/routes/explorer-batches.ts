@@ -1,16 +1,23 @@
 /**
- * The explorer's list of the relay's batches, kept in memory and brought up to date with the new
- * blocks only. Anonymous page loads never scan the chain themselves: whatever their number, at most
- * one refresh runs at a time and at most one starts per `refreshMs`; everyone else is answered from
- * what the last refresh found.
+ * The explorer's index of the relay's events (its batches and its individual settlements), kept in
+ * memory and brought up to date with the new blocks only. Anonymous page loads and searches never
+ * scan the chain themselves: whatever their number, at most one refresh runs at a time, at most one
+ * starts per `refreshMs`, and one refresh reads at most `maxBlocksPerRefresh` blocks (an index far
+ * behind the head catches up over several); everyone else is answered from what the last refresh
+ * found. Every eth_getLogs names the relay's address.
  *
  * Events deeper than `confirmations` blocks are final and kept; the ones above are read again on
  * every refresh, so a reorganised tip replaces them instead of leaving a batch that no longer exists.
  */
-import { createPublicClient, http, parseAbiItem, type Address, type Hex, type PublicClient } from "viem";
+import { createPublicClient, http, parseAbi, type Address, type Hex, type PublicClient } from "viem";
 import { blobIdFromBytes, type BatchListing } from "@facilitator/auditor";
 
-const BATCH_EVENT = parseAbiItem("event BatchSettlement(bytes32 indexed merkleRoot, uint256 batchSize, bytes walrusBlobId)");
+/** The relay's events the index keeps: all three in one eth_getLogs per block range. */
+const RELAY_EVENTS = parseAbi([
+  "event BatchSettlement(bytes32 indexed merkleRoot, uint256 batchSize, bytes walrusBlobId)",
+  "event Settlement(bytes32 indexed inputHash, bytes32 indexed outputHash)",
+  "event SettlementWithMetadata(bytes32 indexed inputHash, bytes32 indexed outputHash, string modelInfo, string inputData, string outputData)",
+]);
 
 export interface BatchIndexOptions {
   rpcUrl: string;
@@ -24,8 +31,12 @@ export interface BatchIndexOptions {
   scanBlockRange: bigint;
   /** Events at least this deep are final. */
   confirmations: bigint;
-  /** Newest batches kept (the largest page the route serves). */
+  /** Newest batches kept (the largest page the route serves, and what a search reads). */
   keep: number;
+  /** Newest individual settlements kept (what a search reads). */
+  keepSingles: number;
+  /** Most blocks one refresh reads; an index further behind catches up over the next refreshes. */
+  maxBlocksPerRefresh: bigint;
   /** How long a request waits for a running refresh before it is answered from the cache (or told to come back). */
   waitMs: number;
   /** How long one RPC call may take. */
@@ -37,12 +48,30 @@ export class BatchIndexWarming extends Error {}
 
 type Entry = Omit<BatchListing, "timestamp"> & { blockHash: Hex };
 
+/** An individual settlement of the relay (`Settlement` or `SettlementWithMetadata`; the metadata is not kept). */
+export interface SingleEntry {
+  kind: "Settlement" | "SettlementWithMetadata";
+  inputHash: Hex;
+  outputHash: Hex;
+  transactionHash: Hex;
+  blockNumber: string;
+}
+
+/** What a search reads: the kept batches and individual settlements, newest first. */
+export interface IndexSnapshot {
+  batches: Omit<BatchListing, "timestamp">[];
+  singles: SingleEntry[];
+}
+
 export class RelayBatchIndex {
   private readonly client: PublicClient;
-  /** Final events, oldest first, at most `keep`. */
+  /** Final batch events, oldest first, at most `keep`. */
   private stable: Entry[] = [];
-  /** Events above the final depth, as the last refresh saw them. */
+  /** Batch events above the final depth, as the last refresh saw them. */
   private tentative: Entry[] = [];
+  /** Final individual settlements, oldest first, at most `keepSingles`. */
+  private stableSingles: SingleEntry[] = [];
+  private tentativeSingles: SingleEntry[] = [];
   /** Every block up to this one has been read into `stable`. */
   private stableTo: bigint;
   private chainChecked = false;
@@ -59,11 +88,28 @@ export class RelayBatchIndex {
 
   /** The newest `limit` batches, newest first. Throws when nothing could be read yet. */
   async newest(limit: number): Promise<BatchListing[]> {
+    await this.current();
+    const entries = [...this.stable, ...this.tentative].reverse().slice(0, limit);
+    return Promise.all(entries.map(async ({ blockHash, ...e }) => ({ ...e, timestamp: await this.timeOf(blockHash) })));
+  }
+
+  /** Every batch and individual settlement kept, newest first: what a search reads. Throws like `newest`. */
+  async snapshot(): Promise<IndexSnapshot> {
+    await this.current();
+    return {
+      batches: [...this.stable, ...this.tentative].reverse().map(({ blockHash: _, ...e }) => e),
+      singles: [...this.stableSingles, ...this.tentativeSingles].reverse(),
+    };
+  }
+
+  /** Starts a refresh when one is due, waits for a running one up to `waitMs`, and throws when there is no listing yet. */
+  private async current(): Promise<void> {
     if (!this.running && Date.now() - this.lastStart >= this.opts.refreshMs) {
       this.lastStart = Date.now();
       this.running = this.refresh()
-        .then(() => {
-          this.ready = true;
+        .then((caughtUp) => {
+          // Ready once a refresh has reached the head; an index still catching up has no listing to show.
+          if (caughtUp) this.ready = true;
           this.lastError = undefined;
         })
         .catch((e: unknown) => {
@@ -84,11 +130,10 @@ export class RelayBatchIndex {
     }
     // A failed refresh leaves the last good listing in place; with none, the failure is the answer.
     if (!this.ready) throw this.lastError ?? new BatchIndexWarming("the batch list is still being read from the chain");
-    const entries = [...this.stable, ...this.tentative].reverse().slice(0, limit);
-    return Promise.all(entries.map(async ({ blockHash, ...e }) => ({ ...e, timestamp: await this.timeOf(blockHash) })));
   }
 
-  private async refresh(): Promise<void> {
+  /** Reads the blocks after the last final one, at most `maxBlocksPerRefresh` of them; true when it reached the head. */
+  private async refresh(): Promise<boolean> {
     if (!this.chainChecked) {
       const id = await this.client.getChainId();
       if (id !== this.opts.chainId) throw new Error(`the RPC serves chain ${id}, not the relay's chain ${this.opts.chainId}`);
@@ -96,22 +141,36 @@ export class RelayBatchIndex {
     }
     const head = await this.client.getBlockNumber();
     const finalTo = head - this.opts.confirmations;
+    const cap = this.stableTo + this.opts.maxBlocksPerRefresh;
+    const until = cap < head ? cap : head;
     const tentative: Entry[] = [];
-    for (let start = this.stableTo + 1n; start <= head; start += this.opts.scanBlockRange) {
-      const end = start + this.opts.scanBlockRange - 1n < head ? start + this.opts.scanBlockRange - 1n : head;
-      const logs = await this.client.getLogs({ address: this.opts.relay, event: BATCH_EVENT, fromBlock: start, toBlock: end, strict: true });
-      const entries = logs.map(toEntry);
+    const tentativeSingles: SingleEntry[] = [];
+    const isFinal = (e: { blockNumber: string }) => BigInt(e.blockNumber) <= finalTo;
+    for (let start = this.stableTo + 1n; start <= until; start += this.opts.scanBlockRange) {
+      const end = start + this.opts.scanBlockRange - 1n < until ? start + this.opts.scanBlockRange - 1n : until;
+      const logs = await this.client.getLogs({ address: this.opts.relay, events: RELAY_EVENTS, fromBlock: start, toBlock: end, strict: true });
+      const batches: Entry[] = [];
+      const singles: SingleEntry[] = [];
+      for (const log of logs) {
+        if (log.eventName === "BatchSettlement") batches.push(toEntry(log));
+        else singles.push({ kind: log.eventName, inputHash: log.args.inputHash, outputHash: log.args.outputHash, transactionHash: log.transactionHash, blockNumber: log.blockNumber.toString() });
+      }
       // Progress is kept chunk by chunk: a refresh cut short resumes where it stopped, not from the start.
-      this.stable.push(...entries.filter((e) => BigInt(e.blockNumber) <= finalTo));
-      tentative.push(...entries.filter((e) => BigInt(e.blockNumber) > finalTo));
+      this.stable.push(...batches.filter(isFinal));
+      tentative.push(...batches.filter((e) => !isFinal(e)));
+      this.stableSingles.push(...singles.filter(isFinal));
+      tentativeSingles.push(...singles.filter((e) => !isFinal(e)));
       if (this.stable.length > this.opts.keep) this.stable.splice(0, this.stable.length - this.opts.keep);
+      if (this.stableSingles.length > this.opts.keepSingles) this.stableSingles.splice(0, this.stableSingles.length - this.opts.keepSingles);
       const committed = end < finalTo ? end : finalTo;
       if (committed > this.stableTo) this.stableTo = committed;
     }
     this.tentative = tentative;
+    this.tentativeSingles = tentativeSingles;
     // Forget block times nothing lists any more.
     const listed = new Set([...this.stable, ...this.tentative].map((e) => e.blockHash));
     for (const hash of this.times.keys()) if (!listed.has(hash)) this.times.delete(hash);
+    return until >= head;
   }
 
   /** A block's time, read once per block hash (an entry's block never changes its time). */

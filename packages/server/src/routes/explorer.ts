@@ -6,10 +6,13 @@
  * router's JSON-RPC proxy or from their own node. Mount with `app.use("/explorer", explorerRoutes(...))`.
  *
  * Every route answers anonymous callers on the RPC node that also settles payments, so each is
- * bounded (ExplorerLimits): the batch list comes from a cache refreshed with new blocks only, one
- * refresh at a time (explorer-batches.ts); searches hold a few slots, one per client; the proxy
- * forwards only the page's reads, rebuilt and capped (explorer-rpc.ts). Failures reach callers as a
- * generic answer; the detail goes to the log, without the node's URL or key.
+ * bounded (ExplorerLimits): the batch list and the searches are served from one index of the relay's
+ * events, refreshed with new blocks only, one refresh at a time, every eth_getLogs on the relay's
+ * address (explorer-batches.ts); a search reads the dumps of the newest batches from a cache kept by
+ * blob id, so it reads no block and a dump at most once (explorer-dumps.ts), and holds one of a few
+ * slots, one per client (an IPv6 client is its /64); the proxy forwards only the page's reads, rebuilt
+ * and capped (explorer-rpc.ts). Failures reach callers as a generic answer; the detail goes to the
+ * log, without the node's URL or key.
  *
  * Why a hand-written Keccak rather than viem's ESM build served from node_modules: viem's browser
  * build imports @noble/* and abitype through bare specifiers, so serving it means an import map and
@@ -23,7 +26,9 @@ import express, { type ErrorRequestHandler, type Request, type RequestHandler, t
 import { isHex, type Address, type Hex } from "viem";
 import { createAuditor, type Auditor, type Located } from "@facilitator/auditor";
 import { scrubber, urlSecrets } from "../ops/log-scrub.ts";
-import { BatchIndexWarming, RelayBatchIndex } from "./explorer-batches.ts";
+import { clientKey } from "../ops/trust-proxy.ts";
+import { BatchIndexWarming, RelayBatchIndex, type IndexSnapshot } from "./explorer-batches.ts";
+import { DumpCache } from "./explorer-dumps.ts";
 import { forwardRpc, planRpcCall } from "./explorer-rpc.ts";
 
 export { planRpcCall, refuseRpc, RELAY_READS, RPC_METHODS } from "./explorer-rpc.ts";
@@ -69,8 +74,18 @@ export interface ExplorerOptions {
 export interface ExplorerLimits {
   /** Searches running at once, all clients together. */
   maxConcurrentSearches: number;
-  /** Searches running at once for one client (`req.ip`; see TRUST_PROXY). */
+  /** Searches running at once for one client (`req.ip`, see TRUST_PROXY; an IPv6 client is its /64). */
   searchesPerClient: number;
+  /** Newest batches a search reads the dumps of (each from the dump cache when it holds it). */
+  searchMaxBatches: number;
+  /** Newest individual settlements of the relay kept for searches. */
+  searchMaxSingles: number;
+  /** Dumps kept parsed, by blob id. */
+  dumpCacheEntries: number;
+  /** Bytes of dump content kept, all dumps together. */
+  dumpCacheBytes: number;
+  /** A dump that could not be read is not asked for again before this long (ms). */
+  dumpRetryMs: number;
   /** Largest eth_getLogs range the RPC proxy forwards, in blocks. */
   rpcMaxBlockRange: bigint;
   /** Largest node answer the RPC proxy reads; past it the call is aborted. */
@@ -85,6 +100,8 @@ export interface ExplorerLimits {
   batchRefreshMs: number;
   /** Blocks per eth_getLogs when the batch list reads new blocks. */
   batchScanBlockRange: bigint;
+  /** Most blocks one refresh reads (an index further behind, e.g. a relay start block far below the head, catches up over several). */
+  batchRefreshMaxBlocks: bigint;
   /** Blocks after which a batch event is taken as final. */
   batchConfirmations: bigint;
   /** How long a batch-list request waits for a running refresh. */
@@ -94,6 +111,11 @@ export interface ExplorerLimits {
 export const DEFAULT_EXPLORER_LIMITS: ExplorerLimits = {
   maxConcurrentSearches: 4,
   searchesPerClient: 1,
+  searchMaxBatches: 200,
+  searchMaxSingles: 10_000,
+  dumpCacheEntries: 512,
+  dumpCacheBytes: 64 * 1024 * 1024,
+  dumpRetryMs: 60_000,
   rpcMaxBlockRange: 1_000n,
   rpcMaxResponseBytes: 1024 * 1024,
   rpcMaxRequestBytes: 16 * 1024,
@@ -101,11 +123,12 @@ export const DEFAULT_EXPLORER_LIMITS: ExplorerLimits = {
   rpcTimeoutMs: 15_000,
   batchRefreshMs: 5_000,
   batchScanBlockRange: 10_000n,
+  batchRefreshMaxBlocks: 1_000_000n,
   batchConfirmations: 32n,
   batchWaitMs: 10_000,
 };
 
-/** The largest page of the batch list (and how many batches the list keeps). */
+/** The largest page of the batch list (the index keeps at least this many batches, more when searchMaxBatches asks). */
 const MAX_BATCH_PAGE = 200;
 
 export type SearchResult =
@@ -149,9 +172,19 @@ export function explorerRoutes(opts: ExplorerOptions): Router {
     refreshMs: limits.batchRefreshMs,
     scanBlockRange: limits.batchScanBlockRange,
     confirmations: limits.batchConfirmations,
-    keep: MAX_BATCH_PAGE,
+    keep: Math.max(MAX_BATCH_PAGE, limits.searchMaxBatches),
+    keepSingles: limits.searchMaxSingles,
+    maxBlocksPerRefresh: limits.batchRefreshMaxBlocks,
     waitMs: limits.batchWaitMs,
     rpcTimeoutMs: limits.rpcTimeoutMs,
+  });
+  const dumps = new DumpCache({
+    aggregatorUrl: opts.aggregatorUrl,
+    maxEntries: limits.dumpCacheEntries,
+    maxBytes: limits.dumpCacheBytes,
+    retryMs: limits.dumpRetryMs,
+    timeoutMs: limits.rpcTimeoutMs,
+    onUnreadable: (blobId, error) => report(`the dump of blob ${blobId} could not be used`, error),
   });
 
   for (const guard of opts.guards ?? []) router.use(guard);
@@ -168,16 +201,14 @@ export function explorerRoutes(opts: ExplorerOptions): Router {
     try {
       res.json({ batches: await batches.newest(limit) });
     } catch (e) {
-      if (e instanceof BatchIndexWarming) {
-        res.status(503).set("retry-after", "5").json({ error: "warming_up", message: "the batch list is still being read from the chain; retry in a few seconds" });
-        return;
-      }
+      if (e instanceof BatchIndexWarming) return warmingUp(res);
       report("the batch list could not be read", e);
       upstreamError(res);
     }
   });
 
-  // A search may read hundreds of dumps: a few at a time, and one at a time per client, so no client holds them all.
+  // A search reads no block (the index does, for everyone) and up to searchMaxBatches dumps, each from the
+  // cache when it holds it: a few searches at a time, and one at a time per client.
   let searching = 0;
   const searchingBy = new Map<string, number>();
   router.get("/api/search", async (req, res) => {
@@ -196,8 +227,10 @@ export function explorerRoutes(opts: ExplorerOptions): Router {
     searching++;
     searchingBy.set(client, mine + 1);
     try {
-      res.json({ query: q, results: await search(await getAuditor(), opts, q as Hex) });
+      const held = await batches.snapshot();
+      res.json({ query: q, results: await search(await getAuditor(), opts, q as Hex, { ...held, batches: held.batches.slice(0, limits.searchMaxBatches) }, dumps) });
     } catch (e) {
+      if (e instanceof BatchIndexWarming) return warmingUp(res);
       report("a search could not be completed", e);
       upstreamError(res);
     } finally {
@@ -269,8 +302,8 @@ export function explorerRoutes(opts: ExplorerOptions): Router {
 
 const GENERIC_NODE_ERROR = "the node could not be read; try again later or use your own node";
 
-/** Who a search slot belongs to: the client's address (express's req.ip, which TRUST_PROXY governs). */
-const clientOf = (req: Request) => req.ip ?? req.socket.remoteAddress ?? "unknown";
+/** Who a search slot belongs to: the client's address (express's req.ip, which TRUST_PROXY governs), an IPv6 client by its /64. */
+const clientOf = (req: Request) => clientKey(req.ip ?? req.socket.remoteAddress);
 
 /** A JSON-RPC id echoed back: a number or a short string, else null. */
 function rpcId(id: unknown): number | string | null {
@@ -298,12 +331,21 @@ function explorerErrors(report: (what: string, e: unknown) => void): ErrorReques
   };
 }
 
-async function search(auditor: Auditor, opts: ExplorerOptions, q: Hex): Promise<SearchResult[]> {
+/**
+ * A search in what the index holds (the newest batches and individual settlements) and in their
+ * dumps, through the cache: it reads nothing from the chain. The facilitator's claim about `q`, if
+ * any, comes first; its batch's dump is the one the relay's event names, or the claim's own blob id
+ * for a batch older than the index keeps.
+ */
+async function search(auditor: Auditor, opts: ExplorerOptions, q: Hex, held: IndexSnapshot, dumps: DumpCache): Promise<SearchResult[]> {
   const results: SearchResult[] = [];
   const claim = normaliseClaim(opts.statusLookup ? await opts.statusLookup(q).catch(() => undefined) : undefined);
   if (claim?.root) {
     // The facilitator's proof is shown as it was handed out; the leaf's fields come from the dump.
-    const inBatch = await auditor.locate({ root: claim.root, inputHash: claim.inputHash ?? q, recordId: claim.recordId ?? q });
+    const root = claim.root.toLowerCase();
+    const anchored = held.batches.find((b) => b.root.toLowerCase() === root);
+    const batch = anchored ?? (claim.walrusBlobId ? { root: claim.root, blobId: claim.walrusBlobId, transactionHash: ZERO_HASH, blockNumber: "0", batchSize: "0" } : undefined);
+    const inBatch = batch ? await auditor.locate({ batches: [batch], dumps: dumps.get, settlements: false, inputHash: claim.inputHash ?? q, recordId: claim.recordId ?? q }) : [];
     const match = inBatch.find((l): l is Extract<Located, { kind: "batch" }> => l.kind === "batch" && (!claim.outputHash || l.leaf.outputHash === claim.outputHash.toLowerCase()));
     results.push({
       source: "facilitator",
@@ -314,7 +356,7 @@ async function search(auditor: Auditor, opts: ExplorerOptions, q: Hex): Promise<
       outputHash: claim.outputHash ?? match?.leaf.outputHash,
       root: claim.root,
       proof: claim.proof ?? [],
-      transactionHash: claim.transactionHash ?? match?.transactionHash,
+      transactionHash: claim.transactionHash ?? (anchored ? match?.transactionHash : undefined),
       blobId: claim.walrusBlobId ?? match?.blobId,
       leaf: match?.leaf,
     });
@@ -324,11 +366,8 @@ async function search(auditor: Auditor, opts: ExplorerOptions, q: Hex): Promise<
     results.push({ source: "facilitator", kind: "pending", recordId: claim.recordId, status: claim.status, inputHash: claim.inputHash, outputHash: claim.outputHash });
   }
 
-  for (const found of await auditor.locate({ inputHash: q, recordId: q })) {
-    if (found.kind === "single") {
-      results.push({ source: "chain", kind: "single", inputHash: found.inputHash, outputHash: found.outputHash, transactionHash: found.transactionHash });
-      continue;
-    }
+  for (const found of await auditor.locate({ inputHash: q, recordId: q, batches: held.batches, dumps: dumps.get, settlements: false })) {
+    if (found.kind !== "batch") continue;
     const duplicate = results.some((r) => r.kind === "batch" && r.root.toLowerCase() === found.root.toLowerCase() && r.leaf?.inputHash === found.leaf.inputHash && r.proof.join() === found.proof.join());
     if (duplicate) continue;
     results.push({
@@ -344,13 +383,25 @@ async function search(auditor: Auditor, opts: ExplorerOptions, q: Hex): Promise<
       leaf: found.leaf,
     });
   }
+  const input = q.toLowerCase();
+  for (const single of held.singles) {
+    if (single.inputHash.toLowerCase() !== input) continue;
+    results.push({ source: "chain", kind: "single", inputHash: single.inputHash, outputHash: single.outputHash, transactionHash: single.transactionHash });
+  }
   return results;
 }
+
+const ZERO_HASH: Hex = `0x${"0".repeat(64)}`;
 
 function normaliseClaim(claim: ExplorerLookup | undefined): ExplorerLookup | undefined {
   if (!claim) return undefined;
   const kind = claim.kind ?? (claim.settlementType === undefined ? undefined : claim.settlementType === "settle-batch" ? "batch" : "single");
   return { ...claim, recordId: claim.recordId ?? claim.id, kind };
+}
+
+/** The index has not reached the chain's head yet (first requests after a start). */
+function warmingUp(res: Response): void {
+  res.status(503).set("retry-after", "5").json({ error: "warming_up", message: "the batch list is still being read from the chain; retry in a few seconds" });
 }
 
 /** What an anonymous caller learns of a failure upstream: that it happened, nothing about where. */

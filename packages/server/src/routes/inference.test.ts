@@ -5,10 +5,10 @@ import { join } from "node:path";
 import express from "express";
 import type { Hex } from "viem";
 import { Reason } from "@facilitator/core";
-import { EmbeddedQueue, InferenceService, loadBatchDump, verifyLeafProof, type WorkerHandle } from "@facilitator/inference";
+import { LmdbQueue, InferenceService, loadBatchDump, verifyLeafProof, type WorkerHandle } from "@facilitator/inference";
 import { makeRecords, startTestWorld, waitFor, type TestWorld } from "@facilitator/inference/testing";
 import { listen, postJson, type Listening } from "../ops/test-http.ts";
-import { inferenceRoutes, submitSettleInference } from "./inference.ts";
+import { inferenceRoutes } from "./inference.ts";
 
 const KEY = "inference-key-0123456789";
 let world: TestWorld;
@@ -26,7 +26,7 @@ function app(s: InferenceService, apiKeys: string[]) {
 beforeAll(async () => {
   world = await startTestWorld();
   dir = mkdtempSync(join(tmpdir(), "routes-"));
-  service = new InferenceService({ queue: new EmbeddedQueue({ path: join(dir, "q") }), validation: world.validation, maxRecordsPerSubmit: 50 });
+  service = new InferenceService({ queue: new LmdbQueue({ path: join(dir, "q") }), validation: world.validation, maxRecordsPerSubmit: 50 });
   worker = service.startWorker({ relay: world.relay(), blobs: world.blobs(), batchSize: 4, batchTimeoutMs: 50, pollIntervalMs: 20 });
   srv = await listen(app(service, [KEY]));
 });
@@ -87,7 +87,7 @@ describe("POST /inference/settlements", () => {
   });
 
   it("answers 503 and stores nothing when the queue is down", async () => {
-    const broken = new InferenceService({ queue: new EmbeddedQueue({ path: join(dir, "broken") }), validation: world.validation });
+    const broken = new InferenceService({ queue: new LmdbQueue({ path: join(dir, "broken") }), validation: world.validation });
     await broken.queue.close();
     const down = await listen(app(broken, [KEY]));
     try {
@@ -129,31 +129,5 @@ describe("GET /inference/settlements/:id", () => {
     expect(dump.recordIds).toHaveLength(view.batchSize);
     expect((await get(`0x${"0".repeat(64)}`)).status).toBe(404);
     expect((await get("not-an-id")).status).toBe(404);
-  });
-});
-
-describe("submitSettleInference (for /settle)", () => {
-  const [r] = makeRecords(1, "settle-headers");
-  const payment = { network: "base-sepolia", transaction: `0x${"ab".repeat(32)}` };
-
-  it("anchors the inference named by the settle headers of an authenticated caller, individually by default", async () => {
-    const headers = { "x-input-hash": r!.inputHash, "x-output-hash": r!.outputHash };
-    expect(await submitSettleInference(service, headers, payment)).toMatchObject({ error: { reason: Reason.inferenceUnauthenticated } });
-    const result = await submitSettleInference(service, headers, payment, { authenticated: true });
-    expect(result).toMatchObject({ id: expect.any(String), duplicate: false });
-    const id = (result as { id: string }).id;
-    const view = await waitFor(async () => {
-      const v = await (await get(id)).json();
-      return v.status === "anchored" ? v : undefined;
-    }, "settle record anchored");
-    expect(view).toMatchObject({ settlementType: "settle", transactionHash: expect.any(String) });
-    expect(view.root).toBeUndefined();
-  });
-
-  it("returns undefined without inference headers and a rejection for bad ones", async () => {
-    expect(await submitSettleInference(service, {}, payment)).toBeUndefined();
-    expect(await submitSettleInference(service, { "x-input-hash": r!.inputHash, "x-output-hash": "0x1" }, payment)).toMatchObject({
-      error: { reason: Reason.invalidInferenceRecord },
-    });
   });
 });

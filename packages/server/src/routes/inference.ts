@@ -17,17 +17,11 @@
  *     200 the record's status and, once anchored: root, index, proof, batchSize, walrusBlobId,
  *         transactionHash, blockNumber, network, relayAddress
  *     404 unknown id
- *
- * `submitSettleInference` is for the /settle route: it anchors the inference named by the `x-input-hash`
- * family of headers (see @facilitator/inference settle-headers.ts) once the payment has settled.
  */
 import express, { Router, type RequestHandler } from "express";
-import { Reason, reject, type Rejection } from "@facilitator/core";
+import { Reason } from "@facilitator/core";
 import {
   InferenceUnavailableError,
-  recordInputFromSettleHeaders,
-  SETTLE_HEADER_DEFAULT_TYPE,
-  type HeaderBag,
   type InferenceService,
   type SubmitResult,
 } from "@facilitator/inference";
@@ -98,32 +92,6 @@ export function inferenceRoutes(service: InferenceService, opts: InferenceRoutes
   });
 
   return router;
-}
-
-/**
- * For the /settle route: anchors the inference its headers name (`x-input-hash`, `x-output-hash`,
- * `x-settlement-type` (default settle), `x-settlement-metadata`: base64 JSON {modelInfo, inputData,
- * outputData}, optional `x-tee-id`, `x-tee-timestamp`, `x-tee-signature`) with the settled payment.
- * Returns undefined when the headers name no inference, the accepted record otherwise, or the
- * rejection (never throws: a payment that settled is not undone by a record that cannot be queued).
- * `authenticated`: the request carried an inference key (see inference-auth.ts); without it only a
- * registered TEE's signed record is accepted.
- */
-export async function submitSettleInference(
-  service: InferenceService,
-  headers: HeaderBag,
-  payment: { network: string; transaction: string },
-  opts: { authenticated?: boolean } = {},
-): Promise<{ id: string; status: string; duplicate: boolean } | { error: Rejection } | undefined> {
-  const parsed = recordInputFromSettleHeaders(headers, payment);
-  if (!parsed) return undefined;
-  if ("error" in parsed) return parsed;
-  try {
-    const [result] = await service.submit([parsed.input], { defaultType: SETTLE_HEADER_DEFAULT_TYPE, authenticated: opts.authenticated === true });
-    return result;
-  } catch (e) {
-    return { error: reject(Reason.unavailable, (e as Error).message) };
-  }
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);

@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import { Reason, type NetworkRegistry, type Rejection } from "@facilitator/core";
 import {
   BullQueue,
-  EmbeddedQueue,
+  LmdbQueue,
   InferenceService,
   recordInputFromSettleHeaders,
   RelayClient,
@@ -43,7 +43,7 @@ export function openInferencePipeline(
 ): InferencePipeline {
   const queue: InferenceQueue = config.redisUrl
     ? new BullQueue({ connection: config.redisUrl })
-    : new EmbeddedQueue({ path: join(config.dataDir, "inference") });
+    : new LmdbQueue({ path: join(config.dataDir, "inference") });
   const teeKeys = new Map(Object.entries(config.teeKeys).map(([id, address]) => [id.toLowerCase(), address]));
   const validation: ValidationConfig = {
     // Unset: required as soon as a TEE is registered.

@@ -1,6 +1,7 @@
 /**
  * The contract every SettlementLedger keeps, as one vitest suite that takes a factory, so each
- * implementation runs the very same checks. Imported by tests only (it imports vitest).
+ * implementation runs the very same checks. Imported by tests only (it imports vitest), as
+ * `@facilitator/ledger/testing`.
  */
 import { afterAll, describe, expect, it } from "vitest";
 import type { LedgerEntry, SettlementLedger } from "@facilitator/core";

@@ -1,4 +1,4 @@
-/** The embedded default: everything on this machine, nothing to install. */
+/** The local world the embedded default runs on: chains, tokens, relay, Walrus and a TEE key on this machine, nothing to install. */
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { keccak256, toHex, type Hex } from "viem";
@@ -101,6 +101,7 @@ export async function startLocalWorld(stateDir: string): Promise<LocalWorld> {
   }
 }
 
-export function embeddedConfig(config: Config, world: LocalWorld, dataDir: string): Config {
+/** `config` run on the local world: its networks, keys and services, with state under `dataDir`. */
+export function localWorldConfig(config: Config, world: LocalWorld, dataDir: string): Config {
   return { ...config, ...world.config, dataDir };
 }

@@ -1,3 +1,3 @@
 import { crashSuite } from "./testing/crash-suite.ts";
 
-crashSuite("embedded");
+crashSuite("lmdb");

@@ -6,12 +6,12 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Hex } from "viem";
 import { repoRoot } from "@facilitator/devnet";
-import { EmbeddedQueue } from "./embedded-queue.ts";
+import { LmdbQueue } from "./lmdb-queue.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "durable-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-describe("EmbeddedQueue durability", () => {
+describe("LmdbQueue durability", () => {
   it("keeps every acknowledged record when its process is killed with SIGKILL", async () => {
     const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./testing/enqueue-child.ts", import.meta.url))], {
       cwd: repoRoot,
@@ -38,7 +38,7 @@ describe("EmbeddedQueue durability", () => {
     });
     expect(await exited).toBe("SIGKILL");
 
-    const queue = new EmbeddedQueue({ path: dir });
+    const queue = new LmdbQueue({ path: dir });
     try {
       const entries = await queue.getMany(acked);
       expect(entries.filter((e) => e?.status !== "queued")).toEqual([]);

@@ -1,5 +1,6 @@
 /** The chain state an EIP-3009 payment depends on, read in one JSON-RPC batch. */
 import { encodeFunctionData, parseAbi, type Address, type Hex, type PublicClient } from "viem";
+import { hasCode, word } from "./batched-reads.ts";
 import { isTransientRpcError, revertReason } from "./rpc-errors.ts";
 
 const tokenReads = parseAbi([
@@ -82,16 +83,4 @@ export async function readEip3009State(client: PublicClient, r: Eip3009ReadReque
         ? { ok: true, gas: r.simulate === "estimate" ? BigInt(simulation.value as Hex) : 0n }
         : { ok: false, reason: revertReason(simulation.reason) },
   };
-}
-
-/** Whether an eth_getCode answer from a batched read shows deployed code. */
-export function hasCode(result: PromiseSettledResult<unknown>): boolean {
-  if (result.status === "rejected") throw result.reason;
-  return typeof result.value === "string" && result.value !== "0x" && result.value !== "0x0";
-}
-
-/** A single 32-byte return word, or undefined when the call reverted or returned something else. */
-export function word(result: PromiseSettledResult<unknown>): bigint | undefined {
-  if (result.status !== "fulfilled" || typeof result.value !== "string" || result.value.length !== 66) return undefined;
-  return BigInt(result.value);
 }

@@ -1,5 +1,5 @@
 /**
- * EmbeddedQueue: the InferenceQueue in an lmdb file, for the one-process embedded default. Every
+ * LmdbQueue: the InferenceQueue in an lmdb file, for the one-process embedded default. Every
  * change is one lmdb transaction, committed with fsync before its promise resolves (overlappingSync
  * off), so an acknowledged record survives kill -9 and power loss. Leases live in memory: one process
  * owns the file's work (a restarted process starts with no leases and resumes every open batch).
@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { open, type RootDatabase } from "lmdb";
 import type { Hex } from "viem";
-import { laneOf, type Anchor, type Lane, type RecordEntry, type RecordStatus } from "./records.ts";
+import { LANES, laneOf, RECORD_STATUSES, type Anchor, type Lane, type RecordEntry, type RecordStatus } from "./records.ts";
 import {
   LeaseLostError,
   type Batch,
@@ -21,23 +21,22 @@ import {
 
 type Key = (string | number)[];
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
-const STATUSES: RecordStatus[] = ["queued", "batched", "anchored", "failed"];
 
 /** Batch ids sort by formation time, so open batches are resumed oldest first. */
 export function newBatchId(now = Date.now()): string {
   return `${String(now).padStart(15, "0")}-${randomBytes(6).toString("hex")}`;
 }
 
-export interface EmbeddedQueueOptions {
+export interface LmdbQueueOptions {
   /** Folder of the lmdb environment (created if missing). */
   path: string;
 }
 
-export class EmbeddedQueue implements InferenceQueue {
+export class LmdbQueue implements InferenceQueue {
   private readonly db: RootDatabase<unknown, Key>;
   private readonly leased = new Set<string>();
 
-  constructor(opts: EmbeddedQueueOptions) {
+  constructor(opts: LmdbQueueOptions) {
     // overlappingSync off: a commit resolves only once fsync'd, not merely visible.
     this.db = open<unknown, Key>({ path: opts.path, compression: false, overlappingSync: false, cache: false });
   }
@@ -201,8 +200,8 @@ export class EmbeddedQueue implements InferenceQueue {
   }
 
   async stats(): Promise<QueueStats> {
-    const records = Object.fromEntries(STATUSES.map((s) => [s, (this.db.get(["c", s]) as number | undefined) ?? 0])) as QueueStats["records"];
-    const oldest = (["batch", "single"] as Lane[])
+    const records = Object.fromEntries(RECORD_STATUSES.map((s) => [s, (this.db.get(["c", s]) as number | undefined) ?? 0])) as QueueStats["records"];
+    const oldest = LANES
       .map((lane) => [...this.db.getRange({ start: ["w", lane], end: ["w", lane, MAX_SEQ], limit: 1 })][0]?.value as { at: number } | undefined)
       .filter((w) => w !== undefined)
       .map((w) => w.at);

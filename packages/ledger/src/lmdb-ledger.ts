@@ -2,7 +2,7 @@ import { open, type Database, type RootDatabase } from "lmdb";
 import type { LedgerEntry, SettlementLedger } from "@facilitator/core";
 import { keepForMs, nextStored } from "./entry.ts";
 
-export interface EmbeddedLedgerOptions {
+export interface LmdbLedgerOptions {
   /** How long a finished entry is kept (ms, see `isFinished`); undefined or 0 keeps every entry for good. */
   retentionMs?: number;
   /** Clock in ms (tests). */
@@ -23,7 +23,7 @@ type ExpiryKey = [expiresAt: number, key: string];
  * compare-and-set. `overlappingSync: false` makes every commit fsync before its promise resolves
  * (lmdb-js otherwise defers the flush past the commit on Linux).
  */
-export class EmbeddedLedger implements SettlementLedger {
+export class LmdbLedger implements SettlementLedger {
   private readonly root: RootDatabase;
   private readonly entries: Database<LedgerEntry, string>;
   /** Keys in `broadcast` state, kept in the same transaction as the entry, so counting needs no scan. */
@@ -36,7 +36,7 @@ export class EmbeddedLedger implements SettlementLedger {
 
   constructor(
     readonly path: string,
-    opts: EmbeddedLedgerOptions = {},
+    opts: LmdbLedgerOptions = {},
   ) {
     this.root = open({ path, overlappingSync: false, noSync: false, maxDbs: 8 });
     this.entries = this.root.openDB<LedgerEntry, string>({ name: "entries" });

@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { LedgerEntry } from "@facilitator/core";
-import { EmbeddedLedger } from "./embedded.ts";
-import { describeLedgerContract } from "./contract.ts";
+import { LmdbLedger } from "./lmdb-ledger.ts";
+import { describeLedgerContract } from "./testing/ledger-contract-suite.ts";
 
 const dirs: string[] = [];
 const freshDir = () => {
@@ -19,28 +19,28 @@ const manualClock = () => {
   return { now: () => t, elapse: async (ms: number) => void (t += ms) };
 };
 
-describeLedgerContract("EmbeddedLedger (lmdb)", {
+describeLedgerContract("LmdbLedger", {
   async create() {
-    return new EmbeddedLedger(freshDir());
+    return new LmdbLedger(freshDir());
   },
   async another(ledger) {
-    return new EmbeddedLedger((ledger as EmbeddedLedger).path);
+    return new LmdbLedger((ledger as LmdbLedger).path);
   },
   async reopen(ledger) {
     await ledger.close();
-    return new EmbeddedLedger((ledger as EmbeddedLedger).path);
+    return new LmdbLedger((ledger as LmdbLedger).path);
   },
   async createWithRetention(retentionMs) {
     const clock = manualClock();
-    return { ledger: new EmbeddedLedger(freshDir(), { retentionMs, now: clock.now }), ...clock };
+    return { ledger: new LmdbLedger(freshDir(), { retentionMs, now: clock.now }), ...clock };
   },
   async cleanup() {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   },
 });
 
-describe("EmbeddedLedger retention", () => {
-  const opened: EmbeddedLedger[] = [];
+describe("LmdbLedger retention", () => {
+  const opened: LmdbLedger[] = [];
   afterAll(async () => {
     for (const l of opened) await l.close();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
@@ -51,11 +51,11 @@ describe("EmbeddedLedger retention", () => {
   it("removes a backlog of expired entries a few per write, and the expiry survives a reopen", async () => {
     const clock = manualClock();
     const dir = freshDir();
-    let ledger = new EmbeddedLedger(dir, { retentionMs: 1_000, now: clock.now });
+    let ledger = new LmdbLedger(dir, { retentionMs: 1_000, now: clock.now });
     const keys = Array.from({ length: 30 }, (_, i) => `done-${i}`);
     for (const k of keys) await ledger.compareAndSet(entry(k, "success"), 0);
     await ledger.close();
-    ledger = new EmbeddedLedger(dir, { retentionMs: 1_000, now: clock.now });
+    ledger = new LmdbLedger(dir, { retentionMs: 1_000, now: clock.now });
     opened.push(ledger);
     await clock.elapse(2_000);
 
@@ -70,7 +70,7 @@ describe("EmbeddedLedger retention", () => {
 
   it("keeps an entry with keepUntil until then, then forgets it", async () => {
     const clock = manualClock();
-    const ledger = new EmbeddedLedger(freshDir(), { retentionMs: 1_000, now: clock.now });
+    const ledger = new LmdbLedger(freshDir(), { retentionMs: 1_000, now: clock.now });
     opened.push(ledger);
     await ledger.compareAndSet(entry("permit", "success", { keepUntil: clock.now() + 60_000 }), 0);
     await clock.elapse(30_000);
@@ -83,7 +83,7 @@ describe("EmbeddedLedger retention", () => {
 
   it("without a retention keeps finished entries for good", async () => {
     const clock = manualClock();
-    const ledger = new EmbeddedLedger(freshDir(), { now: clock.now });
+    const ledger = new LmdbLedger(freshDir(), { now: clock.now });
     opened.push(ledger);
     await ledger.compareAndSet(entry("done", "failed"), 0);
     await clock.elapse(365 * 24 * 3_600_000);

@@ -1,0 +1,40 @@
+--[[
+  Stores new records and puts each in its lane's waiting list, in one step (the intake call).
+  Input:
+    KEYS[1] counts hash (status -> number of records)
+    KEYS[2] waiting list of the batch lane
+    KEYS[3] waiting list of the single lane
+    KEYS[4] this call's answer
+
+    ARGV[1] record key prefix
+    ARGV[2] enqueuedAt (ms)
+    ARGV[3] answer TTL (s)
+    ARGV[4...] per record: id, KEYS index of its waiting list (2 or 3), record JSON
+
+  Output:
+    one letter per record: 'n' (new) or the first letter of the status it already had
+
+  The answer is kept for a while: ioredis sends a command again when the connection dropped before its
+  reply, and that second run must give the first run's answer (records it created are new to this
+  call, not duplicates).
+]]
+local answered = redis.call('GET', KEYS[4])
+if answered then return answered end
+local out, added = {}, 0
+for i = 4, #ARGV, 3 do
+  local id = ARGV[i]
+  local key = ARGV[1] .. id
+  local status = redis.call('HGET', key, 'status')
+  if status then
+    out[#out + 1] = string.sub(status, 1, 1)
+  else
+    redis.call('HSET', key, 'id', id, 'record', ARGV[i + 2], 'status', 'queued', 'enqueuedAt', ARGV[2])
+    redis.call('RPUSH', KEYS[tonumber(ARGV[i + 1])], id)
+    added = added + 1
+    out[#out + 1] = 'n'
+  end
+end
+if added > 0 then redis.call('HINCRBY', KEYS[1], 'queued', added) end
+local answer = table.concat(out)
+redis.call('SET', KEYS[4], answer, 'EX', ARGV[3])
+return answer

@@ -1,0 +1,15 @@
+--[[
+  Saves a step of an open batch, if the caller's copy is the latest (compare-and-set on version).
+  Input:
+    KEYS[1] the batch's hash
+
+    ARGV[1] expected version
+    ARGV[2] new batch document JSON
+    ARGV[3] new state
+
+  Output:
+    1 saved, 0 the batch changed meanwhile or is no longer open
+]]
+if redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] or redis.call('HGET', KEYS[1], 'state') ~= 'open' then return 0 end
+redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'version', tonumber(ARGV[1]) + 1, 'state', ARGV[3])
+return 1

@@ -1,0 +1,131 @@
+/**
+ * The queue's Lua scripts (./commands, one file each, named `name-<number of keys>.lua` as BullMQ names
+ * its own), read once when this module loads and registered per connection with ioredis defineCommand
+ * (EVALSHA, falling back to EVAL). Each method puts its arguments in the KEYS/ARGV order that its
+ * script's header lists; the order is the contract between the two files.
+ */
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import type { Redis } from "ioredis";
+import type { Hex } from "viem";
+import { laneOf, RECORD_STATUSES, type Lane, type RecordStatus } from "../records.ts";
+import type { Batch, BatchLimits, EnqueueItem } from "../queue.ts";
+import type { QueueKeys } from "./keys.ts";
+
+/** How long an intake call's answer is kept for a resend of the same call (one byte per record). */
+const ANSWER_TTL_S = 600;
+const STATUS_BY_LETTER = Object.fromEntries(RECORD_STATUSES.map((s) => [s[0], s])) as Record<string, RecordStatus>;
+
+interface Script {
+  numberOfKeys: number;
+  lua: string;
+}
+
+/** Reads `commands/<file>`; the key count in its name must match the KEYS its header lists. */
+function load(file: string): Script {
+  const numberOfKeys = Number(/-(\d+)\.lua$/.exec(file)?.[1]);
+  const lua = readFileSync(new URL(`./commands/${file}`, import.meta.url), "utf8");
+  const listed = new Set(lua.split("]]")[0]!.match(/KEYS\[\d+\]/g)).size;
+  if (!(numberOfKeys >= 0) || listed !== numberOfKeys) throw new Error(`${file}: header lists ${listed} KEYS, its name says ${numberOfKeys}`);
+  return { numberOfKeys, lua };
+}
+
+const SCRIPTS = {
+  infEnqueue: load("enqueue-4.lua"),
+  infFormBatch: load("formBatch-5.lua"),
+  infSaveBatch: load("saveBatch-1.lua"),
+  infFinishBatch: load("finishBatch-4.lua"),
+  infReopenBatch: load("reopenBatch-4.lua"),
+};
+
+type Arg = string | number;
+type ScriptedRedis = Redis & Record<keyof typeof SCRIPTS, (...keysThenArgv: Arg[]) => Promise<unknown>>;
+
+/** What forming a batch found: a batch formed with these records, a wait, or nothing to do. */
+export type FormReply = { recordIds: Hex[] } | { retryInMs: number } | Record<string, never>;
+
+/** How `finishBatch` moves the batch's records. */
+export interface RecordMove {
+  to: RecordStatus;
+  /** Only records in this status move (default: any status but `to`). */
+  from?: RecordStatus;
+  /** The record field written with `value(id)`. */
+  field: "anchor" | "error";
+  value: (id: Hex) => string;
+}
+
+export class QueueScripts {
+  private readonly redis: ScriptedRedis;
+
+  constructor(
+    redis: Redis,
+    private readonly keys: QueueKeys,
+  ) {
+    for (const [name, script] of Object.entries(SCRIPTS)) redis.defineCommand(name, script);
+    this.redis = redis as ScriptedRedis;
+  }
+
+  /** Per item, the status it already had, or undefined when this call stored it. */
+  async enqueue(items: readonly EnqueueItem[], now: number): Promise<(RecordStatus | undefined)[]> {
+    const k = this.keys;
+    const argv: Arg[] = [k.recordPrefix, now, ANSWER_TTL_S];
+    for (const { id, record } of items) argv.push(id, laneOf(record.settlementType) === "batch" ? 2 : 3, JSON.stringify(record));
+    const letters = (await this.redis.infEnqueue(k.counts, k.waiting("batch"), k.waiting("single"), k.answer(randomUUID()), ...argv)) as string;
+    return items.map((_, i) => (letters[i] === "n" ? undefined : STATUS_BY_LETTER[letters[i]!]!));
+  }
+
+  /** Forms `skeleton` (a batch with no records yet) from the oldest waiting records of `lane`, if it is time. */
+  async formBatch(lane: Lane, limits: BatchLimits, now: number, skeleton: Batch): Promise<FormReply> {
+    const k = this.keys;
+    const [outcome, ...rest] = (await this.redis.infFormBatch(
+      k.waiting(lane),
+      k.batch(skeleton.id),
+      k.counts,
+      k.open,
+      k.unscheduled,
+      k.recordPrefix,
+      limits.maxSize,
+      limits.maxWaitMs,
+      now,
+      skeleton.id,
+      JSON.stringify(skeleton),
+    )) as Arg[];
+    if (outcome === "wait") return { retryInMs: Number(rest[0]) };
+    if (outcome === "formed") return { recordIds: rest as Hex[] };
+    return {};
+  }
+
+  /** Writes `next` over the open batch if its stored version is still `version`; false if not. */
+  async saveBatch(version: number, next: Batch): Promise<boolean> {
+    return (await this.redis.infSaveBatch(this.keys.batch(next.id), version, JSON.stringify(next), "open")) === 1;
+  }
+
+  /** Ends the open batch `batch` as `doc` (anchored or parked) and moves its records, if `batch` is current. */
+  async finishBatch(batch: Batch, doc: Batch, move: RecordMove): Promise<boolean> {
+    const k = this.keys;
+    const pairs = batch.recordIds.flatMap((id) => [id, move.value(id)]);
+    const ok = await this.redis.infFinishBatch(
+      k.batch(batch.id),
+      k.counts,
+      k.open,
+      k.parked,
+      batch.version,
+      JSON.stringify(doc),
+      doc.state,
+      batch.id,
+      k.recordPrefix,
+      move.to,
+      move.from ?? "",
+      move.field,
+      ...pairs,
+    );
+    return ok === 1;
+  }
+
+  /** Re-opens the parked batch as `doc`, its failed records batched again; false if it was not parked. */
+  async reopenBatch(batch: Batch, doc: Batch): Promise<boolean> {
+    const k = this.keys;
+    const ok = await this.redis.infReopenBatch(k.batch(batch.id), k.counts, k.open, k.parked, JSON.stringify(doc), batch.id, k.recordPrefix, ...batch.recordIds);
+    return ok === 1;
+  }
+}
