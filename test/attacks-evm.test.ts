@@ -8,9 +8,10 @@ import { encodeFunctionData, parseAbi, parseGwei, toHex, type Address, type Hash
 import { privateKeyToAccount } from "viem/accounts";
 import { deployContract, devKey, DevRole, deployErc1271Wallet, mintTokens, type EvmWorldNetwork } from "@facilitator/devnet";
 import { signEip3009Payload, signPermitPayload } from "@facilitator/evm";
-import { startFacilitator, startFacilitatorOnWorld, type FacilitatorFixture, type RunningFacilitator } from "./helpers/facilitator.ts";
-import { chainReader } from "./helpers/evm.ts";
+import { listen, postJson } from "@facilitator/server/testing";
 import { evmWorldOverrides } from "@facilitator/devnet";
+import { startFacilitator, startFacilitatorOnWorld, type FacilitatorFixture, type RunningFacilitator } from "./helpers/facilitator.ts";
+import { chainView, nodeRpc } from "./helpers/chain.ts";
 
 let fx: FacilitatorFixture;
 let base: EvmWorldNetwork;
@@ -37,15 +38,10 @@ const attacker = privateKeyToAccount(devKey(DevRole.thirdParty)).address;
 /** An infinite loop (JUMPDEST PUSH1 0 JUMP): the "token" a gas burner points `asset` at. */
 const LOOP_CODE = "0x5b600056";
 
-async function rpc(n: EvmWorldNetwork, method: string, params: unknown[] = []): Promise<unknown> {
-  const res = await fetch(n.rpcUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
-  const body = (await res.json()) as { result?: unknown; error?: { message: string } };
-  if (body.error) throw new Error(body.error.message);
-  return body.result;
-}
+const rpc = (n: EvmWorldNetwork, method: string, params: unknown[] = []) => nodeRpc(n.rpcUrl, method, params);
 
 async function post(path: "/verify" | "/settle", body: unknown, url = fx.url): Promise<Record<string, unknown>> {
-  const res = await fetch(`${url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const res = await postJson(`${url}${path}`, body);
   expect(res.status).toBe(200);
   return (await res.json()) as Record<string, unknown>;
 }
@@ -65,7 +61,7 @@ const now = () => BigInt(Math.floor(Date.now() / 1000));
 
 /** Everything that could move: token balances of the named accounts, the facilitator signers' ETH and transaction counts. */
 async function snapshot(n: EvmWorldNetwork, accounts: Address[]) {
-  const chain = chainReader(n);
+  const chain = chainView(n);
   const signers = fx.world.facilitatorKeys.map((k) => privateKeyToAccount(k).address);
   return {
     tokens: await Promise.all(accounts.map((a) => chain.balanceOf(a))),
@@ -90,7 +86,7 @@ async function sendAs(n: EvmWorldNetwork, from: Address, to: Address, data: Hex)
 }
 
 async function mined(n: EvmWorldNetwork, hash: Hash) {
-  return chainReader(n).client.waitForTransactionReceipt({ hash });
+  return chainView(n).client.waitForTransactionReceipt({ hash });
 }
 
 describe("1. a permit with a garbage signature from an owner with code and an allowance in place", () => {
@@ -99,7 +95,7 @@ describe("1. a permit with a garbage signature from an owner with code and an al
     await mined(mega, await sendAs(mega, owner.address, mega.asset.address, encodeFunctionData({ abi: erc20, functionName: "approve", args: [mega.facilitatorAddress, 10n ** 21n] })));
     // The delegation designator 0xef0100 || delegate: the account now has code, as after a 7702 authorisation.
     await rpc(mega, "anvil_setCode", [owner.address, `0xef0100${mega.asset.address.slice(2)}`]);
-    const nonce = (await chainReader(mega).client.readContract({ address: mega.asset.address, abi: erc20, functionName: "nonces", args: [owner.address] })) as bigint;
+    const nonce = (await chainView(mega).client.readContract({ address: mega.asset.address, abi: erc20, functionName: "nonces", args: [owner.address] })) as bigint;
     const payload = { signature: GARBAGE_SIGNATURE, permit: { owner: owner.address, spender: mega.facilitatorAddress, value: "1000", nonce: nonce.toString(), deadline: (now() + 600n).toString() } };
     const body = v2(mega, payload, { payTo: attacker });
     const before = await snapshot(mega, [owner.address, attacker]);
@@ -158,7 +154,7 @@ describe("2. a failed permit payment redirected to another payee", () => {
       await rpc(mega, "evm_setAutomine", [true]);
     }
     expect(first).toMatchObject({ success: false, errorReason: "invalid_exact_evm_transaction_failed" });
-    const allowance = await chainReader(mega).client.readContract({ address: mega.asset.address, abi: erc20, functionName: "allowance", args: [owner.address, mega.facilitatorAddress] });
+    const allowance = await chainView(mega).client.readContract({ address: mega.asset.address, abi: erc20, functionName: "allowance", args: [owner.address, mega.facilitatorAddress] });
     expect(allowance).toBe(5000n); // the permit is public on chain and its allowance is left over
 
     // The owner's funds come back; a stranger rebuilds the payment (the permit calldata is public) with its own payee.
@@ -175,7 +171,7 @@ describe("2. a failed permit payment redirected to another payee", () => {
     // The honest retry pays the payee it named, with the allowance its permit left (no second permit).
     const retried = await post("/settle", honest);
     expect(retried).toMatchObject({ success: true });
-    const chain = chainReader(mega);
+    const chain = chainView(mega);
     expect(await chain.balanceOf(mega.payTo)).toBe(before.tokens[2]! + 5000n);
     expect(await chain.balanceOf(attacker)).toBe(before.tokens[1]);
     expect(await post("/settle", honest)).toMatchObject({ success: false, errorReason: "duplicate_settlement" });
@@ -243,11 +239,11 @@ describe("8. a stranger's garbage signature does not block the payer's payment",
     const payer = privateKeyToAccount(base.payer.privateKey);
     const signed = await signEip3009Payload(payer, { domain: domainOf(base), to: base.payTo, value: 1000n });
     const garbage = v2(base, { ...signed, signature: GARBAGE_SIGNATURE });
-    const payToBefore = await chainReader(base).balanceOf(base.payTo);
+    const payToBefore = await chainView(base).balanceOf(base.payTo);
     const answers = await Promise.all([post("/settle", garbage), post("/settle", garbage), post("/settle", v2(base, signed)), post("/settle", garbage)]);
     expect(answers[2]).toMatchObject({ success: true });
     for (const i of [0, 1, 3]) expect(answers[i]).toMatchObject({ success: false, errorReason: "invalid_exact_evm_payload_signature" });
-    expect(await chainReader(base).balanceOf(base.payTo)).toBe(payToBefore + 1000n);
+    expect(await chainView(base).balanceOf(base.payTo)).toBe(payToBefore + 1000n);
   });
 });
 
@@ -310,7 +306,7 @@ describe("another tenant cannot take a pending payment's one success answer", ()
     const keys = { a: "tenant-a-key-0001", b: "tenant-b-key-0002" };
     const tenants = await startFacilitator({ networks: ["base-sepolia"], networkOverrides: evmWorldOverrides(fx.world), evmKeys: fx.world.facilitatorKeys, apiKeys: [keys.a, keys.b], receiptTimeoutMs: 300 });
     const as = async (key: string, path: "/verify" | "/settle", body: unknown) => {
-      const res = await fetch(`${tenants.url}${path}`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${key}` }, body: JSON.stringify(body) });
+      const res = await postJson(`${tenants.url}${path}`, body, { authorization: `Bearer ${key}` });
       return (await res.json()) as Record<string, unknown>;
     };
     try {
@@ -336,8 +332,7 @@ describe("another tenant cannot take a pending payment's one success answer", ()
 
 describe("answers quote no secret of the RPC", () => {
   it("a node that echoes its URL's key and host in errors: the answer carries neither", async () => {
-    const { createServer } = await import("node:http");
-    const node = createServer((req, res) => {
+    const node = await listen((req, res) => {
       let body = "";
       req.on("data", (c) => (body += c)).on("end", () => {
         const calls = [JSON.parse(body)].flat() as { id: number }[];
@@ -345,8 +340,7 @@ describe("answers quote no secret of the RPC", () => {
         res.setHeader("content-type", "application/json").end(JSON.stringify(Array.isArray(JSON.parse(body)) ? answer : answer[0]));
       });
     });
-    await new Promise<void>((r) => node.listen(0, "127.0.0.1", () => r()));
-    const rpcUrl = `http://127.0.0.1:${(node.address() as { port: number }).port}/v2/SECRET-KEY-1234567`;
+    const rpcUrl = `${node.url}/v2/SECRET-KEY-1234567`;
     const leaky = await startFacilitator({ networks: ["base-sepolia"], networkOverrides: [{ ...evmWorldOverrides(fx.world)[0]!, rpcUrl }], evmKeys: fx.world.facilitatorKeys });
     try {
       const body = v2(base, await signEip3009Payload(privateKeyToAccount(base.payer.privateKey), { domain: domainOf(base), to: base.payTo, value: 1000n }));
@@ -357,7 +351,7 @@ describe("answers quote no secret of the RPC", () => {
       }
     } finally {
       await leaky.stop();
-      node.close();
+      await node.close();
     }
   });
 });

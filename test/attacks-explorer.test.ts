@@ -22,17 +22,16 @@
  *  - Anonymous GET /ready ran every check and listed each signer's address and balance: one run per
  *    15 s whatever the probes, and anonymous callers learn the status and the failing checks' names.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, request, type IncomingMessage, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import vm from "node:vm";
 import express from "express";
 import { createPublicClient, createWalletClient, encodeFunctionData, http, keccak256, parseAbi, toHex, type Address, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAuditor } from "@facilitator/auditor";
-import { deployContract, devKey, DevRole, localChain, refusingUrl, startAnvil, startWalrusService, type AnvilNode, type WalrusService } from "@facilitator/devnet";
+import { CHAIN_IDS, deployContract, devKey, DevRole, localChain, refusingUrl, startAnvil, startWalrusService, type AnvilNode, type WalrusService } from "@facilitator/devnet";
 import { buildBatchTree, type BatchTree } from "../packages/inference/src/merkle.ts";
 import { recordId, type InferenceRecord } from "../packages/inference/src/records.ts";
 import { signTeeRecord } from "../packages/inference/src/tee.ts";
@@ -40,8 +39,9 @@ import { composeServices, type Services } from "../packages/server/src/compose.t
 import { loadConfig, type Config } from "../packages/server/src/config.ts";
 import { createLogger } from "../packages/server/src/logger.ts";
 import { explorerRoutes, type ExplorerLimits } from "../packages/server/src/routes/explorer.ts";
+import { loadExplorerVerify } from "./helpers/explorer-page.ts";
 
-const CHAIN_ID = 84532;
+const CHAIN_ID = CHAIN_IDS["base-sepolia"];
 const FAKE_KEY = "sk_live_4f9a2c7e1b8d6035aa71c2e9";
 const RELAY_ABI = parseAbi([
   "function settleBatch(bytes32 merkleRoot, uint256 batchSize, bytes walrusBlobId)",
@@ -436,14 +436,7 @@ describe("9. the RPC proxy forwards only the page's reads", () => {
   });
 
   it("still carries the page's own verification, in one block at a time", async () => {
-    const source = readFileSync(new URL("../packages/server/src/routes/explorer-assets/verify.js", import.meta.url), "utf8");
-    const context: Record<string, unknown> = { TextEncoder };
-    vm.createContext(context);
-    vm.runInContext(`${source}\nthis.ExplorerVerify = ExplorerVerify;`, context);
-    const page = context.ExplorerVerify as {
-      leafHash(leaf: object): Hex;
-      verifyResult(result: object, opts: { rpc: (m: string, p: unknown[]) => Promise<unknown>; relay: string }): Promise<{ verified: boolean; checks: { name: string; ok: boolean; detail: string }[] }>;
-    };
+    const page = loadExplorerVerify();
     const through = async (method: string, params: unknown[]) => {
       const body = await (await rpc(url, method, params)).json();
       if (body.error) throw new Error(`${method}: ${body.error.message}`);

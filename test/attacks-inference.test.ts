@@ -16,10 +16,11 @@ import { parseAbiItem, toHex, type Address, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { HTTPFacilitatorClient } from "@x402/core/server";
 import { devKey, DevRole, evmWorldOverrides, waitFor, type EvmWorldNetwork } from "@facilitator/devnet";
-import { signEip3009Payload } from "@facilitator/evm";
 import { leafStruct, loadBatchDump, recordId, SETTLEMENT_RELAY_ABI, signTeeRecord, type InferenceRecord } from "@facilitator/inference";
+import { postJson } from "@facilitator/server/testing";
 import { startFacilitator, startFacilitatorWithInference, type InferenceFixture, type RunningFacilitator } from "./helpers/facilitator.ts";
-import { chainReader } from "./helpers/evm.ts";
+import { chainView } from "./helpers/chain.ts";
+import { evmPaymentBody } from "./helpers/payments.ts";
 
 let fx: InferenceFixture;
 let n: EvmWorldNetwork;
@@ -68,31 +69,19 @@ function recordHeaders(r: Partial<InferenceRecord>): Record<string, string> {
 
 /** A v2 payment of `amount` from the payer to `payTo`, signed by the payer, and its body. */
 async function payment(over: { amount?: bigint; payTo?: Address } = {}) {
-  const amount = over.amount ?? 500n;
-  const payTo = over.payTo ?? n.payTo;
-  const requirements = { scheme: "exact", network: n.caip2, amount: amount.toString(), asset: n.asset.address, payTo, maxTimeoutSeconds: 60, extra: { name: n.asset.name, version: n.asset.version } };
-  const payload = await signEip3009Payload(privateKeyToAccount(n.payer.privateKey), {
-    domain: { name: n.asset.name, version: n.asset.version, chainId: n.chainId, verifyingContract: n.asset.address },
-    to: payTo,
-    value: amount,
-  });
-  const paymentPayload = { x402Version: 2, accepted: requirements, payload };
-  return { paymentPayload, requirements, body: { x402Version: 2, paymentPayload, paymentRequirements: requirements } };
+  const { body } = await evmPaymentBody(n, over.amount ?? 500n, { payTo: over.payTo });
+  return { paymentPayload: body.paymentPayload, requirements: body.paymentRequirements, body };
 }
 
 async function settle(headers: Record<string, string>, over: { amount?: bigint; payTo?: Address; url?: string } = {}) {
   const { body } = await payment(over);
-  const res = await fetch(`${over.url ?? fx.url}/settle`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
+  const res = await postJson(`${over.url ?? fx.url}/settle`, body, headers);
   expect(res.status).toBe(200);
   return (await res.json()) as Record<string, any>;
 }
 
 async function door(body: unknown, opts: { key?: string; url?: string } = {}) {
-  const res = await fetch(`${opts.url ?? fx.url}/inference/settlements`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${opts.key ?? fx.apiKey}` },
-    body: JSON.stringify(body),
-  });
+  const res = await postJson(`${opts.url ?? fx.url}/inference/settlements`, body, { authorization: `Bearer ${opts.key ?? fx.apiKey}` });
   return { status: res.status, body: (await res.json()) as Record<string, any> };
 }
 
@@ -109,7 +98,7 @@ async function idle(services = fx.services) {
 
 /** Everything that could move: tokens of payer and payee, the signers' and relayer's ETH and transactions, the queue's records. */
 async function snapshot(signers: Address[] = fx.world.facilitatorKeys.map((k) => privateKeyToAccount(k).address), services = fx.services) {
-  const chain = chainReader(n);
+  const chain = chainView(n);
   const accounts = [...signers, relayer];
   const { records } = await services.inference.service.queue.stats();
   return {
@@ -129,7 +118,7 @@ function expectRefused(body: Record<string, any>, reason: string) {
 
 /** Relay events naming these hashes. */
 async function relayEvents(event: typeof SETTLEMENT_EVENT | typeof METADATA_EVENT, inputHash: Hex, outputHash: Hex) {
-  return chainReader(n).client.getLogs({ address: fx.relayAddress, event, args: { inputHash, outputHash } as never, fromBlock: 0n });
+  return chainView(n).client.getLogs({ address: fx.relayAddress, event, args: { inputHash, outputHash } as never, fromBlock: 0n });
 }
 
 describe("anonymous records in /settle headers (TEE_KEYS set, /settle open)", () => {
@@ -251,19 +240,19 @@ describe("one attestation, one id, anchored once", () => {
 
     // After anchoring, both spellings are still the one record: no second anchoring, no relayer gas.
     await idle();
-    const relayerSent = await chainReader(n).txCount(relayer);
+    const relayerSent = await chainView(n).txCount(relayer);
     expect((await door(raw)).body).toMatchObject({ id, duplicate: true, status: "anchored" });
     expect((await door({ records: [record, raw] })).body.results).toEqual([
       { id, status: "anchored", duplicate: true },
       { id, status: "anchored", duplicate: true },
     ]);
     await new Promise((r) => setTimeout(r, 1_000)); // several batch timeouts: a second anchoring would happen now
-    expect(await chainReader(n).txCount(relayer)).toBe(relayerSent);
+    expect(await chainView(n).txCount(relayer)).toBe(relayerSent);
     expect(await relayEvents(SETTLEMENT_EVENT, record.inputHash, record.outputHash)).toHaveLength(1);
 
     // What is stored is the form the relay's verifyTeeSignature accepts (the v 0/1 form it refuses).
     const verify = (r: InferenceRecord) =>
-      chainReader(n).client.readContract({ address: fx.relayAddress, abi: SETTLEMENT_RELAY_ABI, functionName: "verifyTeeSignature", args: [fx.tee.address, leafStruct(r)] });
+      chainView(n).client.readContract({ address: fx.relayAddress, abi: SETTLEMENT_RELAY_ABI, functionName: "verifyTeeSignature", args: [fx.tee.address, leafStruct(r)] });
     expect(await verify({ ...record, teeSignature: (await view(id)).teeSignature })).toBe(true);
     expect(await verify(raw)).toBe(false);
   });

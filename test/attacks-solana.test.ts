@@ -12,7 +12,8 @@ import { Reason } from "@facilitator/core";
 import { setupSolanaWorld, type SolanaWorld } from "@facilitator/devnet";
 import { DEFAULT_MAX_COMPUTE_UNITS, DEFAULT_MAX_PRIORITY_FEE_LAMPORTS, MAX_COMPUTE_UNIT_PRICE_MICROLAMPORTS } from "@facilitator/svm";
 import { ConfigError, loadConfig } from "../packages/server/src/config.ts";
-import { startFacilitator, type RunningFacilitator } from "./helpers/facilitator.ts";
+import { postJson } from "@facilitator/server/testing";
+import { startFacilitatorOnSolana, type RunningFacilitator } from "./helpers/facilitator.ts";
 import {
   buildPaymentTx,
   chainSnapshot,
@@ -22,25 +23,17 @@ import {
   tokenBalance,
   type PaymentTxOptions,
   type SolanaFixture,
-} from "./solana-fixture.ts";
+} from "./helpers/solana.ts";
 
 let fx: SolanaFixture;
 let facilitator: RunningFacilitator;
 /** The attacker's own mint, with its own holder and payee: real accounts on the same chain, not accepted by us. */
 let rogue: SolanaWorld;
 
-const facilitatorFor = (fixture: SolanaFixture, config: Parameters<typeof startFacilitator>[0] = {}) =>
-  startFacilitator({
-    networks: ["solana-devnet"],
-    networkOverrides: [{ name: "solana-devnet", rpcUrl: fixture.rpc.rpcUrl, asset: { address: fixture.world.mint } }],
-    svmKeys: fixture.world.feePayers.map((f) => f.secretKey),
-    ...config,
-  });
-
 beforeAll(async () => {
   fx = await startSolanaFixture();
   rogue = await setupSolanaWorld(fx.rpc, { decimals: 6, feePayerCount: 0 });
-  facilitator = await facilitatorFor(fx);
+  facilitator = await startFacilitatorOnSolana(fx);
 });
 afterAll(async () => {
   await facilitator?.stop();
@@ -87,7 +80,7 @@ function body(version: 1 | 2, transaction: string, ask: Ask) {
 }
 
 async function post(url: string, endpoint: "verify" | "settle", payload: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(`${url}/${endpoint}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(payload) });
+  const res = await postJson(`${url}/${endpoint}`, payload);
   expect(res.status).toBe(200);
   return (await res.json()) as Record<string, unknown>;
 }
@@ -248,7 +241,7 @@ describe("the caps come from the environment", () => {
 
   it("tighter caps from the environment reach the mechanism: the official clients' budget is refused", async () => {
     const tight = loadConfig({ SVM_MAX_COMPUTE_UNITS: "10000", SVM_MAX_PRIORITY_FEE_LAMPORTS: "0" });
-    const strict = await facilitatorFor(fx, { svmMaxComputeUnits: tight.svmMaxComputeUnits, svmMaxPriorityFeeLamports: tight.svmMaxPriorityFeeLamports });
+    const strict = await startFacilitatorOnSolana(fx, { svmMaxComputeUnits: tight.svmMaxComputeUnits, svmMaxPriorityFeeLamports: tight.svmMaxPriorityFeeLamports });
     try {
       const before = await everything();
       const official = body(2, await buildPaymentTx(fx, { unitLimit: 20_000, microLamportsPerUnit: 1n }), { amount: 10_000n });

@@ -3,18 +3,18 @@
  * button's verdict, computed in the browser against the root read from the chain (anvil, a real
  * SettlementRelay, the local Walrus-compatible service).
  */
-import type { Server } from "node:http";
 import express from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { explorerRoutes, type ExplorerLookup } from "../packages/server/src/routes/explorer.ts";
-import { CHROMIUM_PATH, hasChromium, launchChromium, type BrowserContext, type Page } from "../packages/auditor/src/testing/chromium.ts";
-import { CHAIN_ID, startAuditWorld, type Anchored, type AuditWorld } from "./auditor-world.ts";
+import { CHROMIUM_PATH, hasChromium, launchChromium, type BrowserContext, type Page } from "@facilitator/auditor/testing";
+import { listen, type Listening } from "@facilitator/server/testing";
+import { CHAIN_ID, startAuditWorld, type Anchored, type AuditWorld } from "./helpers/auditor-world.ts";
 
 const browserPresent = hasChromium();
 if (!browserPresent) console.warn(`auditor-explorer: SKIPPING the browser test: ${CHROMIUM_PATH} is absent (apt-get install -y chromium)`);
 
 let world: AuditWorld;
-let server: Server;
+let server: Listening;
 let baseUrl: string;
 let browser: BrowserContext;
 let closeBrowser: (() => Promise<void>) | undefined;
@@ -38,10 +38,8 @@ describe.skipIf(!browserPresent)("explorer page in headless Chromium", () => {
         statusLookup: async (q) => lookups.get(q.toLowerCase()),
       }),
     );
-    server = await new Promise<Server>((resolve) => {
-      const s = app.listen(0, "127.0.0.1", () => resolve(s));
-    });
-    baseUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    server = await listen(app);
+    baseUrl = server.url;
     const launched = await launchChromium();
     browser = launched.context;
     closeBrowser = launched.close;
@@ -49,7 +47,7 @@ describe.skipIf(!browserPresent)("explorer page in headless Chromium", () => {
 
   afterAll(async () => {
     await closeBrowser?.();
-    await new Promise((r) => (server ? server.close(r) : r(undefined)));
+    await server?.close();
     await world?.stop();
   });
 

@@ -3,29 +3,26 @@
  * Walrus's own encoder (about 3 s per blob). No Walrus network runs here, so a small aggregator
  * stand-in serves blobs under their real ids; the local service's ids (content sha256) fail it.
  */
-import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAuditor, walrusBlobId } from "@facilitator/auditor";
-import { CHAIN_ID, startAuditWorld, type AuditWorld } from "./auditor-world.ts";
+import { listen, type Listening } from "@facilitator/server/testing";
+import { CHAIN_ID, startAuditWorld, type AuditWorld } from "./helpers/auditor-world.ts";
 
 let world: AuditWorld;
-let aggregator: Server;
-let aggregatorUrl: string;
+let aggregator: Listening;
 const blobs = new Map<string, Buffer>();
 
 beforeAll(async () => {
   world = await startAuditWorld();
   // Stands in for a Walrus aggregator (GET /v1/blobs/{id} -> bytes | 404): none can run here.
-  aggregator = createServer((req, res) => {
+  aggregator = await listen((req, res) => {
     const body = blobs.get((req.url ?? "").replace(/^\/v1\/blobs\//, ""));
     res.writeHead(body ? 200 : 404).end(body ?? "not found");
   });
-  await new Promise<void>((r) => aggregator.listen(0, "127.0.0.1", r));
-  aggregatorUrl = `http://127.0.0.1:${(aggregator.address() as { port: number }).port}`;
 });
 
 afterAll(async () => {
-  await new Promise((r) => (aggregator ? aggregator.close(r) : r(undefined)));
+  await aggregator?.close();
   await world?.stop();
 });
 
@@ -41,7 +38,7 @@ describe("blob ids checked against Walrus's own encoding", () => {
     const local = await world.anchorBatch([world.record("local id 1")]);
     blobs.set(local.blobId, Buffer.from(local.tree.dumpJson));
 
-    const auditor = await createAuditor({ rpcUrl: world.rpcUrl, chainId: CHAIN_ID, relayAddress: world.relay, aggregatorUrl, teeKeys: world.teeKeys, blobIdCheck: "walrus" });
+    const auditor = await createAuditor({ rpcUrl: world.rpcUrl, chainId: CHAIN_ID, relayAddress: world.relay, aggregatorUrl: aggregator.url, teeKeys: world.teeKeys, blobIdCheck: "walrus" });
     const good = await auditor.verifyBatch(tree.root);
     expect(good.verified).toBe(true);
     expect(good.checks.find((c) => c.name === "blob-id")!.detail).toBe(`content hashes to ${realId} under Walrus's encoding`);

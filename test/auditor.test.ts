@@ -6,7 +6,6 @@
  */
 import { spawn } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync, mkdtempSync } from "node:fs";
-import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,8 +13,9 @@ import { createPublicClient, createWalletClient, encodeFunctionData, http, kecca
 import { privateKeyToAccount } from "viem/accounts";
 import { localChain, repoRoot } from "@facilitator/devnet";
 import { CHECK_ORDER, createAuditor, type AuditConfig, type Auditor, type AuditReport } from "@facilitator/auditor";
+import { listen } from "@facilitator/server/testing";
 import { SETTLEMENT_RELAY_ABI } from "../packages/inference/src/relay.ts";
-import { CHAIN_ID, startAuditWorld, type Anchored, type AuditWorld } from "./auditor-world.ts";
+import { CHAIN_ID, startAuditWorld, type Anchored, type AuditWorld } from "./helpers/auditor-world.ts";
 
 let world: AuditWorld;
 let auditor: Auditor;
@@ -342,21 +342,19 @@ interface HintServer {
  */
 async function startHintServer(): Promise<HintServer> {
   const answers = new Map<string, unknown>();
-  const server: Server = createServer((req, res) => {
+  const { url, close } = await listen((req, res) => {
     const id = decodeURIComponent((req.url ?? "").replace(/^\/inference\/settlements\//, ""));
     const body = answers.get(id);
     res.writeHead(body ? 200 : 404, { "content-type": "application/json" });
     res.end(JSON.stringify(body ?? { error: "not_found" }));
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
   return {
     url,
     serve(id, body) {
       answers.set(id, body);
       return `${url}/inference/settlements/${encodeURIComponent(id)}`;
     },
-    stop: () => new Promise((r) => server.close(() => r())),
+    stop: close,
   };
 }
 

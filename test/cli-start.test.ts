@@ -10,9 +10,9 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { privateKeyToAccount } from "viem/accounts";
 import { devnetJsonPath, devKey, freePort, repoRoot, startAnvil, deployTestUsdc, waitFor } from "@facilitator/devnet";
-import { signEip3009Payload } from "@facilitator/evm";
+import { postJson } from "@facilitator/server/testing";
+import { evmPaymentBody } from "./helpers/payments.ts";
 
 const tsx = join(repoRoot, "node_modules", ".bin", "tsx");
 const cli = join(repoRoot, "packages", "server", "src", "cli.ts");
@@ -81,18 +81,8 @@ describe("the embedded default", () => {
     expect(started.output()).toContain("payer test key");
 
     // An official-shaped v2 payment through the running facilitator.
-    const n = devnet.networks["base-sepolia"];
-    const requirements = { scheme: "exact", network: n.caip2, amount: "777", asset: n.asset.address, payTo: n.payTo, maxTimeoutSeconds: 60, extra: { name: n.asset.name, version: n.asset.version } };
-    const payload = await signEip3009Payload(privateKeyToAccount(n.payer.privateKey), {
-      domain: { name: n.asset.name, version: n.asset.version, chainId: n.chainId, verifyingContract: n.asset.address },
-      to: n.payTo,
-      value: 777n,
-    });
-    const settle = await fetch(`${devnet.facilitatorUrl}/settle`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ x402Version: 2, paymentPayload: { x402Version: 2, accepted: requirements, payload }, paymentRequirements: requirements }),
-    });
+    const { body } = await evmPaymentBody(devnet.networks["base-sepolia"], 777n);
+    const settle = await postJson(`${devnet.facilitatorUrl}/settle`, body);
     expect(await settle.json()).toMatchObject({ success: true, network: "eip155:84532" });
 
     // `pnpm demo` against this world: official clients on every network, anchoring, audit.

@@ -4,9 +4,6 @@
  * and one settlement ledger. One `@x402/express` resource server charges on all three; one
  * `@x402/fetch` client pays them all (official ExactEvmScheme, our permit scheme for MegaETH).
  */
-import { once } from "node:events";
-import type { Server } from "node:http";
-import express from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getAddress, type Hash } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
@@ -14,18 +11,20 @@ import { x402Client } from "@x402/core/client";
 import { HTTPFacilitatorClient } from "@x402/core/server";
 import { registerExactEvmScheme } from "@x402/evm/exact/client";
 import { ExactEvmScheme } from "@x402/evm/exact/server";
-import { paymentMiddleware, x402ResourceServer } from "@x402/express";
+import { x402ResourceServer } from "@x402/express";
 import { decodePaymentResponseHeader, wrapFetchWithPayment } from "@x402/fetch";
 import { PermitExactServerScheme, registerPermitScheme } from "@facilitator/evm";
+import type { Listening } from "@facilitator/server/testing";
 import { startFacilitatorOnWorld, type FacilitatorFixture } from "./helpers/facilitator.ts";
-import { chainReader } from "./helpers/evm.ts";
+import { chainView } from "./helpers/chain.ts";
+import { evmAccepts, startPaidServer } from "./helpers/resource-server.ts";
 
 const NETWORKS = ["base-sepolia", "megaeth", "og-evm"] as const;
 /** Two routes per network, so each chain settles more than one payment at once. */
 const PRICES = { "base-sepolia": ["1100", "1200"], megaeth: ["2100000000000000000", "2200000000000000000"], "og-evm": ["3100", "3200"] } as const;
 
 let fx: FacilitatorFixture;
-let server: Server;
+let server: Listening;
 let base: string;
 
 beforeAll(async () => {
@@ -37,34 +36,19 @@ beforeAll(async () => {
   const routes = Object.fromEntries(
     NETWORKS.flatMap((name) => {
       const n = fx.world.networks[name]!;
-      return PRICES[name].map((amount, i) => [
-        `GET /${name}/${i}`,
-        {
-          accepts: {
-            scheme: "exact",
-            network: n.caip2 as `${string}:${string}`,
-            payTo: n.payTo,
-            price: { amount, asset: n.asset.address, extra: { name: n.asset.name, version: n.asset.version } },
-            maxTimeoutSeconds: 60,
-          },
-          description: `${name} report ${i}`,
-        },
-      ]);
+      return PRICES[name].map((amount, i) => [`GET /${name}/${i}`, { accepts: evmAccepts(n, amount), description: `${name} report ${i}` }]);
     }),
   );
-  const app = express();
-  app.use(paymentMiddleware(routes, resourceServer));
-  app.get("/:network/:i", (req, res) => void res.json({ network: req.params.network, report: Number(req.params.i) }));
-  server = app.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  server = await startPaidServer(
+    routes,
+    resourceServer,
+    (app) => app.get("/:network/:i", (req, res) => void res.json({ network: req.params.network, report: Number(req.params.i) })),
+  );
+  base = server.url;
 });
 
 afterAll(async () => {
-  if (server) {
-    server.close();
-    await once(server, "close");
-  }
+  await server?.close();
   await fx?.stop();
 });
 
@@ -91,7 +75,7 @@ describe("one facilitator for base-sepolia, megaeth and og-evm", () => {
     const pay = wrapFetchWithPayment(fetch, client);
 
     const before = Object.fromEntries(
-      await Promise.all(NETWORKS.map(async (name) => [name, await chainReader(fx.world.networks[name]!).balanceOf(fx.world.networks[name]!.payTo)] as const)),
+      await Promise.all(NETWORKS.map(async (name) => [name, await chainView(fx.world.networks[name]!).balanceOf(fx.world.networks[name]!.payTo)] as const)),
     );
     // The two MegaETH payments sign permits for the same owner: a permit nonce serves one payment at a
     // time, so those two go one after the other; everything else runs concurrently.
@@ -111,13 +95,13 @@ describe("one facilitator for base-sepolia, megaeth and og-evm", () => {
     for (const { name, settlement } of results) {
       const n = fx.world.networks[name]!;
       expect(settlement).toMatchObject({ success: true, network: n.caip2, payer: payer.address });
-      const receipt = await chainReader(n).client.getTransactionReceipt({ hash: settlement.transaction as Hash });
+      const receipt = await chainView(n).client.getTransactionReceipt({ hash: settlement.transaction as Hash });
       expect(receipt.status).toBe("success");
       expect(fx.world.facilitatorKeys.map((k) => privateKeyToAccount(k).address)).toContain(getAddress(receipt.from));
     }
     for (const name of NETWORKS) {
       const n = fx.world.networks[name]!;
-      const chain = chainReader(n);
+      const chain = chainView(n);
       const paid = PRICES[name].reduce((sum, a) => sum + BigInt(a), 0n);
       expect(await chain.balanceOf(n.payTo)).toBe(before[name]! + paid);
       expect(await chain.ethBalance(payer.address)).toBe(0n);

@@ -2,9 +2,6 @@
  * The official x402 packages as third parties: v1 (`x402@1.2.0`) and v2 (`@x402/*` 2.27) clients and
  * resource servers pay through our facilitator on local chains with the real chain ids.
  */
-import { once } from "node:events";
-import type { Server } from "node:http";
-import express from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { privateKeyToAccount } from "viem/accounts";
 import { createPaymentHeader } from "x402/client";
@@ -14,10 +11,12 @@ import { x402Client } from "@x402/core/client";
 import { HTTPFacilitatorClient } from "@x402/core/server";
 import { registerExactEvmScheme } from "@x402/evm/exact/client";
 import { ExactEvmScheme } from "@x402/evm/exact/server";
-import { paymentMiddleware, x402ResourceServer } from "@x402/express";
+import { x402ResourceServer } from "@x402/express";
 import { decodePaymentResponseHeader, wrapFetchWithPayment } from "@x402/fetch";
 import { startFacilitatorOnWorld, type FacilitatorFixture } from "./helpers/facilitator.ts";
-import { chainReader } from "./helpers/evm.ts";
+import type { Listening } from "@facilitator/server/testing";
+import { chainView } from "./helpers/chain.ts";
+import { evmAccepts, startPaidServer } from "./helpers/resource-server.ts";
 
 let fx: FacilitatorFixture;
 
@@ -31,7 +30,7 @@ afterAll(async () => {
 describe("x402@1.2.0 (protocol v1) through useFacilitator", () => {
   it("verifies and settles a base-sepolia payment; funds move on chain", async () => {
     const n = fx.world.networks["base-sepolia"]!;
-    const chain = chainReader(n);
+    const chain = chainView(n);
     const requirements = {
       scheme: "exact" as const,
       network: "base-sepolia" as const,
@@ -68,12 +67,9 @@ describe("x402@1.2.0 (protocol v1) through useFacilitator", () => {
 });
 
 describe("@x402/express resource server with an @x402/fetch client (protocol v2)", () => {
-  const servers: Server[] = [];
+  const servers: Listening[] = [];
   afterAll(async () => {
-    for (const s of servers) {
-      s.close();
-      await once(s, "close");
-    }
+    for (const s of servers) await s.close();
   });
 
   async function paidServer(networkName: "base-sepolia" | "og-evm", amount: string): Promise<string> {
@@ -82,29 +78,13 @@ describe("@x402/express resource server with an @x402/fetch client (protocol v2)
       n.caip2 as `${string}:${string}`,
       new ExactEvmScheme(),
     );
-    const app = express();
-    app.use(
-      paymentMiddleware(
-        {
-          "GET /report": {
-            accepts: {
-              scheme: "exact",
-              network: n.caip2 as `${string}:${string}`,
-              payTo: n.payTo,
-              price: { amount, asset: n.asset.address, extra: { name: n.asset.name, version: n.asset.version } },
-              maxTimeoutSeconds: 60,
-            },
-            description: "a paid report",
-          },
-        },
-        resourceServer,
-      ),
+    const server = await startPaidServer(
+      { "GET /report": { accepts: evmAccepts(n, amount), description: "a paid report" } },
+      resourceServer,
+      (app) => app.get("/report", (_req, res) => void res.json({ report: "paid content" })),
     );
-    app.get("/report", (_req, res) => void res.json({ report: "paid content" }));
-    const server = app.listen(0, "127.0.0.1");
-    await once(server, "listening");
     servers.push(server);
-    return `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    return server.url;
   }
 
   function payingFetch(networkName: "base-sepolia" | "og-evm") {
@@ -117,7 +97,7 @@ describe("@x402/express resource server with an @x402/fetch client (protocol v2)
 
   it.each(["base-sepolia", "og-evm"] as const)("on %s: 402, pay, 200 with PAYMENT-RESPONSE, balances moved", async (networkName) => {
     const n = fx.world.networks[networkName]!;
-    const chain = chainReader(n);
+    const chain = chainView(n);
     const base = await paidServer(networkName, "1234");
 
     const unpaid = await fetch(`${base}/report`);

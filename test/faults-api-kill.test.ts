@@ -14,20 +14,11 @@ import { getAddress, type Hex } from "viem";
 import { devKey, DevRole, waitFor } from "@facilitator/devnet";
 import { eip3009LedgerKey } from "@facilitator/evm";
 import { RedisLedger } from "@facilitator/ledger";
-import {
-  chainView,
-  evmPaymentBody,
-  nodeRpc,
-  postJson,
-  spawnFacilitator,
-  startFaultProxy,
-  startProcessWorld,
-  stopAll,
-  type FacilitatorProcess,
-  type FaultProxy,
-  type HttpAnswer,
-  type ProcessWorld,
-} from "./helpers/processes.ts";
+import { spawnFacilitator, startProcessWorld, stopAll, type FacilitatorProcess, type ProcessWorld } from "./helpers/processes.ts";
+import { startFaultProxy, type FaultProxy } from "./helpers/fault-proxy.ts";
+import { postForAnswer, type HttpAnswer } from "./helpers/http.ts";
+import { evmPaymentBody } from "./helpers/payments.ts";
+import { chainView, nodeRpc } from "./helpers/chain.ts";
 
 const KEY_A = devKey(DevRole.facilitator);
 const KEY_B = devKey(DevRole.facilitator2);
@@ -79,11 +70,11 @@ describe("an API process killed with SIGKILL mid-settle", () => {
 
     // 1. Mining paused: A signs, records and sends the first payments; they wait in the pool.
     await nodeRpc(anvil, "evm_setAutomine", [false]);
-    const inFlight: Promise<HttpAnswer>[] = broadcastOnes.map((p) => postJson(`${apiA.url}/settle`, p.body));
+    const inFlight: Promise<HttpAnswer>[] = broadcastOnes.map((p) => postForAnswer(`${apiA.url}/settle`, p.body));
     await waitFor(async () => (await chain.client.getTransactionCount({ address: A, blockTag: "pending" })) - txA === 8, "A's 8 transactions in the pool", 10_000);
     // 2. A's node goes silent: the next payments are claimed in the ledger and stop before signing.
     proxy.setMode("hang");
-    inFlight.push(...claimedOnes.map((p) => postJson(`${apiA.url}/settle`, p.body)));
+    inFlight.push(...claimedOnes.map((p) => postForAnswer(`${apiA.url}/settle`, p.body)));
     await waitFor(async () => {
       const entries = await Promise.all(all.map((p) => ledger.get(keyOf(p.nonce))));
       return entries.every((e, i) => e?.state === (i < 8 ? "broadcast" : "claimed"));
@@ -96,7 +87,7 @@ describe("an API process killed with SIGKILL mid-settle", () => {
       return now.every((e, i) => e!.version >= seen[i]!.version + 3 && e!.state === seen[i]!.state);
     }, "three renewals of every lease A holds", 20 * LEASE_MS);
     for (const p of [broadcastOnes[0]!, claimedOnes[0]!]) {
-      const meanwhile = await postJson(`${apiB.url}/settle`, p.body);
+      const meanwhile = await postForAnswer(`${apiB.url}/settle`, p.body);
       expect(meanwhile.body, JSON.stringify(meanwhile.body)).toMatchObject({ success: false, errorReason: "duplicate_settlement" });
       expect(meanwhile.body.errorMessage ?? JSON.stringify(meanwhile.body)).toMatch(/settling this payment right now/);
     }
@@ -118,7 +109,7 @@ describe("an API process killed with SIGKILL mid-settle", () => {
         const answers: HttpAnswer[] = [];
         heard.set(p.nonce, answers);
         for (;;) {
-          const a = await postJson(`${apiB.url}/settle`, p.body, { timeoutMs: RECEIPT_MS + 10_000 });
+          const a = await postForAnswer(`${apiB.url}/settle`, p.body, { timeoutMs: RECEIPT_MS + 10_000 });
           answers.push(a);
           if (a.body.success) return;
           if (Date.now() > deadline) throw new Error(`no success for ${p.nonce} within ${TAKEOVER_BOUND_MS} ms of the kill: ${JSON.stringify(answers.map((x) => x.body))}`);
@@ -146,7 +137,7 @@ describe("an API process killed with SIGKILL mid-settle", () => {
     const moved = all.reduce((s, p) => s + BigInt((p.body.paymentRequirements as { amount: string }).amount), 0n);
     expect((await chain.balanceOf(pw.chain.payTo)) - paidBefore).toBe(moved);
     // A last repeat of any of them is a duplicate: the one success was given.
-    const again = await postJson(`${apiB.url}/settle`, broadcastOnes[0]!.body);
+    const again = await postForAnswer(`${apiB.url}/settle`, broadcastOnes[0]!.body);
     expect(again.body).toMatchObject({ success: false, errorReason: "duplicate_settlement" });
   });
 });

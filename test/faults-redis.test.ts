@@ -9,18 +9,11 @@ import { privateKeyToAccount } from "viem/accounts";
 import type { Hex } from "viem";
 import { devKey, DevRole, waitFor } from "@facilitator/devnet";
 import { recordId } from "@facilitator/inference";
-import {
-  chainView,
-  evmPaymentBody,
-  postJson,
-  relayBatches,
-  spawnFacilitator,
-  startProcessWorld,
-  stopAll,
-  type FacilitatorProcess,
-  type HttpAnswer,
-  type ProcessWorld,
-} from "./helpers/processes.ts";
+import { spawnFacilitator, startProcessWorld, stopAll, type FacilitatorProcess, type ProcessWorld } from "./helpers/processes.ts";
+import { postForAnswer, type HttpAnswer } from "./helpers/http.ts";
+import { evmPaymentBody } from "./helpers/payments.ts";
+import { chainView } from "./helpers/chain.ts";
+import { relayBatches } from "./helpers/relay.ts";
 
 const KEY = devKey(DevRole.facilitator);
 const SIGNER = privateKeyToAccount(KEY).address;
@@ -52,8 +45,8 @@ afterAll(async () => {
 const hex32 = (): Hex => `0x${randomBytes(32).toString("hex")}`;
 const records = (n: number) => Array.from({ length: n }, () => ({ inputHash: hex32(), outputHash: hex32() }));
 
-const intake = (body: unknown) => postJson(`${api.url}/inference/settlements`, body, { headers: { authorization: `Bearer ${pw.inferenceApiKey}` }, timeoutMs: ANSWER_BOUND_MS });
-const settle = (body: unknown) => postJson(`${api.url}/settle`, body, { timeoutMs: ANSWER_BOUND_MS });
+const intake = (body: unknown) => postForAnswer(`${api.url}/inference/settlements`, body, { headers: { authorization: `Bearer ${pw.inferenceApiKey}` }, timeoutMs: ANSWER_BOUND_MS });
+const settle = (body: unknown) => postForAnswer(`${api.url}/settle`, body, { timeoutMs: ANSWER_BOUND_MS });
 const lookup = async (id: Hex) => {
   const res = await fetch(`${api.url}/inference/settlements/${id}`, { signal: AbortSignal.timeout(ANSWER_BOUND_MS) });
   return { status: res.status, body: await res.json() };

@@ -6,18 +6,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { privateKeyToAccount } from "viem/accounts";
 import { devKey, DevRole, waitFor } from "@facilitator/devnet";
-import {
-  chainView,
-  evmPaymentBody,
-  postJson,
-  spawnFacilitator,
-  startFaultProxy,
-  startProcessWorld,
-  stopAll,
-  type FacilitatorProcess,
-  type FaultProxy,
-  type ProcessWorld,
-} from "./helpers/processes.ts";
+import { spawnFacilitator, startProcessWorld, stopAll, type FacilitatorProcess, type ProcessWorld } from "./helpers/processes.ts";
+import { startFaultProxy, type FaultProxy } from "./helpers/fault-proxy.ts";
+import { postForAnswer } from "./helpers/http.ts";
+import { evmPaymentBody } from "./helpers/payments.ts";
+import { chainView } from "./helpers/chain.ts";
 
 const KEY = devKey(DevRole.facilitator);
 const SIGNER = privateKeyToAccount(KEY).address;
@@ -56,7 +49,7 @@ afterAll(async () => {
 
 /** An answer that does not come within the bound comes back as status 0 (the caller gave up). */
 const post = (path: "/verify" | "/settle", body: unknown) =>
-  postJson(`${api.url}${path}`, body, { timeoutMs: path === "/verify" ? VERIFY_BOUND_MS : SETTLE_BOUND_MS });
+  postForAnswer(`${api.url}${path}`, body, { timeoutMs: path === "/verify" ? VERIFY_BOUND_MS : SETTLE_BOUND_MS });
 
 describe("the RPC node unreachable", () => {
   it("verify answers isValid:false with unexpected_verify_error (HTTP 200) while the node refuses connections", async () => {

@@ -8,16 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Hex } from "viem";
 import { devKey, DevRole, waitFor } from "@facilitator/devnet";
 import { loadBatchDump } from "@facilitator/inference";
-import {
-  chainView,
-  postJson,
-  relayBatches,
-  spawnFacilitator,
-  startProcessWorld,
-  stopAll,
-  type FacilitatorProcess,
-  type ProcessWorld,
-} from "./helpers/processes.ts";
+import { spawnFacilitator, startProcessWorld, stopAll, type FacilitatorProcess, type ProcessWorld } from "./helpers/processes.ts";
+import { postForAnswer } from "./helpers/http.ts";
+import { chainView } from "./helpers/chain.ts";
+import { relayBatches } from "./helpers/relay.ts";
 
 const KEY = devKey(DevRole.facilitator);
 /** How long the publisher fails: longer than the Walrus client's own retries (about 4 s) and the first worker backoff. */
@@ -54,7 +48,7 @@ describe("Walrus failing with 504 for a while", () => {
     try {
       // Intake does not depend on Walrus: records are accepted durably.
       for (let i = 0; i < 3; i++) {
-        const a = await postJson(
+        const a = await postForAnswer(
           `${api.url}/inference/settlements`,
           { records: Array.from({ length: 90 }, () => ({ inputHash: hex32(), outputHash: hex32() })) },
           { headers: { authorization: `Bearer ${pw.inferenceApiKey}` } },

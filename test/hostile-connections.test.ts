@@ -10,10 +10,9 @@
 import { connect, type Socket } from "node:net";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { privateKeyToAccount } from "viem/accounts";
-import { signEip3009Payload } from "@facilitator/evm";
 import { startFacilitatorOnWorld, type FacilitatorFixture } from "./helpers/facilitator.ts";
-import { chainReader } from "./helpers/evm.ts";
+import { chainView } from "./helpers/chain.ts";
+import { evmPaymentBody } from "./helpers/payments.ts";
 
 const INFERENCE_KEY = "hostile-connections-key";
 /** How long a slow client may hold a connection before the server must have cut it. */
@@ -86,14 +85,7 @@ async function healthy(): Promise<void> {
 }
 
 async function validBody(): Promise<string> {
-  const n = fx.world.networks["base-sepolia"]!;
-  const requirements = { scheme: "exact", network: n.caip2, amount: "1000", asset: n.asset.address, payTo: n.payTo, maxTimeoutSeconds: 60, extra: { name: n.asset.name, version: n.asset.version } };
-  const payload = await signEip3009Payload(privateKeyToAccount(n.payer.privateKey), {
-    domain: { name: n.asset.name, version: n.asset.version, chainId: n.chainId, verifyingContract: n.asset.address },
-    to: n.payTo,
-    value: 1000n,
-  });
-  return JSON.stringify({ x402Version: 2, paymentPayload: { x402Version: 2, accepted: requirements, payload }, paymentRequirements: requirements });
+  return JSON.stringify((await evmPaymentBody(fx.world.networks["base-sepolia"]!, 1000n)).body);
 }
 
 const request = (method: string, path: string, headers: Record<string, string | number>, body = "") =>
@@ -255,7 +247,7 @@ describe("slow clients", () => {
   }
 
   beforeAll(async () => {
-    sent.before = await chainReader(fx.world.networks["base-sepolia"]!).txCount(fx.world.networks["base-sepolia"]!.facilitatorAddress);
+    sent.before = await chainView(fx.world.networks["base-sepolia"]!).txCount(fx.world.networks["base-sepolia"]!.facilitatorAddress);
     const body = await validBody();
     // Both start now and run side by side, so the suite waits for the bound once.
     bodyDribble = dribble(request("POST", "/settle", { "content-type": "application/json", "content-length": Buffer.byteLength(body) }, ""), body);
@@ -278,7 +270,7 @@ describe("slow clients", () => {
 
   it("a settle cut off mid-body sent nothing", async () => {
     await Promise.all([bodyDribble, headerDribble]);
-    expect(await chainReader(fx.world.networks["base-sepolia"]!).txCount(fx.world.networks["base-sepolia"]!.facilitatorAddress)).toBe(sent.before);
+    expect(await chainView(fx.world.networks["base-sepolia"]!).txCount(fx.world.networks["base-sepolia"]!.facilitatorAddress)).toBe(sent.before);
     await healthy();
   });
 });

@@ -27,9 +27,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { privateKeyToAccount } from "viem/accounts";
 import { startRedis, type EvmWorldNetwork, type RedisServer } from "@facilitator/devnet";
 import { signEip3009Payload, signPermitPayload } from "@facilitator/evm";
-import { startFacilitator, startFacilitatorOnWorld, type FacilitatorFixture, type RunningFacilitator } from "./helpers/facilitator.ts";
-import { chainReader } from "./helpers/evm.ts";
-import { buildPaymentTx, DEVNET_CAIP2, requirementsV1, requirementsV2, startSolanaFixture, type SolanaFixture } from "./solana-fixture.ts";
+import { startFacilitatorOnSolana, startFacilitatorOnWorld, type FacilitatorFixture, type RunningFacilitator } from "./helpers/facilitator.ts";
+import { chainView } from "./helpers/chain.ts";
+import { buildPaymentTx, DEVNET_CAIP2, requirementsV1, requirementsV2, startSolanaFixture, type SolanaFixture } from "./helpers/solana.ts";
 
 const INFERENCE_KEY = "hostile-inference-key";
 const BODY_LIMIT = 64 * 1024;
@@ -411,7 +411,7 @@ async function facilitatorNonces(fx: FacilitatorFixture): Promise<Ctx["start"]["
   const signers = fx.world.facilitatorKeys.map((k) => privateKeyToAccount(k).address);
   const out = {} as Ctx["start"]["nonces"];
   for (const name of NETWORKS) {
-    const chain = chainReader(fx.world.networks[name]!);
+    const chain = chainView(fx.world.networks[name]!);
     out[name] = (await Promise.all(signers.map((a) => chain.txCount(a)))).reduce((x, y) => x + y, 0);
   }
   return out;
@@ -647,11 +647,7 @@ describe("hostile input, Solana (litesvm behind the JSON-RPC front)", () => {
 
   beforeAll(async () => {
     sol = await startSolanaFixture();
-    fac = await startFacilitator({
-      networks: ["solana-devnet"],
-      networkOverrides: [{ name: "solana-devnet", rpcUrl: sol.rpc.rpcUrl, asset: { address: sol.world.mint } }],
-      svmKeys: sol.world.feePayers.map((f) => f.secretKey),
-    });
+    fac = await startFacilitatorOnSolana(sol);
     target.url = fac.url;
     bases = await Promise.all([1, 2, 1, 2, 1, 2].map((v) => solanaBody(v as 1 | 2)));
     landedBefore = sol.rpc.chain.transactionCount;

@@ -1,9 +1,8 @@
 /** The HTTP contract resource servers rely on: status codes, reason strings, limits, and nothing sent on rejection. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { privateKeyToAccount } from "viem/accounts";
-import { signEip3009Payload } from "@facilitator/evm";
 import { startFacilitatorOnWorld, type FacilitatorFixture } from "./helpers/facilitator.ts";
-import { chainReader } from "./helpers/evm.ts";
+import { chainView } from "./helpers/chain.ts";
+import { evmPaymentBody } from "./helpers/payments.ts";
 
 let fx: FacilitatorFixture;
 beforeAll(async () => {
@@ -20,18 +19,9 @@ const post = (path: string, body: unknown, headers: Record<string, string> = {})
     body: typeof body === "string" ? body : JSON.stringify(body),
   });
 
+/** A payment of 1000 signed by the payer; `amount` asks for another amount in the requirements. */
 async function v2Body(overrides: { amount?: string } = {}) {
-  const n = fx.world.networks["base-sepolia"]!;
-  const requirements = {
-    scheme: "exact", network: n.caip2, amount: overrides.amount ?? "1000", asset: n.asset.address, payTo: n.payTo,
-    maxTimeoutSeconds: 60, extra: { name: n.asset.name, version: n.asset.version },
-  };
-  const payload = await signEip3009Payload(privateKeyToAccount(n.payer.privateKey), {
-    domain: { name: n.asset.name, version: n.asset.version, chainId: n.chainId, verifyingContract: n.asset.address },
-    to: n.payTo,
-    value: 1000n,
-  });
-  return { x402Version: 2, paymentPayload: { x402Version: 2, accepted: { ...requirements }, payload }, paymentRequirements: requirements };
+  return (await evmPaymentBody(fx.world.networks["base-sepolia"]!, 1000n, overrides)).body;
 }
 
 describe("GET endpoints", () => {
@@ -95,7 +85,7 @@ describe("rejections: the right status and reason, and no transaction", () => {
     }, 200, "invalid_payment_requirements"],
     ["an amount above the signed value", async () => v2Body({ amount: "1001" }), 200, "invalid_exact_evm_payload_authorization_value_mismatch"],
   ])("%s", async (_name, makeBody, status, reason) => {
-    const sent = await chainReader(fx.world.networks["base-sepolia"]!).txCount(signer());
+    const sent = await chainView(fx.world.networks["base-sepolia"]!).txCount(signer());
     const body = await makeBody();
     for (const path of ["/verify", "/settle"]) {
       const res = await post(path, body);
@@ -105,7 +95,7 @@ describe("rejections: the right status and reason, and no transaction", () => {
       else expect(answer).toMatchObject({ success: false, errorReason: reason, transaction: "" });
       expect(typeof (answer.invalidMessage ?? answer.errorMessage)).toBe("string");
     }
-    expect(await chainReader(fx.world.networks["base-sepolia"]!).txCount(signer())).toBe(sent);
+    expect(await chainView(fx.world.networks["base-sepolia"]!).txCount(signer())).toBe(sent);
   });
 
   it("an oversized body gets 413 with a reason and is not parsed", async () => {

@@ -3,61 +3,41 @@
  * `@x402/express` resource server (with our PermitExactServerScheme) and an `@x402/fetch` client (with
  * our PermitExactEvmScheme), on a local anvil with the real chain id. The payer holds tokens, no ETH.
  */
-import { once } from "node:events";
-import type { Server } from "node:http";
-import express from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeFunctionData, parseAbi, type Address, type Hash, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { x402Client } from "@x402/core/client";
 import { HTTPFacilitatorClient } from "@x402/core/server";
 import type { PaymentRequirements } from "@x402/core/types";
-import { paymentMiddleware, x402ResourceServer } from "@x402/express";
+import { x402ResourceServer } from "@x402/express";
 import { decodePaymentRequiredHeader } from "@x402/core/http";
 import { decodePaymentResponseHeader, wrapFetchWithPayment } from "@x402/fetch";
 import { devKey, DevRole, type EvmWorldNetwork } from "@facilitator/devnet";
 import { PermitExactEvmScheme, PermitExactServerScheme, registerPermitScheme, signPermitPayload } from "@facilitator/evm";
+import { postJson, type Listening } from "@facilitator/server/testing";
 import { startFacilitatorOnWorld, type FacilitatorFixture } from "./helpers/facilitator.ts";
-import { chainReader } from "./helpers/evm.ts";
+import { chainView } from "./helpers/chain.ts";
+import { evmAccepts, startPaidServer } from "./helpers/resource-server.ts";
 
 let fx: FacilitatorFixture;
 let n: EvmWorldNetwork;
-let server: Server;
+let server: Listening;
 let base: string;
 
 beforeAll(async () => {
   fx = await startFacilitatorOnWorld({ networks: ["megaeth"] });
   n = fx.world.networks["megaeth"]!;
   const resourceServer = new x402ResourceServer(new HTTPFacilitatorClient({ url: fx.url })).register("eip155:4326", new PermitExactServerScheme());
-  const app = express();
-  app.use(
-    paymentMiddleware(
-      {
-        "GET /report": {
-          accepts: {
-            scheme: "exact",
-            network: "eip155:4326",
-            payTo: n.payTo,
-            price: { amount: "1500000000000000000", asset: n.asset.address, extra: { name: n.asset.name, version: n.asset.version } },
-            maxTimeoutSeconds: 60,
-          },
-          description: "a paid report",
-        },
-      },
-      resourceServer,
-    ),
+  server = await startPaidServer(
+    { "GET /report": { accepts: evmAccepts(n, "1500000000000000000"), description: "a paid report" } },
+    resourceServer,
+    (app) => app.get("/report", (_req, res) => void res.json({ report: "paid in USDm" })),
   );
-  app.get("/report", (_req, res) => void res.json({ report: "paid in USDm" }));
-  server = app.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  base = server.url;
 });
 
 afterAll(async () => {
-  if (server) {
-    server.close();
-    await once(server, "close");
-  }
+  await server?.close();
   await fx?.stop();
 });
 
@@ -83,7 +63,7 @@ describe("@x402/express + @x402/fetch on MegaETH with ERC-2612 permit", () => {
   });
 
   it("402 names the spender, then pay, 200 with PAYMENT-RESPONSE; balances moved; the payer never holds ETH", async () => {
-    const chain = chainReader(n);
+    const chain = chainView(n);
     const unpaid = await fetch(`${base}/report`);
     expect(unpaid.status).toBe(402);
     const required = decodePaymentRequiredHeader(unpaid.headers.get("payment-required")!);
@@ -109,20 +89,19 @@ describe("@x402/express + @x402/fetch on MegaETH with ERC-2612 permit", () => {
 });
 
 describe("the facilitator's HTTP answers for permit payments", () => {
-  const post = async (path: "verify" | "settle", body: unknown) =>
-    (await fetch(`${fx.url}/${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })).json();
+  const post = async (path: "verify" | "settle", body: unknown) => (await postJson(`${fx.url}/${path}`, body)).json();
   const now = () => BigInt(Math.floor(Date.now() / 1000));
   const requirements = (over: Partial<PaymentRequirements> = {}): PaymentRequirements => ({
     scheme: "exact", network: "eip155:4326", amount: "1000", asset: n.asset.address, payTo: n.payTo, maxTimeoutSeconds: 60,
     extra: { name: n.asset.name, version: n.asset.version, assetTransferMethod: "erc2612-permit", spender: spender() },
     ...over,
   });
-  const nonceOf = (owner: Address) => chainReader(n).client.readContract({ address: n.asset.address, abi: tokenAbi, functionName: "nonces", args: [owner] });
+  const nonceOf = (owner: Address) => chainView(n).client.readContract({ address: n.asset.address, abi: tokenAbi, functionName: "nonces", args: [owner] });
   const body = (payload: object, r = requirements()) => ({ x402Version: 2, paymentPayload: { x402Version: 2, accepted: r, payload }, paymentRequirements: r });
   const sign = async (over: { spender?: Address; deadline?: bigint; nonce?: bigint; value?: bigint; name?: string; asset?: Address; account?: ReturnType<typeof payer> } = {}) => {
     const account = over.account ?? payer();
     return signPermitPayload(account, {
-      domain: { name: over.name ?? n.asset.name, version: n.asset.version, chainId: 4326, verifyingContract: over.asset ?? n.asset.address },
+      domain: { name: over.name ?? n.asset.name, version: n.asset.version, chainId: n.chainId, verifyingContract: over.asset ?? n.asset.address },
       spender: over.spender ?? spender(),
       value: over.value ?? 1000n,
       nonce: over.nonce ?? (await nonceOf(account.address)),
@@ -139,7 +118,7 @@ describe("the facilitator's HTTP answers for permit payments", () => {
     const sig = payload.signature;
     const [r, s, v] = [`0x${sig.slice(2, 66)}`, `0x${sig.slice(66, 130)}`, parseInt(sig.slice(130, 132), 16)] as const;
     const data = encodeFunctionData({ abi: tokenAbi, functionName: "permit", args: [p.owner as Address, p.spender as Address, BigInt(p.value), BigInt(p.deadline), v, r as Hex, s as Hex] });
-    const client = chainReader(n).client;
+    const client = chainView(n).client;
     const hash = (await client.request({ method: "eth_sendTransaction" as never, params: [{ from: privateKeyToAccount(devKey(DevRole.thirdParty)).address, to: n.asset.address, data }] as never })) as Hash;
     await client.waitForTransactionReceipt({ hash });
   }
@@ -164,7 +143,7 @@ describe("the facilitator's HTTP answers for permit payments", () => {
   ];
 
   it.each(rejections)("%s: /verify and /settle answer 200 with the reason and send nothing", async (_name, make, reason) => {
-    const chain = chainReader(n);
+    const chain = chainView(n);
     const request = await make();
     const sentBefore = await chain.txCount(spender());
     expect(await post("verify", request)).toMatchObject({ isValid: false, invalidReason: reason });
@@ -173,7 +152,7 @@ describe("the facilitator's HTTP answers for permit payments", () => {
   });
 
   it("refuses a permit that a third party submitted before any settle reached us: its nonce is used, nothing moves", async () => {
-    const chain = chainReader(n);
+    const chain = chainView(n);
     const payload = await new PermitExactEvmScheme(payer(), { rpcUrl: n.rpcUrl }).createPaymentPayload(2, requirements());
     await submitPermit(payload.payload as Awaited<ReturnType<typeof sign>>);
     const payToBefore = await chain.balanceOf(n.payTo);
@@ -183,7 +162,7 @@ describe("the facilitator's HTTP answers for permit payments", () => {
   });
 
   it("verifies and settles an x402 v1 body (network \"megaeth\", maxAmountRequired) made by the same client scheme", async () => {
-    const chain = chainReader(n);
+    const chain = chainView(n);
     const v1Requirements = {
       scheme: "exact", network: "megaeth", maxAmountRequired: "2500", resource: "http://127.0.0.1/report", description: "report",
       mimeType: "application/json", payTo: n.payTo, maxTimeoutSeconds: 60, asset: n.asset.address,
@@ -199,7 +178,7 @@ describe("the facilitator's HTTP answers for permit payments", () => {
   });
 
   it("settles 20 concurrent /settle calls of one permit once: one success, 19 duplicate_settlement", async () => {
-    const chain = chainReader(n);
+    const chain = chainView(n);
     const request = body(await sign());
     const [payToBefore, sentBefore] = [await chain.balanceOf(n.payTo), await chain.txCount(spender())];
     const answers = await Promise.all(Array.from({ length: 20 }, () => post("settle", request)));

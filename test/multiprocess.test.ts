@@ -13,17 +13,11 @@ import { privateKeyToAccount } from "viem/accounts";
 import type { Hex } from "viem";
 import { devKey, DevRole, waitFor } from "@facilitator/devnet";
 import { BullQueue, verifyLeafProof, type InferenceRecord } from "@facilitator/inference";
-import {
-  chainView,
-  evmPaymentBody,
-  postJson,
-  relayBatches,
-  spawnFacilitator,
-  startProcessWorld,
-  stopAll,
-  type FacilitatorProcess,
-  type ProcessWorld,
-} from "./helpers/processes.ts";
+import { spawnFacilitator, startProcessWorld, stopAll, type FacilitatorProcess, type ProcessWorld } from "./helpers/processes.ts";
+import { postForAnswer } from "./helpers/http.ts";
+import { evmPaymentBody } from "./helpers/payments.ts";
+import { chainView } from "./helpers/chain.ts";
+import { relayBatches } from "./helpers/relay.ts";
 
 const KEY_A = devKey(DevRole.facilitator);
 const KEY_B = devKey(DevRole.facilitator2);
@@ -52,7 +46,7 @@ afterAll(async () => {
   await pw?.stop();
 });
 
-const settle = (p: FacilitatorProcess, body: unknown) => postJson(`${p.url}/settle`, body);
+const settle = (p: FacilitatorProcess, body: unknown) => postForAnswer(`${p.url}/settle`, body);
 
 describe("payments across API processes", () => {
   it("settles 60 concurrent distinct payments spread over both APIs: every one succeeds and moves its funds exactly once", async () => {
@@ -128,7 +122,7 @@ describe("inference anchoring across API and worker processes", () => {
     for (let i = 0; i < TOTAL; i += PER_POST) {
       const door = (i / PER_POST) % 2 ? apiB : apiA;
       posts.push(
-        postJson(`${door.url}/inference/settlements`, { records: records.slice(i, i + PER_POST) }, { headers }).then((a) => {
+        postForAnswer(`${door.url}/inference/settlements`, { records: records.slice(i, i + PER_POST) }, { headers }).then((a) => {
           expect(a.status, JSON.stringify(a.body).slice(0, 500)).toBe(202);
           expect(a.body).toMatchObject({ accepted: PER_POST, rejected: 0 });
           return a.body.results.map((r: { id: Hex }) => r.id);

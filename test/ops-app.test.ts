@@ -4,18 +4,15 @@
  * `createAuthHeaders`, refusals that change nothing on chain, 429 with Retry-After, and the metrics a
  * paid request leaves behind.
  */
-import { once } from "node:events";
-import type { Server } from "node:http";
-import express from "express";
 import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { x402Client } from "@x402/core/client";
 import { HTTPFacilitatorClient } from "@x402/core/server";
 import { registerExactEvmScheme } from "@x402/evm/exact/client";
 import { ExactEvmScheme } from "@x402/evm/exact/server";
-import { paymentMiddleware, x402ResourceServer } from "@x402/express";
+import { x402ResourceServer } from "@x402/express";
 import { wrapFetchWithPayment } from "@x402/fetch";
-import { signEip3009Payload } from "@facilitator/evm";
+import { listen, postJson, type Listening } from "@facilitator/server/testing";
 import { createApp } from "../packages/server/src/app.ts";
 import { createLogger } from "../packages/server/src/logger.ts";
 import {
@@ -23,29 +20,27 @@ import {
   type Metrics,
 } from "../packages/server/src/ops/index.ts";
 import { startFacilitatorOnWorld, type FacilitatorFixture } from "./helpers/facilitator.ts";
-import { chainReader } from "./helpers/evm.ts";
+import { chainView } from "./helpers/chain.ts";
+import { evmPaymentBody } from "./helpers/payments.ts";
+import { evmAccepts, startPaidServer } from "./helpers/resource-server.ts";
 
 const API_KEY = "ops-test-key-7f3a9c";
 let fx: FacilitatorFixture;
-const servers: Server[] = [];
+const servers: Listening[] = [];
 
 beforeAll(async () => {
   fx = await startFacilitatorOnWorld({ networks: ["base-sepolia"] });
 });
 afterAll(async () => {
-  for (const s of servers) {
-    s.closeAllConnections();
-    s.close();
-    await once(s, "close");
-  }
+  for (const s of servers) await s.close();
   await fx?.stop();
 });
 
-async function serve(app: express.Express): Promise<string> {
-  const server = app.listen(0, "127.0.0.1");
-  await once(server, "listening");
+/** A server started for this suite, closed after it; its URL. */
+async function serve(started: Listening | Promise<Listening>): Promise<string> {
+  const server = await started;
   servers.push(server);
-  return `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  return server.url;
 }
 
 /** The facilitator's own Facilitator behind a guarded app, as compose.ts would build it. */
@@ -58,7 +53,7 @@ async function guardedFacilitator(perMinute: number): Promise<{ url: string; met
     paymentGuards: [recordPaymentOutcome(metrics), apiKeyGuard([API_KEY]), rateLimit({ perMinute, store: new MemoryRateLimitStore() })],
     routers: [metricsRouter(metrics), readinessRouter([rpcCheck("rpc base-sepolia", n.rpcUrl, { chainId: n.chainId })])],
   });
-  return { url: await serve(app), metrics };
+  return { url: await serve(listen(app)), metrics };
 }
 
 const withKey = (key: string) => async () => {
@@ -67,17 +62,8 @@ const withKey = (key: string) => async () => {
 };
 
 async function paymentBody() {
-  const n = fx.world.networks["base-sepolia"]!;
-  const requirements = {
-    scheme: "exact", network: n.caip2 as `${string}:${string}`, amount: "1000", asset: n.asset.address, payTo: n.payTo,
-    maxTimeoutSeconds: 60, extra: { name: n.asset.name, version: n.asset.version },
-  };
-  const payload = await signEip3009Payload(privateKeyToAccount(n.payer.privateKey), {
-    domain: { name: n.asset.name, version: n.asset.version, chainId: n.chainId, verifyingContract: n.asset.address },
-    to: n.payTo,
-    value: 1000n,
-  });
-  return { paymentPayload: { x402Version: 2, accepted: requirements, payload }, requirements };
+  const { body } = await evmPaymentBody(fx.world.networks["base-sepolia"]!, 1000n);
+  return { paymentPayload: body.paymentPayload, requirements: body.paymentRequirements };
 }
 
 describe("API keys through the official v2 client", () => {
@@ -89,25 +75,15 @@ describe("API keys through the official v2 client", () => {
 
   it("a resource server sending the key via createAuthHeaders gets paid end to end", async () => {
     const n = fx.world.networks["base-sepolia"]!;
-    const chain = chainReader(n);
+    const chain = chainView(n);
     const facilitator = new HTTPFacilitatorClient({ url, createAuthHeaders: withKey(API_KEY) });
-    const app = express();
-    app.use(
-      paymentMiddleware(
-        {
-          "GET /report": {
-            accepts: {
-              scheme: "exact", network: n.caip2 as `${string}:${string}`, payTo: n.payTo, maxTimeoutSeconds: 60,
-              price: { amount: "1500", asset: n.asset.address, extra: { name: n.asset.name, version: n.asset.version } },
-            },
-            description: "a paid report",
-          },
-        },
+    const base = await serve(
+      startPaidServer(
+        { "GET /report": { accepts: evmAccepts(n, "1500"), description: "a paid report" } },
         new x402ResourceServer(facilitator).register(n.caip2 as `${string}:${string}`, new ExactEvmScheme()),
+        (app) => app.get("/report", (_req, res) => void res.json({ report: "paid content" })),
       ),
     );
-    app.get("/report", (_req, res) => void res.json({ report: "paid content" }));
-    const base = await serve(app);
 
     const client = new x402Client();
     registerExactEvmScheme(client, { signer: privateKeyToAccount(n.payer.privateKey) });
@@ -126,7 +102,7 @@ describe("API keys through the official v2 client", () => {
 
   it("without a key, or with a wrong one, the client throws 401 unauthorized and nothing is broadcast", async () => {
     const n = fx.world.networks["base-sepolia"]!;
-    const chain = chainReader(n);
+    const chain = chainView(n);
     const { paymentPayload, requirements } = await paymentBody();
     const sentBefore = await chain.txCount(n.facilitatorAddress);
 
@@ -159,11 +135,7 @@ describe("rate limits through the official v2 client", () => {
     expect(await client.verify(paymentPayload as never, requirements as never)).toMatchObject({ isValid: true });
     expect(await client.verify(paymentPayload as never, requirements as never)).toMatchObject({ isValid: true });
     await expect(client.verify(paymentPayload as never, requirements as never)).rejects.toMatchObject({ statusCode: 429, invalidReason: "rate_limited" });
-    const raw = await fetch(`${url}/verify`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${API_KEY}` },
-      body: JSON.stringify({ x402Version: 2, paymentPayload, paymentRequirements: requirements }),
-    });
+    const raw = await postJson(`${url}/verify`, { x402Version: 2, paymentPayload, paymentRequirements: requirements }, { authorization: `Bearer ${API_KEY}` });
     expect(raw.status).toBe(429);
     expect(Number(raw.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
   });

@@ -4,11 +4,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseEventLogs, toHex, type Hex } from "viem";
-import { privateKeyToAccount } from "viem/accounts";
-import { signEip3009Payload } from "@facilitator/evm";
 import { leafStruct, SETTLEMENT_RELAY_ABI, signTeeRecord, type InferenceRecord } from "@facilitator/inference";
+import { postJson } from "@facilitator/server/testing";
 import { startFacilitatorWithInference, type InferenceFixture } from "./helpers/facilitator.ts";
-import { chainReader } from "./helpers/evm.ts";
+import { chainView } from "./helpers/chain.ts";
+import { evmPaymentBody } from "./helpers/payments.ts";
 
 const OPS_KEY = "operator-metrics-key";
 let fx: InferenceFixture;
@@ -22,18 +22,8 @@ afterAll(async () => {
 const hash = (): Hex => toHex(crypto.getRandomValues(new Uint8Array(32)));
 
 async function paidSettle(headers: Record<string, string>) {
-  const n = fx.world.networks["base-sepolia"]!;
-  const requirements = { scheme: "exact", network: n.caip2, amount: "500", asset: n.asset.address, payTo: n.payTo, maxTimeoutSeconds: 60, extra: { name: n.asset.name, version: n.asset.version } };
-  const payload = await signEip3009Payload(privateKeyToAccount(n.payer.privateKey), {
-    domain: { name: n.asset.name, version: n.asset.version, chainId: n.chainId, verifyingContract: n.asset.address },
-    to: n.payTo,
-    value: 500n,
-  });
-  const res = await fetch(`${fx.url}/settle`, {
-    method: "POST",
-    headers: { "content-type": "application/json", ...headers },
-    body: JSON.stringify({ x402Version: 2, paymentPayload: { x402Version: 2, accepted: requirements, payload }, paymentRequirements: requirements }),
-  });
+  const { body } = await evmPaymentBody(fx.world.networks["base-sepolia"]!, 500n);
+  const res = await postJson(`${fx.url}/settle`, body, headers);
   return { res, body: await res.json() };
 }
 
@@ -70,7 +60,7 @@ async function anchored(id: string): Promise<Record<string, any>> {
 }
 
 async function relayEvents(txHash: Hex) {
-  const receipt = await chainReader(fx.world.networks["base-sepolia"]!).client.getTransactionReceipt({ hash: txHash });
+  const receipt = await chainView(fx.world.networks["base-sepolia"]!).client.getTransactionReceipt({ hash: txHash });
   expect(receipt.status).toBe("success");
   return parseEventLogs({ abi: SETTLEMENT_RELAY_ABI, logs: receipt.logs.filter((l) => l.address.toLowerCase() === fx.relayAddress.toLowerCase()) });
 }
@@ -108,7 +98,7 @@ describe("/settle with inference headers", () => {
     const view = await anchored(body.extensions.inferenceSettlement.id);
     const events = await relayEvents(view.transactionHash);
     expect(events[0]).toMatchObject({ eventName: "BatchSettlement", args: { merkleRoot: view.root } });
-    const holds = await chainReader(fx.world.networks["base-sepolia"]!).client.readContract({
+    const holds = await chainView(fx.world.networks["base-sepolia"]!).client.readContract({
       address: fx.relayAddress,
       abi: SETTLEMENT_RELAY_ABI,
       functionName: "verifyInference",
@@ -126,7 +116,7 @@ describe("/settle with inference headers", () => {
     const headers: Record<string, string> =
       spec === "forged-tee" ? forgedTeeHeaders() : (spec as Record<string, string>);
     const n = fx.world.networks["base-sepolia"]!;
-    const chain = chainReader(n);
+    const chain = chainView(n);
     const sent = await chain.txCount(n.facilitatorAddress);
     const payeeBefore = await chain.balanceOf(n.payTo);
     const { res, body } = await paidSettle(headers);

@@ -19,7 +19,7 @@ import {
   toRequest,
   tokenBalance,
   type SolanaFixture,
-} from "./solana-fixture.ts";
+} from "./helpers/solana.ts";
 
 let fx: SolanaFixture;
 

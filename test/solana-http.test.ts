@@ -3,56 +3,46 @@
  * resource server (which takes the fee payer from our /supported) and an `@x402/fetch` client paying
  * with `@x402/svm`, against litesvm behind our JSON-RPC front.
  */
-import { once } from "node:events";
-import type { Server } from "node:http";
-import express from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createKeyPairSignerFromBytes, createSolanaRpc, getBase58Encoder, type Address } from "@solana/kit";
 import { x402Client } from "@x402/core/client";
 import { HTTPFacilitatorClient } from "@x402/core/server";
-import { paymentMiddleware, x402ResourceServer } from "@x402/express";
+import { x402ResourceServer } from "@x402/express";
 import { decodePaymentResponseHeader, wrapFetchWithPayment } from "@x402/fetch";
 import { ExactSvmScheme as SvmClientScheme } from "@x402/svm/exact/client";
 import { ExactSvmScheme as SvmServerScheme } from "@x402/svm/exact/server";
 import { setupSolanaWorld, startSolanaRpc, type SolanaRpc, type SolanaWorld } from "@facilitator/devnet";
-import { startFacilitator, type RunningFacilitator } from "./helpers/facilitator.ts";
+import type { Listening } from "@facilitator/server/testing";
+import { startFacilitatorOnSolana, type RunningFacilitator } from "./helpers/facilitator.ts";
+import { startPaidServer } from "./helpers/resource-server.ts";
+import { DEVNET_CAIP2 } from "./helpers/solana.ts";
 
-const DEVNET = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1" as const;
 let rpc: SolanaRpc;
 let world: SolanaWorld;
 let facilitator: RunningFacilitator;
-let resource: Server;
+let resource: Listening;
 let resourceUrl: string;
 
 beforeAll(async () => {
   rpc = await startSolanaRpc();
   world = await setupSolanaWorld(rpc, { decimals: 6 });
-  facilitator = await startFacilitator({
-    networks: ["solana-devnet"],
-    networkOverrides: [{ name: "solana-devnet", rpcUrl: rpc.rpcUrl, asset: { address: world.mint } }],
-    svmKeys: world.feePayers.map((f) => f.secretKey),
-  });
-  const server = new x402ResourceServer(new HTTPFacilitatorClient({ url: facilitator.url })).register(DEVNET, new SvmServerScheme());
-  const app = express();
-  app.use(
-    paymentMiddleware(
-      {
-        "GET /inference": {
-          accepts: { scheme: "exact", network: DEVNET, payTo: world.payTo, price: { amount: "25000", asset: world.mint }, maxTimeoutSeconds: 60 },
-          description: "one inference",
-        },
+  facilitator = await startFacilitatorOnSolana({ rpc, world });
+  const server = new x402ResourceServer(new HTTPFacilitatorClient({ url: facilitator.url })).register(DEVNET_CAIP2, new SvmServerScheme());
+  resource = await startPaidServer(
+    {
+      "GET /inference": {
+        accepts: { scheme: "exact", network: DEVNET_CAIP2, payTo: world.payTo, price: { amount: "25000", asset: world.mint }, maxTimeoutSeconds: 60 },
+        description: "one inference",
       },
-      server,
-    ),
+    },
+    server,
+    (app) => app.get("/inference", (_req, res) => void res.json({ completion: "paid answer" })),
   );
-  app.get("/inference", (_req, res) => void res.json({ completion: "paid answer" }));
-  resource = app.listen(0, "127.0.0.1");
-  await once(resource, "listening");
-  resourceUrl = `http://127.0.0.1:${(resource.address() as { port: number }).port}`;
+  resourceUrl = resource.url;
 });
 
 afterAll(async () => {
-  resource?.close();
+  await resource?.close();
   await facilitator?.stop();
   await rpc?.stop();
 });
@@ -63,7 +53,7 @@ const tokenBalance = async (account: Address) =>
 describe("@x402/express + @x402/fetch on Solana", () => {
   it("/supported gives each Solana kind our fee payer", async () => {
     const supported = await (await fetch(`${facilitator.url}/supported`)).json();
-    const devnetKinds = supported.kinds.filter((k: { network: string }) => k.network === DEVNET || k.network === "solana-devnet");
+    const devnetKinds = supported.kinds.filter((k: { network: string }) => k.network === DEVNET_CAIP2 || k.network === "solana-devnet");
     expect(devnetKinds).toHaveLength(2);
     for (const k of devnetKinds) expect(world.feePayers.map((f) => f.address)).toContain(k.extra.feePayer);
     expect(supported.signers["solana:*"]).toEqual(expect.arrayContaining(world.feePayers.map((f) => f.address)));
@@ -79,7 +69,7 @@ describe("@x402/express + @x402/fetch on Solana", () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ completion: "paid answer" });
     const settlement = decodePaymentResponseHeader(res.headers.get("payment-response")!);
-    expect(settlement).toMatchObject({ success: true, network: DEVNET, payer: world.payer.address });
+    expect(settlement).toMatchObject({ success: true, network: DEVNET_CAIP2, payer: world.payer.address });
     expect(await tokenBalance(world.payToTokenAccount)).toBe(payeeBefore + 25_000n);
     const lamports = (await createSolanaRpc(rpc.rpcUrl).getBalance(world.payer.address).send()).value;
     expect(lamports).toBe(0n);

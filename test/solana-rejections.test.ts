@@ -15,7 +15,7 @@ import {
   v1Request,
   type PaymentTxOptions,
   type SolanaFixture,
-} from "./solana-fixture.ts";
+} from "./helpers/solana.ts";
 
 let fx: SolanaFixture;
 beforeAll(async () => {

@@ -4,13 +4,13 @@
  * from simulations, the same errors for JSON-RPC errors, HTTP errors and timeouts; and calls made
  * together, sent as one JSON-RPC batch, each answered as if sent alone.
  */
-import { createServer, type IncomingMessage, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSolanaRpc, getBase58Decoder, type Base64EncodedWireTransaction, type Blockhash, type Signature } from "@solana/kit";
+import { listen, postJson, type Listening } from "@facilitator/server/testing";
 import { createChainClient } from "../packages/svm/src/chain.ts";
 import { simulationRejection } from "../packages/svm/src/mechanism.ts";
-import { buildPaymentTx, startSolanaFixture, v1Request, type SolanaFixture } from "./solana-fixture.ts";
+import { buildPaymentTx, startSolanaFixture, v1Request, type SolanaFixture } from "./helpers/solana.ts";
 
 let fx: SolanaFixture;
 beforeAll(async () => {
@@ -102,21 +102,19 @@ describe("isBlockhashValid, status, send", () => {
 
 describe("a provider that fails", () => {
   // Stand-ins for a failing RPC provider (an overloaded one, a stalled one): the local node does neither.
-  let server: Server;
+  let server: Listening;
   let mode: "unavailable" | "silent" = "unavailable";
   let url = "";
   beforeAll(async () => {
-    server = createServer((req, res) => {
+    server = await listen((req, res) => {
       req.resume();
       if (mode === "unavailable") res.writeHead(503).end("busy");
       // silent: never answers
     });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    url = server.url;
   });
   afterAll(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await server.close();
   });
 
   it("an HTTP error status: kit's error", async () => {
@@ -136,11 +134,9 @@ describe("a provider that fails", () => {
   });
 
   it("nothing listening: the call fails and names why", async () => {
-    const closed = createServer();
-    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise((resolve) => closed.close(resolve));
-    await expect(createChainClient(`http://127.0.0.1:${port}`, 5_000).isBlockhashValid("1111")).rejects.toThrow(/ECONNREFUSED/);
+    const closed = await listen(() => undefined);
+    await closed.close();
+    await expect(createChainClient(closed.url, 5_000).isBlockhashValid("1111")).rejects.toThrow(/ECONNREFUSED/);
   });
 });
 
@@ -156,20 +152,15 @@ describe("calls made together: one batch", () => {
       for await (const c of req) chunks.push(c as Buffer);
       return JSON.parse(Buffer.concat(chunks).toString());
     };
-    const server = createServer(async (req, res) => {
+    const { url, close } = await listen(async (req, res) => {
       const body = await read(req);
       bodies.push(body);
-      const upstream = await fetch(fx.rpc.rpcUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      const upstream = await postJson(fx.rpc.rpcUrl, body);
       const answer = await upstream.json();
       res.setHeader("content-type", "application/json");
       res.end(JSON.stringify(Array.isArray(body) ? shape(body, answer as unknown[]) : answer));
     });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    return {
-      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      bodies,
-      close: () => new Promise((resolve) => server.close(resolve)),
-    };
+    return { url, bodies, close };
   }
 
   /** Five different calls at once, one of them a JSON-RPC error; and each alone, for comparison. */

@@ -28,7 +28,7 @@ import {
   tokenBalance,
   v1Request,
   type SolanaFixture,
-} from "./solana-fixture.ts";
+} from "./helpers/solana.ts";
 
 let fx: SolanaFixture;
 beforeAll(async () => {

@@ -14,7 +14,7 @@ import { DEFAULT_LEASE_MS, type LedgerEntry, type PaymentRequest, type Settlemen
 import { startRedis } from "@facilitator/devnet";
 import { RedisLedger } from "@facilitator/ledger";
 import { createEvmExactMechanism } from "../../packages/evm/src/mechanism.ts";
-import { startTestChain } from "../../packages/evm/src/testkit.ts";
+import { startTestChain } from "../../packages/evm/src/testing/index.ts";
 
 const [settles, concurrency, blockSeconds] = [Number(process.argv[2] ?? 600), Number(process.argv[3] ?? 200), Number(process.argv[4] ?? 4)];
 

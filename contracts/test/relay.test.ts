@@ -3,7 +3,6 @@ import {
   createPublicClient,
   createWalletClient,
   decodeEventLog,
-  defineChain,
   http,
   keccak256,
   toHex,
@@ -12,7 +11,7 @@ import {
   type PublicClient,
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { deployContract, devKey, DevRole, startAnvil, type AnvilNode } from "@facilitator/devnet";
+import { CHAIN_IDS, deployContract, devKey, DevRole, localChain, startAnvil, type AnvilNode } from "@facilitator/devnet";
 import {
   buildBatchTree,
   leafStruct,
@@ -30,7 +29,7 @@ import {
   type TeeAttestation,
 } from "@facilitator/inference";
 
-const CHAIN_ID = 84532;
+const CHAIN_ID = CHAIN_IDS["base-sepolia"];
 const abi = SETTLEMENT_RELAY_ABI;
 const h = (label: string): Hex => keccak256(toHex(label));
 
@@ -44,7 +43,7 @@ const teeKey = devKey(7);
 const tee = privateKeyToAccount(teeKey);
 
 function walletFor(account: typeof deployer) {
-  const chain = defineChain({ id: CHAIN_ID, name: "local", nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [anvil.rpcUrl] } } });
+  const chain = localChain(CHAIN_ID, anvil.rpcUrl);
   return createWalletClient({ account, chain, transport: http(anvil.rpcUrl), pollingInterval: 50 });
 }
 

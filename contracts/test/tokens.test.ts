@@ -17,6 +17,7 @@ import {
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import {
+  CHAIN_IDS,
   DevRole,
   devKey,
   deployErc1271Wallet,
@@ -29,7 +30,7 @@ import {
   type AnvilNode,
 } from "@facilitator/devnet";
 
-const CHAIN_ID = 84532;
+const CHAIN_ID = CHAIN_IDS["base-sepolia"];
 const usdcAbi = loadArtifact("TestUSDC").abi;
 const permitAbi = loadArtifact("TestPermitToken").abi;
 const walletAbi = loadArtifact("Erc1271Wallet", "mocks/Erc1271Wallet.sol").abi;

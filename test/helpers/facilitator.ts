@@ -1,12 +1,12 @@
-/** Test fixtures: our facilitator over HTTP on a free port, alone or on the local EVM world. */
+/** Test fixtures: our facilitator over HTTP on a free port, alone or on a local world (EVM, EVM with inference, Solana). */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { keccak256, toHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { devKey, DevRole, evmWorldOverrides, loadArtifact, startEvmWorld, startWalrusService, type EvmWorld } from "@facilitator/devnet";
-import { deploySettlementRelay } from "@facilitator/inference";
+import { devKey, evmWorldOverrides, startEvmWorld, startWalrusService, type EvmWorld, type SolanaWorld } from "@facilitator/devnet";
 import { composeServices, createLogger, loadConfig, type Config, type Services } from "@facilitator/server";
+import { deployRelay } from "./relay.ts";
 
 export interface RunningFacilitator {
   url: string;
@@ -53,6 +53,19 @@ export async function startFacilitatorOnWorld(
   };
 }
 
+/** Our facilitator serving solana-devnet on a local Solana world: its node, its mint, its fee payers. */
+export function startFacilitatorOnSolana(
+  local: { rpc: { rpcUrl: string }; world: SolanaWorld },
+  config: Partial<Config> = {},
+): Promise<RunningFacilitator> {
+  return startFacilitator({
+    networks: ["solana-devnet"],
+    networkOverrides: [{ name: "solana-devnet", rpcUrl: local.rpc.rpcUrl, asset: { address: local.world.mint } }],
+    svmKeys: local.world.feePayers.map((f) => f.secretKey),
+    ...config,
+  });
+}
+
 export interface InferenceFixture extends FacilitatorFixture {
   relayAddress: `0x${string}`;
   walrus: Awaited<ReturnType<typeof startWalrusService>>;
@@ -65,16 +78,7 @@ export async function startFacilitatorWithInference(opts: { config?: Partial<Con
   const world = await startEvmWorld({ networks: ["base-sepolia"] });
   const walrusDir = mkdtempSync(join(tmpdir(), "walrus-"));
   const walrus = await startWalrusService({ dir: walrusDir });
-  const chain = world.networks["base-sepolia"]!;
-  const relayerKey = devKey(DevRole.relayer);
-  const relay = await deploySettlementRelay({
-    rpcUrl: chain.rpcUrl,
-    chainId: chain.chainId,
-    deployerKey: world.deployerKey,
-    relayers: [privateKeyToAccount(relayerKey).address],
-    artifact: loadArtifact("SettlementRelay"),
-    pollingIntervalMs: 50,
-  });
+  const relay = await deployRelay(world);
   const teeKey = devKey(30);
   const tee = { teeId: keccak256(toHex("test-tee")), privateKey: teeKey, address: privateKeyToAccount(teeKey).address };
   const apiKey = "router-key";
@@ -82,7 +86,7 @@ export async function startFacilitatorWithInference(opts: { config?: Partial<Con
     world,
     config: {
       relay: { network: "base-sepolia", address: relay.address },
-      relayerKey,
+      relayerKey: relay.relayerKey,
       walrus: { publisherUrl: walrus.publisherUrl, aggregatorUrl: walrus.aggregatorUrl, epochs: 1, permanent: true },
       inferenceApiKeys: [apiKey],
       teeKeys: { [tee.teeId]: tee.address },

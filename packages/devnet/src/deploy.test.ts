@@ -4,8 +4,9 @@ import { privateKeyToAccount } from "viem/accounts";
 import { DevRole, devKey } from "./accounts.ts";
 import { startAnvil, type AnvilNode } from "./anvil.ts";
 import { deployContract, deployErc1271Wallet, deployPermitToken, deployTestUsdc, localChain, mintTokens } from "./deploy.ts";
+import { CHAIN_IDS } from "./world.ts";
 
-const CHAIN_ID = 4326;
+const CHAIN_ID = CHAIN_IDS.megaeth;
 const erc20 = parseAbi([
   "function balanceOf(address) view returns (uint256)",
   "function owner() view returns (address)",

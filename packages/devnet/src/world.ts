@@ -32,11 +32,17 @@ export interface DevnetJson {
   tee?: { teeId: Hex; privateKey: Hex; address: Address };
 }
 
+/**
+ * The chain id each local EVM chain runs under: the real one of the network it stands in for, so v1
+ * clients that derive the chain id from the network's name work unchanged.
+ */
+export const CHAIN_IDS = { "base-sepolia": 84532, "og-evm": 10740, megaeth: 4326 } as const;
+
 /** The EVM chains of the local world: real chain ids, tokens shaped like the real ones. */
 export const EVM_WORLD_CHAINS = [
-  { network: "base-sepolia", chainId: 84532, name: "USDC", version: "2", decimals: 6, transferMethod: "eip3009" },
-  { network: "og-evm", chainId: 10740, name: "OUSDC", version: "2", decimals: 6, transferMethod: "eip3009" },
-  { network: "megaeth", chainId: 4326, name: "MegaUSD", version: "1", decimals: 18, transferMethod: "permit" },
+  { network: "base-sepolia", chainId: CHAIN_IDS["base-sepolia"], name: "USDC", version: "2", decimals: 6, transferMethod: "eip3009" },
+  { network: "og-evm", chainId: CHAIN_IDS["og-evm"], name: "OUSDC", version: "2", decimals: 6, transferMethod: "eip3009" },
+  { network: "megaeth", chainId: CHAIN_IDS.megaeth, name: "MegaUSD", version: "1", decimals: 18, transferMethod: "permit" },
 ] as const satisfies readonly { network: string; chainId: number; name: string; version: string; decimals: number; transferMethod: TransferMethod }[];
 
 /** Accounts outside anvil's ten funded ones, so the payer holds tokens and no gas money. */

@@ -4,11 +4,11 @@ import { startRedis, type RedisServer } from "@facilitator/devnet";
 import { RedisLedger } from "@facilitator/ledger";
 import type { Hash, Hex } from "viem";
 import { createEvmExactMechanism } from "./mechanism.ts";
-import { startTestChain, tempLedger, type TestChain } from "./testkit.ts";
+import { startTestChain, tempLedger, type TempLedger, type TestChain } from "./testing/index.ts";
 
 let chain: TestChain;
 let redis: RedisServer;
-let lmdb: ReturnType<typeof tempLedger>;
+let lmdb: TempLedger;
 const ledgers: Record<string, () => SettlementLedger> = {};
 const opened: SettlementLedger[] = [];
 

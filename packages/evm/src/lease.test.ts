@@ -9,9 +9,8 @@ import { devKey, DevRole, startRedis, waitFor, type RedisServer } from "@facilit
 import { RedisLedger } from "@facilitator/ledger";
 import { getAddress, type Hash, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { eip3009LedgerKey } from "./eip3009-handler.ts";
 import { createEvmExactMechanism, type EvmExactMechanismOptions } from "./mechanism.ts";
-import { startTestChain, type TestChain } from "./testkit.ts";
+import { startTestChain, type TestChain } from "./testing/index.ts";
 
 const LEASE_MS = 1_500;
 const OTHER_KEY = devKey(DevRole.facilitator2);
@@ -38,11 +37,6 @@ function process(key: Hex, over: Partial<EvmExactMechanismOptions> = {}) {
   return createEvmExactMechanism({ networks: [chain.network], signers: [key], ledger, leaseMs: LEASE_MS, receiptTimeoutMs: 20_000, pollingIntervalMs: 25, ...over });
 }
 
-const ledgerKey = (request: Awaited<ReturnType<TestChain["pay"]>>) => {
-  const a = (request.payload as { authorization: { from: string; nonce: string } }).authorization;
-  return eip3009LedgerKey(chain.network.chainId!, chain.asset, a.from, a.nonce);
-};
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 
@@ -53,7 +47,7 @@ describe("settlement leases across processes", () => {
     const view = new RedisLedger({ redis: redis.url, prefix: "lease:" });
     ledgers.push(view);
     const request = await chain.pay({ value: 501n });
-    const key = ledgerKey(request);
+    const key = chain.ledgerKey(request);
     const [payToBefore, otherNonceBefore] = [await chain.balanceOf(chain.payTo), await chain.minedCount(OTHER)];
 
     await chain.rpc("evm_setAutomine", [false]);
@@ -94,7 +88,7 @@ describe("settlement leases across processes", () => {
     const view = new RedisLedger({ redis: redis.url, prefix: "lease:" });
     ledgers.push(view);
     const request = await chain.pay({ value: 502n });
-    const key = ledgerKey(request);
+    const key = chain.ledgerKey(request);
     const [payToBefore, minedBefore, otherNonceBefore] = [await chain.balanceOf(chain.payTo), await chain.minedCount(), await chain.minedCount(OTHER)];
 
     await chain.rpc("evm_setAutomine", [false]);

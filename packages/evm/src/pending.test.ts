@@ -1,33 +1,25 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { Reason, type LedgerEntry } from "@facilitator/core";
 import { devKey } from "@facilitator/devnet";
 import { parseEther, type Hash, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { createEvmExactMechanism, type EvmExactMechanism } from "./mechanism.ts";
-import { eip3009LedgerKey, transferWithAuthorizationCall } from "./eip3009-handler.ts";
+import { transferWithAuthorizationCall } from "./eip3009-handler.ts";
 import type { Eip3009EvmPayment } from "./eip3009-handler.ts";
-import { startTestChain, tempLedger, type TestChain } from "./testkit.ts";
+import { startChainWithMechanism, startTestChain, type TempLedger, type TestChain } from "./testing/index.ts";
 
 let chain: TestChain;
-let store: ReturnType<typeof tempLedger>;
+let store: TempLedger;
 let mechanism: EvmExactMechanism;
 
-const options = () => ({ networks: [chain.network], ledger: store.ledger, receiptTimeoutMs: 800, pollingIntervalMs: 25, stallCheckMs: 250 });
+const BOUNDS = { receiptTimeoutMs: 800, pollingIntervalMs: 25, stallCheckMs: 250 };
+const options = () => ({ networks: [chain.network], ledger: store.ledger, ...BOUNDS });
 const automine = (on: boolean) => chain.rpc("evm_setAutomine", [on]);
-const keyOf = (request: Awaited<ReturnType<TestChain["pay"]>>) => {
-  const a = (request.payload as { authorization: { from: string; nonce: string } }).authorization;
-  return eip3009LedgerKey(chain.network.chainId!, chain.asset, a.from, a.nonce);
-};
 
 beforeAll(async () => {
-  chain = await startTestChain();
-  store = tempLedger();
-  mechanism = createEvmExactMechanism({ ...options(), signers: [chain.facilitatorKey] });
-});
-
-afterAll(async () => {
-  await store?.dispose();
-  await chain?.stop();
+  const fx = await startChainWithMechanism(startTestChain, BOUNDS);
+  ({ chain, store, mechanism } = fx);
+  return fx.stop;
 });
 
 describe("settlement_pending and reconciliation", () => {
@@ -112,7 +104,7 @@ describe("settlement_pending and reconciliation", () => {
     const signer = runtime.pool.signers[0]!;
     const gas = 200_000n;
     const tx = await signer.sign({ ...transferWithAuthorizationCall(parsed.value as Eip3009EvmPayment), gas }, await runtime.fees.quote(), await signer.nonces.acquire());
-    const key = keyOf(request);
+    const key = chain.ledgerKey(request);
     const claimed = await store.ledger.compareAndSet({ key, state: "claimed", network: chain.network.caip2, leaseUntil: 0, updatedAt: Date.now() }, 0);
     await store.ledger.compareAndSet({ ...claimed!, state: "broadcast", transaction: tx.hash, rawTransaction: tx.raw, leaseUntil: Date.now() - 1 }, 1);
 
@@ -130,7 +122,7 @@ describe("settlement_pending and reconciliation", () => {
     const refused = await broke.settle(request);
     expect(refused).toMatchObject({ success: false, reason: Reason.unexpectedSettle, transaction: "" });
     expect((refused as { message: string }).message).toMatch(/insufficient funds/i);
-    expect(await store.ledger.get(keyOf(request))).toMatchObject({ state: "failed" });
+    expect(await store.ledger.get(chain.ledgerKey(request))).toMatchObject({ state: "failed" });
     expect(await broke.settle(request)).toMatchObject({ success: false, reason: Reason.unexpectedSettle, transaction: "" });
 
     await chain.rpc("anvil_setBalance", [poor, `0x${parseEther("1").toString(16)}`]);

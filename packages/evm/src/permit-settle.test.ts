@@ -1,14 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Reason, type PaymentRequest } from "@facilitator/core";
-import { devKey } from "@facilitator/devnet";
+import { beforeAll, describe, expect, it } from "vitest";
+import { Reason } from "@facilitator/core";
+import { devKey, DevRole } from "@facilitator/devnet";
 import { encodeFunctionData, parseAbi, parseEventLogs, parseGwei, type Address, type Hash, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { createEvmExactMechanism, type EvmExactMechanism } from "./mechanism.ts";
-import { permitLedgerKey } from "./permit.ts";
-import { startPermitTestChain, tempLedger, type PermitTestChain } from "./testkit.ts";
+import type { EvmExactMechanism } from "./mechanism.ts";
+import { startChainWithMechanism, startPermitTestChain, type PermitTestChain, type TempLedger } from "./testing/index.ts";
 
 let chain: PermitTestChain;
-let store: ReturnType<typeof tempLedger>;
+let store: TempLedger;
 let mechanism: EvmExactMechanism;
 
 const erc20 = parseAbi([
@@ -18,10 +17,6 @@ const erc20 = parseAbi([
 ]);
 const automine = (on: boolean) => chain.rpc("evm_setAutomine", [on]);
 const pendingCount = async (who: Address) => Number(await chain.rpc("eth_getTransactionCount", [who, "pending"]));
-const keyOf = (r: PaymentRequest) => {
-  const p = (r.payload as { permit: { owner: string; nonce: string } }).permit;
-  return permitLedgerKey(4326, chain.asset, p.owner, BigInt(p.nonce));
-};
 /**
  * Sends `data` to the token as `from` (impersonated). anvil orders a block by fee: by default this one
  * comes first; `last` makes it come after the facilitator's (no tip, fee cap just above the base fee).
@@ -40,21 +35,13 @@ async function waitForPool(n: number): Promise<void> {
 }
 
 beforeAll(async () => {
-  chain = await startPermitTestChain();
-  store = tempLedger();
-  mechanism = createEvmExactMechanism({
-    networks: [chain.network],
-    signers: [chain.facilitatorKey, devKey(2)],
-    ledger: store.ledger,
+  const fx = await startChainWithMechanism(startPermitTestChain, {
+    signers: [devKey(DevRole.facilitator), devKey(DevRole.facilitator2)],
     receiptTimeoutMs: 800,
-    pollingIntervalMs: 20,
     stallCheckMs: 250,
   });
-});
-
-afterAll(async () => {
-  await store?.dispose();
-  await chain?.stop();
+  ({ chain, store, mechanism } = fx);
+  return fx.stop;
 });
 
 describe("ERC-2612 permit settlement", () => {
@@ -79,7 +66,7 @@ describe("ERC-2612 permit settlement", () => {
 
     expect(await mechanism.settle(request)).toMatchObject({ success: false, reason: Reason.duplicateSettlement, transaction: hash });
     // The record keeps what the first request asked; past the retention the chain refuses a replay (the nonce is used).
-    expect((await store.ledger.get(keyOf(request)))?.binding).toMatchObject({ payTo: chain.payTo.toLowerCase(), amount: "5000" });
+    expect((await store.ledger.get(chain.ledgerKey(request)))?.binding).toMatchObject({ payTo: chain.payTo.toLowerCase(), amount: "5000" });
     expect(await chain.minedCount()).toBe(minedBefore + 2);
   });
 
@@ -145,7 +132,7 @@ describe("ERC-2612 permit settlement", () => {
       const first = await mechanism.settle(request);
       expect(first).toMatchObject({ success: false, reason: Reason.settlementPending });
       const hash = first.transaction as Hash;
-      const entry = await store.ledger.get(keyOf(request));
+      const entry = await store.ledger.get(chain.ledgerKey(request));
       expect(entry).toMatchObject({ state: "broadcast", transaction: hash });
       expect(entry?.priorTransactions).toHaveLength(1); // the permit, recorded before anything was sent
       expect(await mechanism.settle(request)).toMatchObject({ reason: Reason.settlementPending, transaction: hash });
@@ -164,7 +151,7 @@ describe("ERC-2612 permit settlement", () => {
     try {
       pending = await mechanism.settle(request);
       expect(pending).toMatchObject({ reason: Reason.settlementPending });
-      const permitHash = (await store.ledger.get(keyOf(request)))!.priorTransactions![0]!.transaction;
+      const permitHash = (await store.ledger.get(chain.ledgerKey(request)))!.priorTransactions![0]!.transaction;
       await chain.rpc("anvil_dropTransaction", [permitHash]);
       expect(await chain.rpc("eth_getTransactionByHash", [permitHash])).toBeNull();
       const retried = mechanism.settle(request);

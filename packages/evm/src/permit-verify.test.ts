@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { Reason, type PaymentRequest } from "@facilitator/core";
 import { deployErc1271Wallet, devKey, DevRole } from "@facilitator/devnet";
 import { privateKeyToAccount } from "viem/accounts";
@@ -6,24 +6,26 @@ import type { EvmExactMechanism } from "./mechanism.ts";
 import { signEip3009Payload } from "./eip3009-client.ts";
 import { signPermitPayload } from "./permit-client.ts";
 import { permitLedgerKey } from "./permit.ts";
-import { ACCEPTED_ASSET_WITHOUT_CODE, startPermitTestChain, tempLedger, type PermitTestChain, testMechanism, UNLISTED_ASSET } from "./testkit.ts";
+import {
+  ACCEPTED_ASSET_WITHOUT_CODE,
+  now,
+  startChainWithMechanism,
+  startPermitTestChain,
+  stranger,
+  unfunded,
+  UNLISTED_ASSET,
+  type PermitTestChain,
+  type TempLedger,
+} from "./testing/index.ts";
 
 let chain: PermitTestChain;
 let mechanism: EvmExactMechanism;
-let store: ReturnType<typeof tempLedger>;
-const now = () => BigInt(Math.floor(Date.now() / 1000));
-const stranger = privateKeyToAccount(devKey(6));
-const unfunded = privateKeyToAccount(devKey(22));
+let store: TempLedger;
 
 beforeAll(async () => {
-  chain = await startPermitTestChain();
-  store = tempLedger();
-  mechanism = testMechanism(chain, store.ledger);
-});
-
-afterAll(async () => {
-  await store?.dispose();
-  await chain?.stop();
+  const fx = await startChainWithMechanism(startPermitTestChain);
+  ({ chain, store, mechanism } = fx);
+  return fx.stop;
 });
 
 /** The payer's nonce was used on chain by a permit for someone else; no allowance of ours is in place. */

@@ -12,7 +12,7 @@ import {
 } from "viem";
 import { isTransientRpcError, revertReason } from "./rpc-errors.ts";
 import { batchingHttp } from "./rpc-transport.ts";
-import { startTestChain, type TestChain } from "./testkit.ts";
+import { startTestChain, type TestChain } from "./testing/index.ts";
 
 let chain: TestChain;
 

@@ -1,24 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { Reason } from "@facilitator/core";
 import { deployErc1271Wallet, mintTokens } from "@facilitator/devnet";
 import { parseEventLogs, parseAbi, type Hash } from "viem";
 import type { EvmExactMechanism } from "./mechanism.ts";
 import { signEip3009Payload } from "./eip3009-client.ts";
-import { startTestChain, tempLedger, type TestChain, testMechanism } from "./testkit.ts";
+import { startChainWithMechanism, startTestChain, type TestChain } from "./testing/index.ts";
 
 let chain: TestChain;
 let mechanism: EvmExactMechanism;
-let store: ReturnType<typeof tempLedger>;
 
 beforeAll(async () => {
-  chain = await startTestChain();
-  store = tempLedger();
-  mechanism = testMechanism(chain, store.ledger);
-});
-
-afterAll(async () => {
-  await store?.dispose();
-  await chain?.stop();
+  const fx = await startChainWithMechanism(startTestChain);
+  ({ chain, mechanism } = fx);
+  return fx.stop;
 });
 
 describe("exact EVM (EIP-3009) settle", () => {

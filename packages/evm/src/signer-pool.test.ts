@@ -6,10 +6,10 @@ import { FeeOracle } from "./fees.ts";
 import { createEvmExactMechanism } from "./mechanism.ts";
 import { sendRawTransaction } from "./send.ts";
 import { EvmSigner, SignerPool } from "./signer-pool.ts";
-import { CHAIN_ID, rpcRecorder, startTestChain, tempLedger, type RpcFault, type TestChain } from "./testkit.ts";
+import { CHAIN_ID, rpcRecorder, startTestChain, tempLedger, type RpcFault, type TempLedger, type TestChain } from "./testing/index.ts";
 
 let chain: TestChain;
-let store: ReturnType<typeof tempLedger>;
+let store: TempLedger;
 
 beforeAll(async () => {
   chain = await startTestChain();

@@ -1,28 +1,29 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { Reason, type PaymentRequest } from "@facilitator/core";
-import { devKey } from "@facilitator/devnet";
 import { toHex } from "viem";
-import { privateKeyToAccount } from "viem/accounts";
 import { createEvmExactMechanism, type EvmExactMechanism } from "./mechanism.ts";
 import { signEip3009Payload } from "./eip3009-client.ts";
-import { ACCEPTED_ASSET_WITHOUT_CODE, rpcRecorder, startTestChain, tempLedger, type TestChain, testMechanism, UNLISTED_ASSET } from "./testkit.ts";
+import {
+  ACCEPTED_ASSET_WITHOUT_CODE,
+  now,
+  rpcRecorder,
+  startChainWithMechanism,
+  startTestChain,
+  stranger,
+  unfunded,
+  UNLISTED_ASSET,
+  type TempLedger,
+  type TestChain,
+} from "./testing/index.ts";
 
 let chain: TestChain;
 let mechanism: EvmExactMechanism;
-let store: ReturnType<typeof tempLedger>;
-const now = () => BigInt(Math.floor(Date.now() / 1000));
-const stranger = privateKeyToAccount(devKey(6));
-const unfunded = privateKeyToAccount(devKey(22));
+let store: TempLedger;
 
 beforeAll(async () => {
-  chain = await startTestChain();
-  store = tempLedger();
-  mechanism = testMechanism(chain, store.ledger);
-});
-
-afterAll(async () => {
-  await store?.dispose();
-  await chain?.stop();
+  const fx = await startChainWithMechanism(startTestChain);
+  ({ chain, store, mechanism } = fx);
+  return fx.stop;
 });
 
 /** An authorization the payer signed and a third party already submitted on chain. */

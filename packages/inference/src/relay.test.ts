@@ -1,4 +1,4 @@
-/** Replacing a relay transaction that a fee rise left behind: the client on anvil, and a worker anchoring through it (the fee rule: evm replacement.test.ts). */
+/** Replacing a relay transaction that a fee rise left behind: the client on anvil, and a worker anchoring through it (the fee rule: evm replacement.unit.test.ts). */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -24,7 +24,7 @@ export function nextStored(next: Omit<LedgerEntry, "version">, expectedVersion: 
  * A `claimed` entry expires after the retention too: its live holder rewrites it every third of a lease
  * (each write starts the retention again), and one whose holder died sent nothing, so any settle may
  * take it over, exactly as if it were absent. `broadcast` entries never expire: they hold recorded
- * bytes whose outcome is not known yet (the reconciler collects it).
+ * bytes whose outcome is not known yet (the collector collects it).
  */
 export function isFinished(state: LedgerState): boolean {
   return state === "success" || state === "failed";

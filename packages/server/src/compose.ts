@@ -11,7 +11,7 @@ import { createSvmExactMechanism } from "@facilitator/svm";
 import { createApp, expressServerClasses } from "./app.ts";
 import type { Config } from "./config.ts";
 import { Facilitator } from "./facilitator.ts";
-import { startReconciler } from "./ops/reconciler.ts";
+import { startCollector } from "./ops/collector.ts";
 import { openInferencePipeline, type InferencePipeline } from "./inference-pipeline.ts";
 import { inferenceRoutes } from "./routes/inference.ts";
 import { explorerRoutes } from "./routes/explorer.ts";
@@ -146,9 +146,9 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
       SIGNER_BALANCE_CACHE_MS,
     ),
   });
-  const reconciler =
+  const collector =
     config.reconcileAfterMs > 0 && mechanisms.length
-      ? startReconciler({
+      ? startCollector({
           ledger,
           collect: (entry) => facilitator.collect(entry),
           afterMs: config.reconcileAfterMs,
@@ -250,7 +250,7 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
       });
     },
     async close() {
-      const drain = [async () => reconciler?.stop(), () => inference.close(), () => ledger.close(), () => rateStore.close(), () => closeServer(metricsServer)];
+      const drain = [async () => collector?.stop(), () => inference.close(), () => ledger.close(), () => rateStore.close(), () => closeServer(metricsServer)];
       if (server) await gracefulShutdown({ server, timeoutMs: config.receiptTimeoutMs + 5_000, logger, drain });
       else for (const step of drain) await step();
     },

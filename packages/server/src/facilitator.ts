@@ -115,7 +115,7 @@ export class Facilitator {
   }
 
   /**
-   * Collects the outcome of a recorded broadcast nobody came back for (see ops/reconciler.ts): waits
+   * Collects the outcome of a recorded broadcast nobody came back for (see ops/collector.ts): waits
    * for its recorded transaction and records what happened, never signing anything new. Undefined
    * when there is nothing this facilitator can collect: no request kept (an older entry), a network
    * or scheme it no longer serves, or an entry that moved on since `entry` was read.

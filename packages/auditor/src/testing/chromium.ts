@@ -1,6 +1,7 @@
 /**
- * Headless Debian Chromium driven by playwright-core, for the explorer page's browser test. Kept in
- * the auditor package (not its public index) because playwright-core is the auditor's devDependency.
+ * `@facilitator/auditor/testing`: headless Debian Chromium driven by playwright-core, for the explorer
+ * page's browser test. Kept in the auditor package (not its public index) because playwright-core is
+ * the auditor's devDependency.
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -1,13 +1,13 @@
 /**
  * A small local world for the inference tests: anvil, a deployed SettlementRelay with a relayer, the
- * local Walrus-compatible service, and one registered TEE key. Test support only (not exported).
+ * local Walrus-compatible service, and one registered TEE key. Test support: `@facilitator/inference/testing`.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createPublicClient, createWalletClient, defineChain, http, keccak256, toHex, type Address, type Hex, type PublicClient } from "viem";
+import { createPublicClient, createWalletClient, http, keccak256, toHex, type Address, type Hex, type PublicClient } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { devKey, DevRole, loadArtifact, startAnvil, startWalrusService, type AnvilNode, type WalrusService } from "@facilitator/devnet";
+import { CHAIN_IDS, devKey, DevRole, loadArtifact, localChain, startAnvil, startWalrusService, type AnvilNode, type WalrusService } from "@facilitator/devnet";
 import { deploySettlementRelay } from "../deploy.ts";
 import { RELAYER_ROLE, RelayClient, SETTLEMENT_RELAY_ABI } from "../relay.ts";
 import type { InferenceRecord, SettlementType } from "../records.ts";
@@ -15,7 +15,7 @@ import { signTeeRecord } from "../tee.ts";
 import type { ValidationConfig } from "../validation.ts";
 import { WalrusClient } from "../walrus.ts";
 
-export const CHAIN_ID = 84532;
+export const CHAIN_ID = CHAIN_IDS["base-sepolia"];
 export const NETWORK = "base-sepolia";
 
 export interface TestWorld {
@@ -51,7 +51,7 @@ export async function startTestWorld(): Promise<TestWorld> {
   });
   const teeKey = devKey(8);
   const tee = { id: keccak256(toHex("test-tee")), key: teeKey, address: privateKeyToAccount(teeKey).address };
-  const chain = defineChain({ id: CHAIN_ID, name: NETWORK, nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [anvil.rpcUrl] } } });
+  const chain = localChain(CHAIN_ID, anvil.rpcUrl);
   const client = createPublicClient({ chain, transport: http(anvil.rpcUrl), pollingInterval: 50, cacheTime: 0 }) as PublicClient;
   const admin = createWalletClient({ account: privateKeyToAccount(adminKey), chain, transport: http(anvil.rpcUrl), pollingInterval: 50, cacheTime: 0 });
 

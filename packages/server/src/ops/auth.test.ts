@@ -1,7 +1,7 @@
 import express from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { apiKeyGuard, apiKeyId } from "./auth.ts";
-import { listen, postJson, type Listening } from "./test-http.ts";
+import { listen, postJson, type Listening } from "../testing/http.ts";
 
 /** An app whose routes count how often they ran, so a refused request is seen to reach nothing. */
 function guardedApp(keys: string[]) {

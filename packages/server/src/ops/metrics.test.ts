@@ -2,7 +2,7 @@ import express from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { apiKeyGuard } from "./auth.ts";
 import { cachedSource, createMetrics, labelValue, metricsRouter, recordPaymentOutcome, type Metrics } from "./metrics.ts";
-import { listen, postJson, type Listening } from "./test-http.ts";
+import { listen, postJson, type Listening } from "../testing/http.ts";
 
 /** Parses Prometheus text into samples: name, labels, value. */
 function parse(text: string) {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startRedis, type RedisServer } from "@facilitator/devnet";
 import { apiKeyGuard } from "./auth.ts";
 import { MemoryRateLimitStore, rateLimit, RedisRateLimitStore, type RateLimitOptions } from "./rate-limit.ts";
-import { listen, postJson, type Listening } from "./test-http.ts";
+import { listen, postJson, type Listening } from "../testing/http.ts";
 
 const servers: Listening[] = [];
 afterAll(async () => {

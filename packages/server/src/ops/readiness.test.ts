@@ -14,7 +14,7 @@ import {
   READINESS_CACHE_MS, readinessRouter, redisCheck, rpcCheck, runReadinessChecks, signerBalanceCheck, signerBalanceChecks, walrusCheck,
   type ReadinessCheck, type ReadinessRouterOptions,
 } from "./readiness.ts";
-import { listen, type Listening } from "./test-http.ts";
+import { listen, type Listening } from "../testing/http.ts";
 
 let anvil: AnvilNode;
 let redis: RedisServer;

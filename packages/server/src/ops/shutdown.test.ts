@@ -3,7 +3,7 @@ import { connect } from "node:net";
 import express from "express";
 import { describe, expect, it } from "vitest";
 import { gracefulShutdown, type ShutdownLogger } from "./shutdown.ts";
-import { listen } from "./test-http.ts";
+import { listen } from "../testing/http.ts";
 
 /** An app whose POST /settle waits until the test lets it answer, like a settle waiting for its receipt. */
 async function slowApp() {

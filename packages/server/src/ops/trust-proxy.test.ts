@@ -4,7 +4,7 @@ import { createApp } from "../app.ts";
 import type { Facilitator } from "../facilitator.ts";
 import { createLogger } from "../logger.ts";
 import { MemoryRateLimitStore, rateLimit } from "./rate-limit.ts";
-import { listen } from "./test-http.ts";
+import { listen } from "../testing/http.ts";
 import { clientKey, parseTrustProxy, type TrustProxy } from "./trust-proxy.ts";
 
 describe("TRUST_PROXY", () => {

@@ -24,35 +24,17 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response, type Router } from "express";
 import { isHex, type Address, type Hex } from "viem";
-import { createAuditor, type Auditor, type Located } from "@facilitator/auditor";
+import { createAuditor, type Auditor } from "@facilitator/auditor";
 import { scrubber, urlSecrets } from "../ops/log-scrub.ts";
 import { clientKey } from "../ops/trust-proxy.ts";
-import { BatchIndexWarming, RelayBatchIndex, type IndexSnapshot } from "./explorer-batches.ts";
+import { BatchIndexWarming, RelayBatchIndex } from "./explorer-batches.ts";
 import { DumpCache } from "./explorer-dumps.ts";
 import { forwardRpc, planRpcCall } from "./explorer-rpc.ts";
+import { search, type ExplorerLookup } from "./explorer-search.ts";
+
+export type { ExplorerLookup, SearchResult } from "./explorer-search.ts";
 
 export { planRpcCall, refuseRpc, RELAY_READS, RPC_METHODS } from "./explorer-rpc.ts";
-
-/**
- * What the facilitator's own records say about a record id or input hash: a claim the page checks.
- * The inference service's `RecordView` (`GET /inference/settlements/:id`) fits as it is.
- */
-export interface ExplorerLookup {
-  recordId?: string;
-  /** RecordView's name for `recordId`. */
-  id?: string;
-  /** RecordView's lane: "settle-batch" is a batch record, the others are single. */
-  settlementType?: string;
-  /** queued | batched | anchored | failed, or whatever the facilitator calls it. */
-  status?: string;
-  kind?: "batch" | "single";
-  inputHash?: Hex;
-  outputHash?: Hex;
-  root?: Hex;
-  proof?: Hex[];
-  transactionHash?: Hex;
-  walrusBlobId?: string;
-}
 
 export interface ExplorerOptions {
   relayAddress: Address;
@@ -130,13 +112,6 @@ export const DEFAULT_EXPLORER_LIMITS: ExplorerLimits = {
 
 /** The largest page of the batch list (the index keeps at least this many batches, more when searchMaxBatches asks). */
 const MAX_BATCH_PAGE = 200;
-
-export type SearchResult =
-  | ({ source: "facilitator" | "chain"; kind: "batch"; recordId?: string; status?: string; inputHash?: Hex; outputHash?: Hex; root: Hex; proof: Hex[]; transactionHash?: Hex; blobId?: string } & {
-      leaf?: Extract<Located, { kind: "batch" }>["leaf"];
-    })
-  | { source: "facilitator" | "chain"; kind: "single"; recordId?: string; status?: string; inputHash: Hex; outputHash: Hex; transactionHash: Hex }
-  | { source: "facilitator"; kind: "pending"; recordId?: string; status?: string; inputHash?: Hex; outputHash?: Hex };
 
 const asset = (name: string) => readFileSync(new URL(`./explorer-assets/${name}`, import.meta.url), "utf8");
 
@@ -228,7 +203,7 @@ export function explorerRoutes(opts: ExplorerOptions): Router {
     searchingBy.set(client, mine + 1);
     try {
       const held = await batches.snapshot();
-      res.json({ query: q, results: await search(await getAuditor(), opts, q as Hex, { ...held, batches: held.batches.slice(0, limits.searchMaxBatches) }, dumps) });
+      res.json({ query: q, results: await search(await getAuditor(), opts.statusLookup, q as Hex, { ...held, batches: held.batches.slice(0, limits.searchMaxBatches) }, dumps) });
     } catch (e) {
       if (e instanceof BatchIndexWarming) return warmingUp(res);
       report("a search could not be completed", e);
@@ -329,74 +304,6 @@ function explorerErrors(report: (what: string, e: unknown) => void): ErrorReques
     if (status === 500) report("unexpected error", err);
     res.status(status).json({ jsonrpc: "2.0", id: null, error: { code: tooLarge || status === 400 ? -32700 : -32603, message } });
   };
-}
-
-/**
- * A search in what the index holds (the newest batches and individual settlements) and in their
- * dumps, through the cache: it reads nothing from the chain. The facilitator's claim about `q`, if
- * any, comes first; its batch's dump is the one the relay's event names, or the claim's own blob id
- * for a batch older than the index keeps.
- */
-async function search(auditor: Auditor, opts: ExplorerOptions, q: Hex, held: IndexSnapshot, dumps: DumpCache): Promise<SearchResult[]> {
-  const results: SearchResult[] = [];
-  const claim = normaliseClaim(opts.statusLookup ? await opts.statusLookup(q).catch(() => undefined) : undefined);
-  if (claim?.root) {
-    // The facilitator's proof is shown as it was handed out; the leaf's fields come from the dump.
-    const root = claim.root.toLowerCase();
-    const anchored = held.batches.find((b) => b.root.toLowerCase() === root);
-    const batch = anchored ?? (claim.walrusBlobId ? { root: claim.root, blobId: claim.walrusBlobId, transactionHash: ZERO_HASH, blockNumber: "0", batchSize: "0" } : undefined);
-    const inBatch = batch ? await auditor.locate({ batches: [batch], dumps: dumps.get, settlements: false, inputHash: claim.inputHash ?? q, recordId: claim.recordId ?? q }) : [];
-    const match = inBatch.find((l): l is Extract<Located, { kind: "batch" }> => l.kind === "batch" && (!claim.outputHash || l.leaf.outputHash === claim.outputHash.toLowerCase()));
-    results.push({
-      source: "facilitator",
-      kind: "batch",
-      recordId: claim.recordId ?? match?.recordId,
-      status: claim.status,
-      inputHash: claim.inputHash ?? match?.leaf.inputHash,
-      outputHash: claim.outputHash ?? match?.leaf.outputHash,
-      root: claim.root,
-      proof: claim.proof ?? [],
-      transactionHash: claim.transactionHash ?? (anchored ? match?.transactionHash : undefined),
-      blobId: claim.walrusBlobId ?? match?.blobId,
-      leaf: match?.leaf,
-    });
-  } else if (claim?.kind === "single" && claim.transactionHash && claim.inputHash && claim.outputHash) {
-    results.push({ source: "facilitator", kind: "single", recordId: claim.recordId, status: claim.status, inputHash: claim.inputHash, outputHash: claim.outputHash, transactionHash: claim.transactionHash });
-  } else if (claim) {
-    results.push({ source: "facilitator", kind: "pending", recordId: claim.recordId, status: claim.status, inputHash: claim.inputHash, outputHash: claim.outputHash });
-  }
-
-  for (const found of await auditor.locate({ inputHash: q, recordId: q, batches: held.batches, dumps: dumps.get, settlements: false })) {
-    if (found.kind !== "batch") continue;
-    const duplicate = results.some((r) => r.kind === "batch" && r.root.toLowerCase() === found.root.toLowerCase() && r.leaf?.inputHash === found.leaf.inputHash && r.proof.join() === found.proof.join());
-    if (duplicate) continue;
-    results.push({
-      source: "chain",
-      kind: "batch",
-      recordId: found.recordId,
-      inputHash: found.leaf.inputHash,
-      outputHash: found.leaf.outputHash,
-      root: found.root,
-      proof: found.proof,
-      transactionHash: found.transactionHash,
-      blobId: found.blobId,
-      leaf: found.leaf,
-    });
-  }
-  const input = q.toLowerCase();
-  for (const single of held.singles) {
-    if (single.inputHash.toLowerCase() !== input) continue;
-    results.push({ source: "chain", kind: "single", inputHash: single.inputHash, outputHash: single.outputHash, transactionHash: single.transactionHash });
-  }
-  return results;
-}
-
-const ZERO_HASH: Hex = `0x${"0".repeat(64)}`;
-
-function normaliseClaim(claim: ExplorerLookup | undefined): ExplorerLookup | undefined {
-  if (!claim) return undefined;
-  const kind = claim.kind ?? (claim.settlementType === undefined ? undefined : claim.settlementType === "settle-batch" ? "batch" : "single");
-  return { ...claim, recordId: claim.recordId ?? claim.id, kind };
 }
 
 /** The index has not reached the chain's head yet (first requests after a start). */

@@ -7,7 +7,7 @@ import type { Hex } from "viem";
 import { Reason } from "@facilitator/core";
 import { LmdbQueue, InferenceService, loadBatchDump, verifyLeafProof, type WorkerHandle } from "@facilitator/inference";
 import { makeRecords, startTestWorld, waitFor, type TestWorld } from "@facilitator/inference/testing";
-import { listen, postJson, type Listening } from "../ops/test-http.ts";
+import { listen, postJson, type Listening } from "../testing/http.ts";
 import { inferenceRoutes } from "./inference.ts";
 
 const KEY = "inference-key-0123456789";

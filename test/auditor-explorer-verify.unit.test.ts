@@ -2,27 +2,13 @@
  * The explorer page's in-browser verification code (plain JS, inlined in the page), run here in a
  * VM context and compared with viem and the auditor library on the same inputs.
  */
-import { readFileSync } from "node:fs";
-import vm from "node:vm";
 import { describe, expect, it } from "vitest";
 import { encodeAbiParameters, keccak256, toHex, type Hex } from "viem";
 import { hashPair, leafHash, leafTuple, leafTypes, processProof, ZERO_BYTES32, type InferenceLeaf } from "@facilitator/auditor";
 import { refuseRpc } from "../packages/server/src/routes/explorer.ts";
+import { loadExplorerVerify } from "./helpers/explorer-page.ts";
 
-const source = readFileSync(new URL("../packages/server/src/routes/explorer-assets/verify.js", import.meta.url), "utf8");
-const context: Record<string, unknown> = { TextEncoder };
-vm.createContext(context);
-vm.runInContext(`${source}\nthis.ExplorerVerify = ExplorerVerify;`, context);
-const browser = context.ExplorerVerify as {
-  keccak256(b: Uint8Array): Uint8Array;
-  bytesToHex(b: Uint8Array): Hex;
-  encodeLeaf(l: object): Hex;
-  leafHash(l: object): Hex;
-  hashPair(a: Hex, b: Hex): Hex;
-  processProof(l: Hex, p: Hex[]): Hex;
-  TOPICS: Record<string, Hex>;
-  ANCHORED_AT: Hex;
-};
+const browser = loadExplorerVerify();
 
 const h = (s: string) => keccak256(toHex(s));
 

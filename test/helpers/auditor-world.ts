@@ -9,13 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createPublicClient, createWalletClient, http, keccak256, toHex, type Address, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { deployContract, devKey, DevRole, localChain, startAnvil, startWalrusService, type AnvilNode, type WalrusService } from "@facilitator/devnet";
-import { buildBatchTree, type BatchTree } from "../packages/inference/src/merkle.ts";
-import { recordId, type InferenceRecord } from "../packages/inference/src/records.ts";
-import { SETTLEMENT_RELAY_ABI } from "../packages/inference/src/relay.ts";
-import { signTeeRecord } from "../packages/inference/src/tee.ts";
+import { CHAIN_IDS, deployContract, devKey, DevRole, localChain, startAnvil, startWalrusService, type AnvilNode, type WalrusService } from "@facilitator/devnet";
+import { buildBatchTree, recordId, SETTLEMENT_RELAY_ABI, signTeeRecord, type BatchTree, type InferenceRecord } from "@facilitator/inference";
 
-export const CHAIN_ID = 84532;
+export const CHAIN_ID = CHAIN_IDS["base-sepolia"];
 
 export interface Anchored {
   records: InferenceRecord[];

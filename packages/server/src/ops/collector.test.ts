@@ -6,10 +6,10 @@ import { join } from "node:path";
 import { NetworkRegistry, Reason, type LedgerEntry, type PaymentRequest, type SettlementLedger } from "@facilitator/core";
 import { startRedis, type RedisServer } from "@facilitator/devnet";
 import { createEvmExactMechanism, type EvmExactMechanism } from "@facilitator/evm";
-import { startTestChain, type TestChain } from "@facilitator/evm/testkit";
+import { startTestChain, type TestChain } from "@facilitator/evm/testing";
 import { LmdbLedger, RedisLedger } from "@facilitator/ledger";
 import { Facilitator } from "../facilitator.ts";
-import { isAbandoned, startReconciler } from "./reconciler.ts";
+import { isAbandoned, startCollector } from "./collector.ts";
 
 const NOW = 1_000_000_000;
 const entry = (fields: Partial<LedgerEntry>): LedgerEntry => ({
@@ -81,8 +81,8 @@ describe.each(ledgers)("with %s", (_, openLedger) => {
     const ledger = openLedger();
     const { mechanism, facilitator } = facilitatorOn(ledger);
     const collected: unknown[] = [];
-    const reconciler = (afterMs: number) =>
-      startReconciler({ ledger, collect: (e) => facilitator.collect(e), afterMs, intervalMs: 60_000, onOutcome: (_, o) => collected.push(o) });
+    const collector = (afterMs: number) =>
+      startCollector({ ledger, collect: (e) => facilitator.collect(e), afterMs, intervalMs: 60_000, onOutcome: (_, o) => collected.push(o) });
     try {
       const request = await chain.pay({ value: 3131n });
       const payToBefore = await chain.balanceOf(chain.payTo);
@@ -91,12 +91,12 @@ describe.each(ledgers)("with %s", (_, openLedger) => {
       const [listed] = await ledger.listUnconfirmed(10);
       expect(listed).toMatchObject({ state: "broadcast", transaction: hash, request: { networkId: request.networkId, requirements: { amount: "3131" } } });
 
-      const patient = reconciler(120_000); // the client may still retry: leave it
+      const patient = collector(120_000); // the client may still retry: leave it
       expect(await patient.runOnce()).toBe(0);
       await patient.stop();
       expect(await ledger.countUnconfirmed()).toBe(1);
 
-      const due = reconciler(0);
+      const due = collector(0);
       expect(await due.runOnce()).toBe(1);
       await due.stop();
       expect(collected).toEqual([{ success: true, payer: chain.payer.address, transaction: hash, amount: 3131n }]);
@@ -124,11 +124,11 @@ describe.each(ledgers)("with %s", (_, openLedger) => {
     }
   });
 
-  it("two processes' reconcilers on one ledger collect a payment once", async () => {
+  it("two processes' collectors on one ledger collect a payment once", async () => {
     const ledger = openLedger();
     const { mechanism, facilitator } = facilitatorOn(ledger);
     const outcomes: unknown[] = [];
-    const start = () => startReconciler({ ledger, collect: (e) => facilitator.collect(e), afterMs: 0, intervalMs: 60_000, onOutcome: (_, o) => outcomes.push(o) });
+    const start = () => startCollector({ ledger, collect: (e) => facilitator.collect(e), afterMs: 0, intervalMs: 60_000, onOutcome: (_, o) => outcomes.push(o) });
     try {
       await settledWhilePending(mechanism, await chain.pay({ value: 5151n }));
       const minedBefore = await chain.minedCount();
@@ -169,7 +169,7 @@ describe.each(ledgers)("with %s", (_, openLedger) => {
   });
 });
 
-describe("a reconciler round", () => {
+describe("a collector round", () => {
   it("goes on past an entry it cannot collect, and past one whose collection throws", async () => {
     const dir = mkdtempSync(join(tmpdir(), "reconcile-round-"));
     dirs.push(dir);
@@ -182,7 +182,7 @@ describe("a reconciler round", () => {
         await ledger.compareAndSet({ ...fresh, state: "broadcast", leaseUntil: Date.now() - 10_000 }, claimed!.version);
       }
       const errors: unknown[] = [];
-      const reconciler = startReconciler({
+      const collector = startCollector({
         ledger,
         afterMs: 0,
         intervalMs: 60_000,
@@ -193,9 +193,9 @@ describe("a reconciler round", () => {
         },
         onError: (error) => errors.push(error),
       });
-      expect(await reconciler.runOnce()).toBe(1);
+      expect(await collector.runOnce()).toBe(1);
       expect(errors).toEqual([new Error("node unreachable")]);
-      await reconciler.stop();
+      await collector.stop();
     } finally {
       await ledger.close();
     }
@@ -213,17 +213,17 @@ describe("a reconciler round", () => {
         await ledger.compareAndSet({ ...fresh, state: "broadcast", leaseUntil: Date.now() + 60_000 }, claimed!.version); // held: nothing to collect
       }
       const seen: string[] = [];
-      const reconciler = startReconciler({ ledger, afterMs: 0, intervalMs: 60_000, perRound: 2, collect: async () => undefined });
+      const collector = startCollector({ ledger, afterMs: 0, intervalMs: 60_000, perRound: 2, collect: async () => undefined });
       const spy = ledger.get.bind(ledger);
       ledger.get = async (key: string) => {
         seen.push(key);
         return spy(key);
       };
-      for (let i = 0; i < 3; i++) await reconciler.runOnce();
+      for (let i = 0; i < 3; i++) await collector.runOnce();
       expect(seen).toEqual(keys);
-      await reconciler.runOnce(); // and round again
+      await collector.runOnce(); // and round again
       expect(seen.slice(5)).toEqual(["k1", "k2"]);
-      await reconciler.stop();
+      await collector.stop();
     } finally {
       await ledger.close();
     }

@@ -5,12 +5,12 @@
  * good (and the unconfirmed gauge up). Every `intervalMs` this collects each such entry left alone
  * for `afterMs` (long enough that a client's own retry comes first): the mechanism waits for the
  * recorded transaction, re-sending its bytes, and records the outcome; it never signs anything. The
- * ledger's compare-and-set keeps it safe beside live settles and other processes' reconcilers:
+ * ledger's compare-and-set keeps it safe beside live settles and other processes' collectors:
  * whoever takes the entry at the version it read records the outcome, once.
  */
 import { Reason, type LedgerEntry, type SettleOutcome, type SettlementLedger } from "@facilitator/core";
 
-export interface ReconcilerOptions {
+export interface CollectorOptions {
   ledger: SettlementLedger;
   /** Collects one entry's outcome (Facilitator.collect); undefined when there was nothing to collect. */
   collect(entry: LedgerEntry): Promise<SettleOutcome | undefined>;
@@ -24,7 +24,7 @@ export interface ReconcilerOptions {
   onError?: (error: unknown, entry?: LedgerEntry) => void;
 }
 
-export interface Reconciler {
+export interface Collector {
   /** One round now; resolves with how many outcomes it collected. */
   runOnce(): Promise<number>;
   /** Ends the timer and waits for a round in progress. */
@@ -36,7 +36,7 @@ export function isAbandoned(entry: LedgerEntry, now: number, afterMs: number): b
   return entry.state === "broadcast" && entry.request !== undefined && (entry.leaseUntil ?? 0) <= now && now - entry.updatedAt >= afterMs;
 }
 
-export function startReconciler(o: ReconcilerOptions): Reconciler {
+export function startCollector(o: CollectorOptions): Collector {
   const now = o.now ?? Date.now;
   const perRound = o.perRound ?? 50;
   let round: Promise<number> | undefined;
@@ -49,7 +49,7 @@ export function startReconciler(o: ReconcilerOptions): Reconciler {
     const entry = await o.ledger.get(listed.key);
     if (!entry || !isAbandoned(entry, now(), o.afterMs)) return false;
     const outcome = await o.collect(entry);
-    // A duplicate means another settle or reconciler took the entry first: it records the outcome.
+    // A duplicate means another settle or collector took the entry first: it records the outcome.
     if (!outcome || (!outcome.success && outcome.reason === Reason.duplicateSettlement)) return false;
     o.onOutcome?.(entry, outcome);
     return true;
