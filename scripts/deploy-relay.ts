@@ -13,7 +13,7 @@
  * The key is read from the environment only (never from arguments, which show up in `ps` and shell
  * history) and is never printed. Use a multisig or a cold key as admin on real networks, and a relayer
  * key that holds only gas money. On success it prints the relay address and the settings for the
- * facilitator: SETTLEMENT_RELAY_ADDRESS (or X402_SETTLEMENT_CONTRACT) and SETTLEMENT_NETWORK.
+ * facilitator: X402_SETTLEMENT_CONTRACT and SETTLEMENT_RELAY_FROM_BLOCK (SETTLEMENT_NETWORK is the network you deployed to).
  */
 import { parseArgs } from "node:util";
 import { createPublicClient, getAddress, http, isAddress, type Address, type Hex } from "viem";
@@ -66,5 +66,5 @@ for (const r of relayerAddresses) {
   if (!ok) fail(`relayer ${r} does not hold RELAYER_ROLE on ${deployed.address}`);
 }
 console.log(`SettlementRelay deployed at ${deployed.address} (tx ${deployed.transactionHash}, block ${deployed.blockNumber})`);
-console.log(`SETTLEMENT_RELAY_ADDRESS=${deployed.address}`);
+console.log(`X402_SETTLEMENT_CONTRACT=${deployed.address}`);
 console.log(`SETTLEMENT_RELAY_FROM_BLOCK=${deployed.blockNumber}`);

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeFunctionData, parseAbi, parseGwei, toHex, type Address, type Hash, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { deployContract, devKey, DevRole, deployErc1271Wallet, mintTokens, type EvmWorldNetwork } from "@facilitator/devnet";
-import { signEip3009Payload, signPermitPayload } from "@facilitator/evm";
+import { signEip3009Payload, signPermitPayload, transferWithAuthorizationCall } from "@facilitator/evm";
 import { listen, postJson } from "@facilitator/server/testing";
 import { evmWorldOverrides } from "@facilitator/devnet";
 import { startFacilitator, startFacilitatorOnWorld, type FacilitatorFixture, type RunningFacilitator } from "./helpers/facilitator.ts";
@@ -298,6 +298,47 @@ describe("a contract wallet that passes every simulation and reverts on chain", 
       expect(await post("/settle", again)).toMatchObject({ success: false, errorReason: "invalid_exact_evm_payer_reverted_recently", transaction: "" });
     }
     expect(await snapshot(base, [fickle])).toEqual(afterFirst);
+  });
+});
+
+describe("a stranger cannot lock a contract wallet out, nor strand its pending payment", () => {
+  it("a front-run payment of an honest ERC-1271 wallet marks nothing, and its earlier pending payment still gets its success", async () => {
+    const slow = await startFacilitator({ networks: ["base-sepolia"], networkOverrides: evmWorldOverrides(fx.world), evmKeys: fx.world.facilitatorKeys, receiptTimeoutMs: 1500 });
+    const owner = privateKeyToAccount(devKey(49));
+    const wallet = await deployErc1271Wallet({ rpcUrl: base.rpcUrl, chainId: base.chainId, deployerKey: fx.world.deployerKey, owner: owner.address });
+    await mintTokens({ rpcUrl: base.rpcUrl, chainId: base.chainId, deployerKey: fx.world.deployerKey, token: base.asset.address, to: wallet, amount: 10_000n });
+    const pay = () => signEip3009Payload(owner, { domain: domainOf(base), to: base.payTo, value: 1000n, from: wallet });
+    const signers = fx.world.facilitatorKeys.map((k) => privateKeyToAccount(k).address);
+    const inPool = async () => (await Promise.all(signers.map(async (a) => Number(await rpc(base, "eth_getTransactionCount", [a, "pending"])) - Number(await rpc(base, "eth_getTransactionCount", [a, "latest"]))))).reduce((x, y) => x + y, 0);
+    const payToBefore = await chainView(base).balanceOf(base.payTo);
+    const [a, b] = [await pay(), await pay()];
+    let pendingA: Record<string, unknown>;
+    let answerB: Record<string, unknown>;
+    await rpc(base, "evm_setAutomine", [false]);
+    try {
+      pendingA = await post("/settle", v2(base, a), slow.url); // not mined within the bound: pending
+      const settlingB = post("/settle", v2(base, b), slow.url);
+      while ((await inPool()) < 2) await new Promise((r) => setTimeout(r, 10));
+      // A stranger submits B's public authorization first (higher tip): our B transaction reverts.
+      const call = transferWithAuthorizationCall({ asset: base.asset.address, authorization: { ...b.authorization, value: 1000n, validAfter: BigInt(b.authorization.validAfter), validBefore: BigInt(b.authorization.validBefore), nonce: b.authorization.nonce as Hex }, signature: b.signature } as never);
+      await sendAs(base, attacker, call.to, call.data);
+      await rpc(base, "evm_mine");
+      answerB = await settlingB;
+    } finally {
+      await rpc(base, "evm_setAutomine", [true]);
+    }
+    try {
+      expect(pendingA).toMatchObject({ success: false, errorReason: "settlement_pending" });
+      expect(answerB).toMatchObject({ success: false, errorReason: "invalid_exact_evm_transaction_failed" });
+      // The wallet is not cooling off: the revert was the front-runner's doing, and the chain says so.
+      expect(await post("/verify", v2(base, a), slow.url)).toMatchObject({ isValid: true }); // the clients verify before they retry
+      expect(await post("/settle", v2(base, a), slow.url)).toMatchObject({ success: true, transaction: pendingA.transaction });
+      const c = await pay();
+      expect(await post("/verify", v2(base, c), slow.url)).toMatchObject({ isValid: true });
+      expect(await chainView(base).balanceOf(base.payTo)).toBe(payToBefore + 2000n); // A by us, B by the stranger
+    } finally {
+      await slow.stop();
+    }
   });
 });
 

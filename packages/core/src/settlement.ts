@@ -113,24 +113,46 @@ export function collectOnLedger(cfg: SettlementConfig, payment: LedgerPayment, c
   return new PaymentSettlement(cfg, payment, chain).collect(version);
 }
 
+/** What a payment's ledger record says to verify, read the way settle reads it. */
+export type LedgerVerdict =
+  /** No record, or one a new attempt may take over: the chain decides. */
+  | { kind: "chain decides" }
+  /** This very payment was sent and its settle will reconcile (or answer) it: valid whatever the chain shows now. */
+  | { kind: "settle will answer" }
+  | { kind: "refused"; rejection: Rejection };
+
+export interface VerdictOptions {
+  /** The chain may try a failed payment again (then the chain decides). */
+  retriesFailure?: boolean;
+  /** As `ChainAdapter.isRecordedPayment`. Default: true. */
+  isRecordedPayment?: (entry: LedgerEntry) => boolean;
+}
+
 /**
- * Why verify should call a payment with a ledger record invalid, if it should: the same reading of
- * the record as settle's. `retriesFailure`: the chain may try a failed payment again (then the chain decides).
+ * What verify should make of a payment's ledger record. A payment answered `settlement_pending` (or
+ * left by a dead holder) is the official clients' retry path: their middleware verifies before it
+ * settles, so verify must let the very payment that was recorded through, or its one success could
+ * only ever be collected in the background.
  */
-export function ledgerVerdict(entry: LedgerEntry | undefined, request: PaymentRequest, now: number, retriesFailure = false): Rejection | undefined {
-  if (!entry) return undefined;
+export function ledgerVerdict(entry: LedgerEntry | undefined, request: PaymentRequest, now: number, opts: VerdictOptions = {}): LedgerVerdict {
+  if (!entry) return { kind: "chain decides" };
   const mismatch = checkBinding(entry, request);
-  if (mismatch) return mismatch;
+  if (mismatch) return { kind: "refused", rejection: mismatch };
   const leaseLive = (entry.leaseUntil ?? 0) > now;
+  const recorded = () => opts.isRecordedPayment?.(entry) ?? true;
+  const refused = (rejection: Rejection): LedgerVerdict => ({ kind: "refused", rejection });
   switch (entry.state) {
     case "claimed":
-      return leaseLive ? reject(Reason.duplicateSettlement, "this payment is already being settled") : undefined; // a dead claim sent nothing
+      // A dead claim sent nothing: a new attempt takes it over.
+      return leaseLive ? refused(reject(Reason.duplicateSettlement, "this payment is already being settled")) : { kind: "chain decides" };
     case "broadcast":
-      return reject(Reason.duplicateSettlement, `this payment is already being settled (transaction ${entry.transaction})`);
+      if ((entry.pendingAnswered || !leaseLive) && recorded()) return { kind: "settle will answer" };
+      return refused(reject(Reason.duplicateSettlement, `this payment is already being settled (transaction ${entry.transaction})`));
     case "success":
-      return reject(Reason.duplicateSettlement, `this payment was already settled in transaction ${entry.transaction}`);
+      if (entry.successUnanswered && recorded()) return { kind: "settle will answer" };
+      return refused(reject(Reason.duplicateSettlement, `this payment was already settled in transaction ${entry.transaction}`));
     case "failed":
-      return retriesFailure ? undefined : recordedRejection(entry);
+      return opts.retriesFailure ? { kind: "chain decides" } : refused(recordedRejection(entry));
   }
 }
 
@@ -140,6 +162,8 @@ class PaymentSettlement {
   /** What this settle recorded or took over: from then on the chain decides, and no failure is reported blind. */
   private recorded?: string;
   private collecting = false;
+  /** The entry as last read: a store failure after reading a sent payment must not be answered as "nothing sent". */
+  private seen?: LedgerEntry;
   private readonly describe: (e: unknown) => string;
 
   constructor(
@@ -155,13 +179,15 @@ class PaymentSettlement {
     try {
       for (let read = 0; read < MAX_READS; read++) {
         const entry = await this.cfg.ledger.get(this.payment.key);
+        this.seen = entry;
         const answer = await this.fromEntry(entry);
         if (answer) return answer;
       }
       return this.duplicate("another request is settling this payment right now");
     } catch (e) {
       // Once bytes were recorded the outcome lives on chain: never report a failure the chain may contradict.
-      if (this.recorded) return this.pending(this.recorded, `outcome not recorded (${this.describe(e)})`);
+      const sent = this.recorded ?? (this.seen?.state === "broadcast" || this.seen?.state === "success" ? this.seen.transaction : undefined);
+      if (sent) return this.pending(sent, `outcome not recorded (${this.describe(e)})`);
       return this.failure(reject(Reason.unexpectedSettle, `settlement failed before anything was sent: ${this.describe(e)}`));
     } finally {
       this.held?.stop(); // whatever ended the settle: a lease left behind runs out on its own
@@ -286,12 +312,13 @@ class PaymentSettlement {
   }
 
   /**
-   * Frees a payment this settle claimed and sent nothing for: a fresh claim is removed; an entry an
-   * earlier attempt left is written back as it was, without a lease (its binding and what it sent stay).
+   * Frees a payment this settle claimed and sent nothing for: a fresh claim, or a dead holder's, is
+   * removed; a failed entry is written back as it was, without a lease (its binding and what it sent stay).
    */
   private giveBack(earlier: LedgerEntry | undefined): Promise<unknown> {
     const held = this.held!;
-    if (!earlier) return held.release();
+    if (!earlier || earlier.state === "claimed") return held.release(); // a dead claim guarded nothing
+
     const { state, reason, message, transaction } = earlier;
     return held.end({ state, reason, message, transaction, leaseUntil: undefined });
   }

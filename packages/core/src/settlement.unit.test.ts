@@ -202,6 +202,21 @@ describe("settleOnLedger: one payment's life", () => {
     expect(chain.calls.send).toBe(0);
   });
 
+  it("a dead holder's claim refused on retry is removed, not written back under the new request", async () => {
+    const { cfg, seed, ledger } = world();
+    seed({ state: "claimed", leaseUntil: 1 });
+    const chain = fakeChain({ send: async () => ({ kind: "refused", rejection: { reason: Reason.svmSimulationFailed, message: "no" } }) });
+    expect(await settleOnLedger(cfg, payment(), chain.adapter)).toMatchObject({ reason: Reason.svmSimulationFailed });
+    expect(ledger.entries.size).toBe(0);
+  });
+
+  it("a store that fails while a sent payment is taken over answers pending with its transaction, never 'nothing was sent'", async () => {
+    const { cfg, seed, ledger } = world();
+    seed({ state: "broadcast", transaction: "0xb", rawTransaction: "0xr", pendingAnswered: true });
+    ledger.compareAndSet = async () => Promise.reject(new Error("store down"));
+    expect(await settleOnLedger(cfg, payment(), fakeChain().adapter)).toMatchObject({ reason: Reason.settlementPending, transaction: "0xb" });
+  });
+
   it("counts a success's gas once, for the writer that recorded it", async () => {
     const { cfg } = world();
     let counted = 0;
@@ -253,16 +268,23 @@ describe("collectOnLedger: settlements nobody came back for", () => {
 describe("ledgerVerdict: what verify reads in a record", () => {
   const now = 1_000_000;
   const entry = (e: Partial<LedgerEntry> & Pick<LedgerEntry, "state">): LedgerEntry => ({ key: "k", network: network.caip2, version: 1, updatedAt: now, binding: bindingOf(request()), ...e });
+  const SETTLE = "settle will answer";
+  const CHAIN = "chain decides";
   it.each([
-    ["no record", undefined, false, undefined],
-    ["a live claim", entry({ state: "claimed", leaseUntil: now + 1 }), false, Reason.duplicateSettlement],
-    ["a dead claim (nothing was sent)", entry({ state: "claimed", leaseUntil: now - 1 }), false, undefined],
-    ["a broadcast", entry({ state: "broadcast", transaction: "0xb" }), false, Reason.duplicateSettlement],
-    ["a success", entry({ state: "success", transaction: "0xb" }), false, Reason.duplicateSettlement],
-    ["a failure", entry({ state: "failed", reason: Reason.svmBlockhashExpired, message: "late" }), false, Reason.svmBlockhashExpired],
-    ["a failure the chain may retry", entry({ state: "failed", reason: Reason.evmTransactionFailed, message: "reverted" }), true, undefined],
-    ["another payee than the record's", entry({ state: "failed", binding: { ...bindingOf(request()), payTo: "0xother" } }), true, Reason.paymentRequestMismatch],
-  ] as const)("%s", (_name, e, retries, reason) => {
-    expect(ledgerVerdict(e, request(), now, retries)?.reason).toBe(reason);
+    ["no record", undefined, {}, CHAIN],
+    ["a live claim", entry({ state: "claimed", leaseUntil: now + 1 }), {}, Reason.duplicateSettlement],
+    ["a dead claim (nothing was sent)", entry({ state: "claimed", leaseUntil: now - 1 }), {}, CHAIN],
+    ["a broadcast its settle is waiting for", entry({ state: "broadcast", transaction: "0xb", leaseUntil: now + 1 }), {}, Reason.duplicateSettlement],
+    ["a broadcast answered pending: the clients' retry verifies before it settles", entry({ state: "broadcast", transaction: "0xb", pendingAnswered: true, leaseUntil: now + 1 }), {}, SETTLE],
+    ["a broadcast whose holder died", entry({ state: "broadcast", transaction: "0xb", leaseUntil: now - 1 }), {}, SETTLE],
+    ["a pending broadcast of another call under this key", entry({ state: "broadcast", transaction: "0xb", pendingAnswered: true }), { isRecordedPayment: () => false }, Reason.duplicateSettlement],
+    ["a success", entry({ state: "success", transaction: "0xb" }), {}, Reason.duplicateSettlement],
+    ["a success collected for nobody yet", entry({ state: "success", transaction: "0xb", successUnanswered: true }), {}, SETTLE],
+    ["a failure", entry({ state: "failed", reason: Reason.svmBlockhashExpired, message: "late" }), {}, Reason.svmBlockhashExpired],
+    ["a failure the chain may retry", entry({ state: "failed", reason: Reason.evmTransactionFailed, message: "reverted" }), { retriesFailure: true }, CHAIN],
+    ["another payee than the record's", entry({ state: "broadcast", pendingAnswered: true, binding: { ...bindingOf(request()), payTo: "0xother" } }), {}, Reason.paymentRequestMismatch],
+  ] as const)("%s", (_name, e, opts, expected) => {
+    const verdict = ledgerVerdict(e, request(), now, opts);
+    expect(verdict.kind === "refused" ? verdict.rejection.reason : verdict.kind).toBe(expected);
   });
 });

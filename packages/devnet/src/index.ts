@@ -9,3 +9,4 @@ export * from "./redis.ts";
 export * from "./walrus.ts";
 export * from "./solana/index.ts";
 export * from "./wait.ts";
+export * from "./permit2.ts";

@@ -10,6 +10,7 @@ import type { NetworkOverride, TransferMethod } from "@facilitator/core";
 import { devKey, DevRole } from "./accounts.ts";
 import { startAnvil, type AnvilNode } from "./anvil.ts";
 import { deployPermitToken, deployTestUsdc, mintTokens } from "./deploy.ts";
+import { installPermit2Contracts, type Permit2Contracts } from "./permit2.ts";
 import { repoRoot } from "./paths.ts";
 
 export interface EvmWorldNetwork {
@@ -21,6 +22,11 @@ export interface EvmWorldNetwork {
   facilitatorAddress: Address;
   payer: { address: Address; privateKey: Hex };
   payTo: Address;
+  /**
+   * Permit2, x402ExactPermit2Proxy and x402UptoPermit2Proxy, at their canonical addresses (dev-only
+   * fixtures placed with anvil_setCode; see permit2.ts).
+   */
+  permit2: Permit2Contracts;
 }
 
 export interface DevnetJson {
@@ -72,6 +78,7 @@ export async function startEvmWorld(opts: { networks?: readonly string[]; tokens
         const node = await startAnvil({ chainId: c.chainId });
         nodes[c.network] = node;
         const target = { rpcUrl: node.rpcUrl, chainId: c.chainId, deployerKey };
+        const permit2 = await installPermit2Contracts(target);
         const deploy = c.transferMethod === "permit" ? deployPermitToken : deployTestUsdc;
         const token = await deploy({ ...target, name: c.name, version: c.version, decimals: c.decimals });
         await mintTokens({ ...target, token, to: payer, amount: (opts.tokensPerPayer ?? 1_000_000n) * 10n ** BigInt(c.decimals) });
@@ -84,6 +91,7 @@ export async function startEvmWorld(opts: { networks?: readonly string[]; tokens
           facilitatorAddress: privateKeyToAccount(facilitatorKeys[0]!).address,
           payer: { address: payer, privateKey: payerKey },
           payTo,
+          permit2,
         };
       }),
     );

@@ -151,22 +151,22 @@ export function createEvmExactMechanism(opts: EvmExactMechanismOptions): EvmExac
       const parsed = rt.handler.parse(request);
       if (!parsed.ok) return { isValid: false, ...parsed.rejection, ...(parsed.payer ? { payer: parsed.payer } : {}) };
       const p = parsed.value;
-      const late = rt.handler.checkTime(p, BigInt(Math.floor(cfg.now() / 1000)));
-      if (late) return { isValid: false, payer: p.payer, ...late };
       try {
         const unsigned = await checkPayerSignature(rt.chain.client, p);
         if (unsigned) return { isValid: false, payer: p.payer, ...unsigned };
+        // Then the record: a payment answered pending is the clients' retry path, valid whatever the chain shows now.
+        const entry = await cfg.ledger.get(p.ledgerKey);
+        const verdict = verdictFromLedger(rt, cfg, request, p, entry);
+        if (verdict.kind === "settle will answer") return { isValid: true, payer: p.payer };
+        const late = rt.handler.checkTime(p, BigInt(Math.floor(cfg.now() / 1000)));
+        if (late) return { isValid: false, payer: p.payer, ...late };
         const cooling = await contractPayerCoolingOff(rt, cfg, p);
         if (cooling) return { isValid: false, payer: p.payer, ...cooling };
         const settler = rt.handler.settler?.(p) ?? rt.pool.addresses[0]!;
-        // The chain and the ledger are read together; the chain's answer comes first. A handler that
-        // retries failed payments (a permit already sent) checks the chain against what was recorded.
-        const ledgerRead = cfg.ledger.get(p.ledgerKey);
-        const recorded = rt.handler.retriesFailedTransfer ? await ledgerRead : undefined;
-        const [checked, entry] = await Promise.all([rt.handler.checkOnChain(rt.chain, p, settler, { estimateGas: false, recorded }), ledgerRead]);
+        // A handler that retries failed payments (a permit already sent) checks the chain against what was recorded.
+        const checked = await rt.handler.checkOnChain(rt.chain, p, settler, { estimateGas: false, recorded: entry });
         if (!checked.ok) return { isValid: false, payer: p.payer, ...checked.rejection };
-        const verdict = verdictFromLedger(rt, cfg, request, entry);
-        return verdict ? { isValid: false, payer: p.payer, ...verdict } : { isValid: true, payer: p.payer };
+        return verdict.kind === "refused" ? { isValid: false, payer: p.payer, ...verdict.rejection } : { isValid: true, payer: p.payer };
       } catch (e) {
         return { isValid: false, payer: p.payer, ...reject(Reason.unexpectedVerify, `chain reads failed: ${nodeMessage(e)}`) };
       }

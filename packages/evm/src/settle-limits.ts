@@ -44,9 +44,15 @@ export async function contractPayerCoolingOff(rt: NetworkRuntime, cfg: SettleCon
   );
 }
 
-/** Remembers that a contract payer's settlement reverted (best effort: a lost race means another settle marked it). */
-export async function markContractPayerReverted(rt: NetworkRuntime, cfg: SettleConfig, p: EvmPayment, hash: string): Promise<void> {
+/**
+ * Remembers that a contract payer's settlement reverted while the chain's checks still pass: the wallet
+ * answered the simulation one way and the mined transaction another. A revert the chain explains (the
+ * nonce used by a front-runner, the balance moved) marks nobody, or a stranger could lock a wallet out.
+ * Best effort: a lost race means another settle marked it.
+ */
+export async function markContractPayerReverted(rt: NetworkRuntime, cfg: SettleConfig, p: EvmPayment, hash: string, wouldPassNow: () => Promise<boolean>): Promise<void> {
   if (p.ecdsaValid || cfg.contractPayerCooloffMs <= 0) return;
+  if (!(await wouldPassNow())) return;
   const key = revertKey(rt, p.payer);
   const now = cfg.now();
   const seen = await cfg.ledger.get(key);

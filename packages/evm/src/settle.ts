@@ -20,6 +20,7 @@ import {
   type HeldPayment,
   type LedgerEntry,
   type LedgerPayment,
+  type LedgerVerdict,
   type NetworkInfo,
   type PaymentRequest,
   type Rejection,
@@ -79,14 +80,15 @@ export async function settlePayment(rt: NetworkRuntime, cfg: SettleConfig, reque
   const parsed = rt.handler.parse(request);
   if (!parsed.ok) return failure(parsed.rejection, parsed.payer);
   const p = parsed.value;
-  // Nobody may claim a payment's key, not even for a moment, without the payer's proven signature.
+  // Nobody may claim a payment's key, nor learn a recorded payment's outcome, without the payer's proven
+  // signature (a permit's transferFrom does not carry it, so its recorded call alone proves nothing).
   const unsigned = await checkPayerSignature(rt.chain.client, p).catch((e: unknown) =>
     reject(Reason.unexpectedSettle, `settlement failed before anything was sent: ${nodeMessage(e)}`),
   );
   if (unsigned) return failure(unsigned, p.payer);
+  // A cooling-off contract payer starts no new attempt; one already sent is still answered from its record.
   const cooling = await contractPayerCoolingOff(rt, cfg, p).catch(() => undefined);
-  if (cooling) return failure(cooling, p.payer);
-  return settleOnLedger(engineConfig(cfg), ledgerPayment(rt, cfg, request, p), new EvmSettlement(rt, cfg, p));
+  return settleOnLedger(engineConfig(cfg), ledgerPayment(rt, cfg, request, p, cooling), new EvmSettlement(rt, cfg, p));
 }
 
 /** The outcome of a broadcast nobody came back for, if its entry is still at `version` (core's collectOnLedger). */
@@ -96,19 +98,32 @@ export async function collectPayment(rt: NetworkRuntime, cfg: SettleConfig, requ
   return collectOnLedger(engineConfig(cfg), ledgerPayment(rt, cfg, request, parsed.value), new EvmSettlement(rt, cfg, parsed.value), version);
 }
 
-/** Why verify should refuse a payment its ledger record speaks against (the same reading as settle's). */
-export function verdictFromLedger(rt: NetworkRuntime, cfg: SettleConfig, request: PaymentRequest, entry: LedgerEntry | undefined): Rejection | undefined {
-  return ledgerVerdict(entry, request, cfg.now(), !!entry && mayTryAgain(rt.handler, entry));
+/** What verify should make of a payment's ledger record (the same reading as settle's). */
+export function verdictFromLedger(rt: NetworkRuntime, cfg: SettleConfig, request: PaymentRequest, p: EvmPayment, entry: LedgerEntry | undefined): LedgerVerdict {
+  return ledgerVerdict(entry, request, cfg.now(), {
+    retriesFailure: !!entry && mayTryAgain(rt.handler, entry),
+    isRecordedPayment: (e) => isRecordedCall(rt, p, e),
+  });
+}
+
+/** True when `entry` recorded the very call this payment makes: same target, same calldata (payer and nonce alone are public once on chain). */
+function isRecordedCall(rt: NetworkRuntime, p: EvmPayment, entry: LedgerEntry): boolean {
+  const raw = entry.rawTransaction as Hex | undefined;
+  if (!raw) return false;
+  const recorded = parseTransaction(raw);
+  const call = rt.handler.settleCall(p);
+  return recorded.to?.toLowerCase() === call.to.toLowerCase() && recorded.data?.toLowerCase() === call.data.toLowerCase();
 }
 
 function engineConfig(cfg: SettleConfig): SettlementConfig {
   return { ledger: cfg.ledger, leaseMs: cfg.leaseMs, now: cfg.now, describeError: nodeMessage };
 }
 
-function ledgerPayment(rt: NetworkRuntime, cfg: SettleConfig, request: PaymentRequest, p: EvmPayment): LedgerPayment {
+/** `refused`: why no new attempt may start (a cooling-off contract payer). */
+function ledgerPayment(rt: NetworkRuntime, cfg: SettleConfig, request: PaymentRequest, p: EvmPayment, refused?: Rejection): LedgerPayment {
   // A new attempt needs the payment still inside its validity window; a recorded one is reconciled whatever the time.
-  const late = rt.handler.checkTime(p, BigInt(Math.floor(cfg.now() / 1000)));
-  return { key: p.ledgerKey, payer: p.payer, amount: p.amount, request, keepUntil: rt.handler.keepRecordUntil?.(p), ...(late ? { refusal: late } : {}) };
+  const refusal = refused ?? rt.handler.checkTime(p, BigInt(Math.floor(cfg.now() / 1000)));
+  return { key: p.ledgerKey, payer: p.payer, amount: p.amount, request, keepUntil: rt.handler.keepRecordUntil?.(p), ...(refusal ? { refusal } : {}) };
 }
 
 /** Failures that moved no funds, for handlers whose next attempt is safe (the chain checks decide). */
@@ -122,6 +137,8 @@ type PriorSent = { kind: "sent" } | { kind: "taken" | "rejected"; index: number;
 
 /** A wait's answer when the transaction's nonce was used by another transaction: its bytes can never be mined. */
 const DISPLACED = Symbol("displaced");
+/** A receipt lookup the node did not answer. */
+const UNKNOWN = Symbol("unknown");
 
 /** One settle request's chain side. */
 class EvmSettlement implements ChainAdapter {
@@ -134,13 +151,8 @@ class EvmSettlement implements ChainAdapter {
     private readonly p: EvmPayment,
   ) {}
 
-  /** The very payment that was sent: same target, same calldata (payer and nonce alone are public once on chain). */
   isRecordedPayment(entry: LedgerEntry): boolean {
-    const raw = entry.rawTransaction as Hex | undefined;
-    if (!raw) return false;
-    const recorded = parseTransaction(raw);
-    const call = this.rt.handler.settleCall(this.p);
-    return recorded.to?.toLowerCase() === call.to.toLowerCase() && recorded.data?.toLowerCase() === call.data.toLowerCase();
+    return isRecordedCall(this.rt, this.p, entry);
   }
 
   /**
@@ -245,7 +257,9 @@ class EvmSettlement implements ChainAdapter {
       if (sent.kind === "nonceTooLow" || sent.kind === "nonceTaken") {
         // Mined already (a retried send that did get through), or another transaction has our nonce
         // (the key is used elsewhere): our bytes can never be mined, so sign again at a fresh nonce.
-        const receipt = sent.kind === "nonceTooLow" ? await getReceipt(rt.chain.client, tx.hash).catch(() => null) : null;
+        const receipt = sent.kind === "nonceTooLow" ? await getReceipt(rt.chain.client, tx.hash).catch((): typeof UNKNOWN => UNKNOWN) : null;
+        // The node would not say whether ours is the one mined: signing anew could hide a payment made.
+        if (receipt === UNKNOWN) return { kind: "pending", transaction: tx.hash, why: "the node did not say whether it was mined" };
         if (receipt) return this.outcomeOf(receipt, held, signer, tx.nonce);
         signer.settled(tx.nonce);
         if (attempt < MAX_NONCE_RETRIES) {
@@ -346,7 +360,7 @@ class EvmSettlement implements ChainAdapter {
       if (rejection) return { kind: "failed", rejection, transaction: hash, onRecorded };
       return { kind: "success", transaction: hash, onRecorded };
     }
-    await markContractPayerReverted(this.rt, this.cfg, this.p, hash).catch(() => undefined);
+    await markContractPayerReverted(this.rt, this.cfg, this.p, hash, () => this.wouldPassNow(held)).catch(() => undefined);
     const retry = held && signer ? await this.retryTransfer(held, signer) : undefined;
     if (retry && typeof retry !== "string") {
       // The reverted transaction's gas is counted with whatever the new transfer comes to.
@@ -356,6 +370,13 @@ class EvmSettlement implements ChainAdapter {
     }
     const rejection = reject(Reason.evmTransactionFailed, `settlement transaction ${hash} reverted${retry ? `; not tried again: ${retry}` : ""}`);
     return { kind: "failed", rejection, transaction: hash, onRecorded };
+  }
+
+  /** True when the chain's checks say this payment would go through now (so a revert was not the chain's doing). */
+  private async wouldPassNow(held: HeldPayment | undefined): Promise<boolean> {
+    const settler = this.rt.handler.settler?.(this.p) ?? this.rt.pool.addresses[0]!;
+    const checked = await this.rt.handler.checkOnChain(this.rt.chain, this.p, settler, { estimateGas: false, recorded: held?.entry });
+    return checked.ok;
   }
 
   /**

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { devKey } from "@facilitator/devnet";
-import { createPublicClient, http, parseEther, type PublicClient } from "viem";
+import { parseEther, type PublicClient } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { FeeOracle } from "./fees.ts";
 import { createEvmExactMechanism } from "./mechanism.ts";

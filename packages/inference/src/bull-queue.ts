@@ -28,10 +28,10 @@ import { randomUUID } from "node:crypto";
 import { Queue, Worker, type ConnectionOptions } from "bullmq";
 import { Redis, type RedisOptions } from "ioredis";
 import type { Hex } from "viem";
-import { newBatchId } from "./lmdb-queue.ts";
 import { LANES, RECORD_STATUSES, type Anchor, type Lane, type RecordEntry, type RecordStatus } from "./records.ts";
 import {
   LeaseLostError,
+  newBatch,
   type Batch,
   type BatchLimits,
   type EnqueueItem,
@@ -110,17 +110,7 @@ export class BullQueue implements InferenceQueue {
 
   async formBatch(lane: Lane, limits: BatchLimits): Promise<FormResult> {
     const now = Date.now();
-    const skeleton: Batch = {
-      recordIds: [],
-      id: newBatchId(now),
-      lane,
-      createdAt: new Date(now).toISOString(),
-      state: "open",
-      progress: "formed",
-      version: 1,
-      attempts: 0,
-      failures: 0,
-    };
+    const skeleton = newBatch(lane, now);
     const formed = await this.scripts.formBatch(lane, limits, now, skeleton);
     if ("retryInMs" in formed) return { retryInMs: formed.retryInMs };
     if (!("recordIds" in formed)) return {};

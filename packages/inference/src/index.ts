@@ -11,4 +11,3 @@ export * from "./bull-queue.ts";
 export * from "./worker.ts";
 export * from "./service.ts";
 export * from "./settle-headers.ts";
-export * from "./config.ts";

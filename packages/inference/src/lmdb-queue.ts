@@ -4,12 +4,12 @@
  * off), so an acknowledged record survives kill -9 and power loss. Leases live in memory: one process
  * owns the file's work (a restarted process starts with no leases and resumes every open batch).
  */
-import { randomBytes } from "node:crypto";
 import { open, type RootDatabase } from "lmdb";
 import type { Hex } from "viem";
 import { LANES, laneOf, RECORD_STATUSES, type Anchor, type Lane, type RecordEntry, type RecordStatus } from "./records.ts";
 import {
   LeaseLostError,
+  newBatch,
   type Batch,
   type BatchLimits,
   type EnqueueItem,
@@ -21,11 +21,6 @@ import {
 
 type Key = (string | number)[];
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
-
-/** Batch ids sort by formation time, so open batches are resumed oldest first. */
-export function newBatchId(now = Date.now()): string {
-  return `${String(now).padStart(15, "0")}-${randomBytes(6).toString("hex")}`;
-}
 
 export interface LmdbQueueOptions {
   /** Folder of the lmdb environment (created if missing). */
@@ -73,17 +68,7 @@ export class LmdbQueue implements InferenceQueue {
       if (waiting.length === 0) return {};
       const oldest = (waiting[0]!.value as { at: number }).at;
       if (waiting.length < limits.maxSize && now - oldest < limits.maxWaitMs) return { retryInMs: oldest + limits.maxWaitMs - now };
-      const batch: Batch = {
-        id: newBatchId(now),
-        lane,
-        recordIds: [],
-        createdAt: new Date(now).toISOString(),
-        state: "open",
-        progress: "formed",
-        version: 1,
-        attempts: 0,
-        failures: 0,
-      };
+      const batch = newBatch(lane, now);
       for (const { key, value } of waiting) {
         const id = (value as { id: Hex }).id;
         this.db.remove(key);

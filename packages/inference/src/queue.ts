@@ -9,6 +9,7 @@
  * dies anywhere is replaced by one that resumes from the last recorded step with the same root and,
  * once signed, the same transaction.
  */
+import { randomBytes } from "node:crypto";
 import type { Hex } from "viem";
 import type { Anchor, InferenceRecord, Lane, RecordEntry, RecordStatus, StoredTx } from "./records.ts";
 
@@ -76,6 +77,16 @@ export interface QueueStats {
   oldestQueuedAt?: number;
   openBatches: number;
   parkedBatches: number;
+}
+
+/** Batch ids sort by formation time, so open batches are resumed oldest first. */
+function newBatchId(now: number): string {
+  return `${String(now).padStart(15, "0")}-${randomBytes(6).toString("hex")}`;
+}
+
+/** A batch as both stores form it: open, formed, no records yet (the store adds them in the same step). */
+export function newBatch(lane: Lane, now = Date.now()): Batch {
+  return { id: newBatchId(now), lane, recordIds: [], createdAt: new Date(now).toISOString(), state: "open", progress: "formed", version: 1, attempts: 0, failures: 0 };
 }
 
 export class LeaseLostError extends Error {

@@ -16,7 +16,6 @@ import {
 } from "./tee.ts";
 import { parseTeeRegistry, validateRecord, type ValidationConfig } from "./validation.ts";
 import { recordInputFromSettleHeaders } from "./settle-headers.ts";
-import { inferenceConfigFromEnv } from "./config.ts";
 
 const h = (s: string): Hex => keccak256(toHex(s));
 const teeKey = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d" as const;
@@ -214,28 +213,5 @@ describe("recordInputFromSettleHeaders", () => {
     const result = recordInputFromSettleHeaders(headers as Record<string, string>, payment);
     if (expected === undefined) expect(result).toBeUndefined();
     else expect(result).toMatchObject(expected);
-  });
-});
-
-describe("inferenceConfigFromEnv", () => {
-  it("accepts the published facilitator's names", () => {
-    const c = inferenceConfigFromEnv({
-      SETTLEMENT_BATCH_SIZE: "50",
-      X402_SETTLEMENT_CONTRACT: tee.address,
-      EVM_PRIVATE_KEY: teeKey,
-      WALRUS_PUBLISHER_URL: "http://localhost:9002/v1/blobs",
-    });
-    expect(c).toMatchObject({ batchSize: 50, batchTimeoutMs: 60_000, relayAddress: tee.address, relayerKey: teeKey, walrus: { aggregatorUrl: "http://localhost:9002", epochs: 53, permanent: true } });
-  });
-
-  it("requires TEE signatures by default once a TEE is registered", () => {
-    expect(inferenceConfigFromEnv({}).requireTeeSignature).toBe(false);
-    expect(inferenceConfigFromEnv({ INFERENCE_TEE_KEYS: `${TEE_ID}=${tee.address}` }).requireTeeSignature).toBe(true);
-    expect(inferenceConfigFromEnv({ INFERENCE_TEE_KEYS: `${TEE_ID}=${tee.address}`, INFERENCE_REQUIRE_TEE_SIGNATURE: "false" }).requireTeeSignature).toBe(false);
-  });
-
-  it("refuses malformed numbers and keys", () => {
-    expect(() => inferenceConfigFromEnv({ SETTLEMENT_BATCH_SIZE: "0" })).toThrow(/SETTLEMENT_BATCH_SIZE/);
-    expect(() => inferenceConfigFromEnv({ EVM_PRIVATE_KEY: "0x12" })).toThrow(/private key/);
   });
 });

@@ -172,7 +172,10 @@ class SvmExactMechanism implements PaymentMechanism {
     const payer = p.transfer.authority;
     try {
       const existing = await this.ledger.get(p.ledgerKey);
-      const problem = ledgerVerdict(existing, request, Date.now()) ?? (await simulated)();
+      const verdict = ledgerVerdict(existing, request, Date.now());
+      // A payment answered pending is the clients' retry path: its settle reconciles the recorded bytes.
+      if (verdict.kind === "settle will answer") return { isValid: true, payer };
+      const problem = verdict.kind === "refused" ? verdict.rejection : (await simulated)();
       return problem ? { isValid: false, payer, ...problem } : { isValid: true, payer };
     } catch (e) {
       return { isValid: false, payer, ...reject(Reason.unexpectedVerify, `verification could not complete: ${errorText(e)}`) };

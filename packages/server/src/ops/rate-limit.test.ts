@@ -3,7 +3,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startRedis, type RedisServer } from "@facilitator/devnet";
 import { apiKeyGuard } from "./auth.ts";
-import { MemoryRateLimitStore, rateLimit, RedisRateLimitStore, type RateLimitOptions } from "./rate-limit.ts";
+import { defaultRateLimitKey, MemoryRateLimitStore, rateLimit, RedisRateLimitStore, type RateLimitOptions } from "./rate-limit.ts";
 import { listen, postJson, type Listening } from "../testing/http.ts";
 
 const servers: Listening[] = [];
@@ -145,5 +145,15 @@ describe("rateLimit with the Redis store", () => {
       await downStore.close();
       await down.stop();
     }
+  });
+});
+
+describe("defaultRateLimitKey", () => {
+  const req = (ip: string, apiKeyId?: string) => ({ ip, socket: {}, res: { locals: apiKeyId ? { apiKeyId } : {} } }) as unknown as Parameters<typeof defaultRateLimitKey>[0];
+  it("counts a key holder by its key, an IPv4 client by its address and an IPv6 client by its /64", () => {
+    expect(defaultRateLimitKey(req("203.0.113.7", "k1"))).toBe("key:k1");
+    expect(defaultRateLimitKey(req("203.0.113.7"))).toBe("ip:203.0.113.7");
+    expect(defaultRateLimitKey(req("2001:db8:1:2::1"))).toBe(defaultRateLimitKey(req("2001:db8:1:2:ffff::9")));
+    expect(defaultRateLimitKey(req("2001:db8:1:2::1"))).not.toBe(defaultRateLimitKey(req("2001:db8:1:3::1")));
   });
 });

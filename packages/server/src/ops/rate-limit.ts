@@ -7,6 +7,7 @@ import type { Request, RequestHandler } from "express";
 import { Redis } from "ioredis";
 import { Reason } from "@facilitator/core";
 import { refuse } from "./rejection.ts";
+import { clientKey } from "./trust-proxy.ts";
 
 export interface RateLimitHit {
   /** Requests counted in the current window, this one included. */
@@ -121,7 +122,8 @@ export interface RateLimitOptions {
  */
 export function defaultRateLimitKey(req: Request): string {
   const keyId = req.res?.locals.apiKeyId as string | undefined;
-  return keyId ? `key:${keyId}` : `ip:${req.ip ?? req.socket.remoteAddress ?? "unknown"}`;
+  // An IPv6 client is its /64: one host holds a whole /64, and would otherwise get a bucket per address.
+  return keyId ? `key:${keyId}` : `ip:${clientKey(req.ip ?? req.socket.remoteAddress)}`;
 }
 
 /** Express middleware enforcing `perMinute`; place it after `apiKeyGuard` so keys get their own buckets. */
