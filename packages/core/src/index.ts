@@ -8,3 +8,4 @@ export * from "./mechanism.ts";
 export * from "./lease.ts";
 export * from "./binding.ts";
 export * from "./settlement.ts";
+export * from "./ledger-verdict.ts";

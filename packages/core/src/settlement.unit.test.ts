@@ -8,7 +8,8 @@ import type { LedgerEntry, SettlementLedger } from "./mechanism.ts";
 import { NetworkRegistry } from "./networks.ts";
 import { Reason } from "./reasons.ts";
 import type { PaymentRequest } from "./request.ts";
-import { collectOnLedger, ledgerVerdict, settleOnLedger, type ChainAdapter, type ChainOutcome, type HeldPayment, type LedgerPayment } from "./settlement.ts";
+import { collectOnLedger, settleOnLedger, type ChainAdapter, type ChainOutcome, type HeldPayment, type LedgerPayment } from "./settlement.ts";
+import { ledgerVerdict } from "./ledger-verdict.ts";
 import { bindingOf } from "./binding.ts";
 
 class MemoryLedger implements SettlementLedger {

@@ -11,7 +11,6 @@
  */
 import {
   collectOnLedger,
-  ledgerVerdict,
   Reason,
   reject,
   settleOnLedger,
@@ -20,7 +19,6 @@ import {
   type HeldPayment,
   type LedgerEntry,
   type LedgerPayment,
-  type LedgerVerdict,
   type NetworkInfo,
   type PaymentRequest,
   type Rejection,
@@ -35,6 +33,7 @@ import { getReceipt, waitForReceipt } from "./receipt.ts";
 import { nodeMessage } from "./rpc-errors.ts";
 import { sendRawTransaction } from "./send.ts";
 import { capPlan, contractPayerCoolingOff, markContractPayerReverted, type TxPlan } from "./settle-limits.ts";
+import { isRecordedCall, mayTryAgain } from "./settle-record.ts";
 import type { EvmSigner, SignedTx, SignerPool } from "./signer-pool.ts";
 import type { EvmChainContext, EvmPayment, TransferMethodHandler } from "./transfer-method.ts";
 
@@ -98,23 +97,6 @@ export async function collectPayment(rt: NetworkRuntime, cfg: SettleConfig, requ
   return collectOnLedger(engineConfig(cfg), ledgerPayment(rt, cfg, request, parsed.value), new EvmSettlement(rt, cfg, parsed.value), version);
 }
 
-/** What verify should make of a payment's ledger record (the same reading as settle's). */
-export function verdictFromLedger(rt: NetworkRuntime, cfg: SettleConfig, request: PaymentRequest, p: EvmPayment, entry: LedgerEntry | undefined): LedgerVerdict {
-  return ledgerVerdict(entry, request, cfg.now(), {
-    retriesFailure: !!entry && mayTryAgain(rt.handler, entry),
-    isRecordedPayment: (e) => isRecordedCall(rt, p, e),
-  });
-}
-
-/** True when `entry` recorded the very call this payment makes: same target, same calldata (payer and nonce alone are public once on chain). */
-function isRecordedCall(rt: NetworkRuntime, p: EvmPayment, entry: LedgerEntry): boolean {
-  const raw = entry.rawTransaction as Hex | undefined;
-  if (!raw) return false;
-  const recorded = parseTransaction(raw);
-  const call = rt.handler.settleCall(p);
-  return recorded.to?.toLowerCase() === call.to.toLowerCase() && recorded.data?.toLowerCase() === call.data.toLowerCase();
-}
-
 function engineConfig(cfg: SettleConfig): SettlementConfig {
   return { ledger: cfg.ledger, leaseMs: cfg.leaseMs, now: cfg.now, describeError: nodeMessage };
 }
@@ -124,13 +106,6 @@ function ledgerPayment(rt: NetworkRuntime, cfg: SettleConfig, request: PaymentRe
   // A new attempt needs the payment still inside its validity window; a recorded one is reconciled whatever the time.
   const refusal = refused ?? rt.handler.checkTime(p, BigInt(Math.floor(cfg.now() / 1000)));
   return { key: p.ledgerKey, payer: p.payer, amount: p.amount, request, keepUntil: rt.handler.keepRecordUntil?.(p), ...(refusal ? { refusal } : {}) };
-}
-
-/** Failures that moved no funds, for handlers whose next attempt is safe (the chain checks decide). */
-const RETRYABLE_FAILURES: readonly string[] = [Reason.evmTransactionFailed, Reason.unexpectedSettle];
-
-function mayTryAgain(handler: TransferMethodHandler, entry: LedgerEntry): boolean {
-  return entry.state === "failed" && !!handler.retriesFailedTransfer && RETRYABLE_FAILURES.includes(entry.reason ?? "");
 }
 
 type PriorSent = { kind: "sent" } | { kind: "taken" | "rejected"; index: number; message: string };
