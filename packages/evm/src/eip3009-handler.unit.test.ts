@@ -75,6 +75,7 @@ describe("capFees", () => {
     ["a cap inside the headroom lowers only the ceiling", quote, 15n, { ...quote, maxFeePerGas: 15n }],
     ["a cap exactly at today's price still signs", quote, 12n, { ...quote, maxFeePerGas: 12n }],
     ["a chain asking more than the cap signs nothing", quote, 11n, undefined],
+    ["a quote without the block's base fee is held to its ceiling", { type: "eip1559", maxFeePerGas: 22n, maxPriorityFeePerGas: 2n }, 21n, undefined],
     ["a legacy price under the cap", quoteFromBlock(undefined, 0n, 99n), 99n, { type: "legacy", gasPrice: 99n }],
     ["a legacy price over the cap", quoteFromBlock(undefined, 0n, 99n), 98n, undefined],
   ] as const)("%s", (_name, q, cap, expected) => {

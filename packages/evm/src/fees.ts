@@ -51,7 +51,8 @@ export class FeeOracle {
  */
 export function capFees(quote: FeeQuote, maxFeePerGas: bigint): FeeQuote | undefined {
   if (quote.type === "legacy") return quote.gasPrice <= maxFeePerGas ? quote : undefined;
-  const asksNow = (quote.baseFeePerGas ?? quote.maxFeePerGas - quote.maxPriorityFeePerGas) + quote.maxPriorityFeePerGas;
+  // Without the block's base fee (a quote rebuilt from stored fees), its ceiling is all we know it asks.
+  const asksNow = quote.baseFeePerGas === undefined ? quote.maxFeePerGas : quote.baseFeePerGas + quote.maxPriorityFeePerGas;
   if (asksNow > maxFeePerGas) return undefined;
   return quote.maxFeePerGas <= maxFeePerGas ? quote : { ...quote, maxFeePerGas };
 }

@@ -70,7 +70,6 @@ export interface SettleConfig {
   onGasSpent?: (network: NetworkInfo, wei: bigint) => void;
 }
 
-
 /** Re-signs at a fresh nonce when another transaction took ours (the key used by another process, which
  * can take it again while both race for the next nonces). */
 const MAX_NONCE_RETRIES = 8;
