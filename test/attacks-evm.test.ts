@@ -85,6 +85,16 @@ async function sendAs(n: EvmWorldNetwork, from: Address, to: Address, data: Hex)
   return (await rpc(n, "eth_sendTransaction", [tx])) as Hash;
 }
 
+/**
+ * Waits until the facilitator's signers have `count` transactions in the pool, not mined (automine off).
+ * Polls every 50 ms: a tighter loop starves the other suites' local nodes of CPU.
+ */
+async function waitForPool(n: EvmWorldNetwork, count: number): Promise<void> {
+  const signers = fx.world.facilitatorKeys.map((k) => privateKeyToAccount(k).address);
+  const unmined = (a: Address) => Promise.all([rpc(n, "eth_getTransactionCount", [a, "pending"]), rpc(n, "eth_getTransactionCount", [a, "latest"])]).then(([p, l]) => Number(p) - Number(l));
+  while ((await Promise.all(signers.map(unmined))).reduce((x, y) => x + y, 0) < count) await new Promise((r) => setTimeout(r, 50));
+}
+
 async function mined(n: EvmWorldNetwork, hash: Hash) {
   return chainView(n).client.waitForTransactionReceipt({ hash });
 }
@@ -144,9 +154,7 @@ describe("2. a failed permit payment redirected to another payee", () => {
     let first: Record<string, unknown>;
     try {
       const settling = post("/settle", honest);
-      const signers = fx.world.facilitatorKeys.map((k) => privateKeyToAccount(k).address);
-      const inPool = async () => (await Promise.all(signers.map(async (a) => Number(await rpc(mega, "eth_getTransactionCount", [a, "pending"])) - Number(await rpc(mega, "eth_getTransactionCount", [a, "latest"]))))).reduce((x, y) => x + y, 0);
-      while ((await inPool()) < 2) await new Promise((r) => setTimeout(r, 10));
+      await waitForPool(mega, 2);
       await sendAs(mega, owner.address, mega.asset.address, encodeFunctionData({ abi: erc20, functionName: "transfer", args: [devKeyAddress(44), 5000n] }));
       await rpc(mega, "evm_mine");
       first = await settling;
@@ -308,8 +316,6 @@ describe("a stranger cannot lock a contract wallet out, nor strand its pending p
     const wallet = await deployErc1271Wallet({ rpcUrl: base.rpcUrl, chainId: base.chainId, deployerKey: fx.world.deployerKey, owner: owner.address });
     await mintTokens({ rpcUrl: base.rpcUrl, chainId: base.chainId, deployerKey: fx.world.deployerKey, token: base.asset.address, to: wallet, amount: 10_000n });
     const pay = () => signEip3009Payload(owner, { domain: domainOf(base), to: base.payTo, value: 1000n, from: wallet });
-    const signers = fx.world.facilitatorKeys.map((k) => privateKeyToAccount(k).address);
-    const inPool = async () => (await Promise.all(signers.map(async (a) => Number(await rpc(base, "eth_getTransactionCount", [a, "pending"])) - Number(await rpc(base, "eth_getTransactionCount", [a, "latest"]))))).reduce((x, y) => x + y, 0);
     const payToBefore = await chainView(base).balanceOf(base.payTo);
     const [a, b] = [await pay(), await pay()];
     let pendingA: Record<string, unknown>;
@@ -318,7 +324,7 @@ describe("a stranger cannot lock a contract wallet out, nor strand its pending p
     try {
       pendingA = await post("/settle", v2(base, a), slow.url); // not mined within the bound: pending
       const settlingB = post("/settle", v2(base, b), slow.url);
-      while ((await inPool()) < 2) await new Promise((r) => setTimeout(r, 10));
+      await waitForPool(base, 2);
       // A stranger submits B's public authorization first (higher tip): our B transaction reverts.
       const call = transferWithAuthorizationCall({ asset: base.asset.address, authorization: { ...b.authorization, value: 1000n, validAfter: BigInt(b.authorization.validAfter), validBefore: BigInt(b.authorization.validBefore), nonce: b.authorization.nonce as Hex }, signature: b.signature } as never);
       await sendAs(base, attacker, call.to, call.data);
