@@ -34,7 +34,7 @@ describe("GET endpoints", () => {
       ]),
     );
     expect(body.signers["eip155:*"]).toContain(fx.world.networks["base-sepolia"]!.facilitatorAddress);
-    expect(body.extensions).toEqual([]);
+    expect(body.extensions).toEqual(expect.arrayContaining(["eip2612GasSponsoring"]));
   });
 
   it.each(["/verify", "/settle"])("GET %s describes the endpoint", async (path) => {
@@ -74,8 +74,8 @@ describe("rejections: the right status and reason, and no transaction", () => {
     }, 200, "invalid_network"],
     ["an unsupported scheme", async () => {
       const b = await v2Body();
-      b.paymentRequirements.scheme = "upto";
-      b.paymentPayload.accepted.scheme = "upto";
+      b.paymentRequirements.scheme = "batch-settlement";
+      b.paymentPayload.accepted.scheme = "batch-settlement";
       return b;
     }, 200, "unsupported_scheme"],
     ["accepted that differs from the requirements", async () => {

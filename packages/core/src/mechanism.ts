@@ -17,6 +17,8 @@ export interface PaymentMechanism {
   readonly networks: readonly NetworkInfo[];
   /** `extra` for this network's `/supported` kinds (e.g. Solana's `feePayer`). */
   supportedExtra(network: NetworkInfo): Record<string, unknown> | undefined;
+  /** Payment extensions it implements, for `/supported`'s `extensions`. */
+  readonly extensions?: readonly string[];
   /** Addresses that sign settlements, for `/supported`'s `signers`. */
   signers(): string[];
   verify(request: PaymentRequest): Promise<VerifyOutcome>;

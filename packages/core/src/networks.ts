@@ -2,7 +2,7 @@
 import { FacilitatorError } from "./errors.ts";
 
 export type ChainFamily = "evm" | "svm";
-export type TransferMethod = "eip3009" | "permit" | "spl";
+export type TransferMethod = "eip3009" | "permit" | "permit2" | "spl";
 
 export interface AssetInfo {
   address: string;

@@ -24,6 +24,8 @@ export interface PaymentRequest {
   /** The scheme payload (`paymentPayload.payload`), validated by the mechanism that owns the scheme. */
   payload: Record<string, unknown>;
   resource?: string;
+  /** `paymentPayload.extensions` (v2): what the client added for extensions (e.g. `eip2612GasSponsoring`). */
+  extensions?: Record<string, unknown>;
   /**
    * Who asked: the id of the API key the resource server presented (never the key), when API keys
    * are in use. A payment is bound to its first caller, so another tenant cannot collect its answer.
@@ -107,7 +109,10 @@ function fromV2(body: unknown, registry: NetworkRegistry): ParseResult {
   }
   for (const f of BINDING_FIELDS) {
     const same = f === "asset" || f === "payTo" ? sameAddress(a[f], r[f]) : a[f] === r[f];
-    if (!same && f !== "network") {
+    // `upto`: `accepted.amount` is the maximum the client signed; a settle's requirements carry the
+    // actual charge, which the mechanism holds to at most the signed maximum.
+    const uptoCharge = f === "amount" && r.scheme === "upto";
+    if (!same && f !== "network" && !uptoCharge) {
       return fail(200, 2, Reason.invalidRequirements, `accepted.${f} (${a[f]}) differs from paymentRequirements.${f} (${r[f]})`);
     }
   }
@@ -128,6 +133,7 @@ function fromV2(body: unknown, registry: NetworkRegistry): ParseResult {
       },
       payload: p.payload,
       resource: p.resource?.url,
+      ...(p.extensions ? { extensions: p.extensions } : {}),
     },
   };
 }

@@ -106,6 +106,36 @@ export const PermitPayload = z.object({
 });
 export type PermitPayload = z.infer<typeof PermitPayload>;
 
+/**
+ * What the official clients sign for Permit2 (`exact` through x402ExactPermit2Proxy, `upto` through
+ * x402UptoPermit2Proxy, whose witness also names the facilitator that may settle).
+ */
+export const Permit2Payload = z.object({
+  signature: hex(),
+  permit2Authorization: z.object({
+    from: address,
+    permitted: z.object({ token: address, amount: uintString }),
+    spender: address,
+    nonce: uintString,
+    deadline: uintString,
+    witness: z.object({ to: address, validAfter: uintString, facilitator: address.optional() }),
+  }),
+});
+export type Permit2Payload = z.infer<typeof Permit2Payload>;
+
+/** The `eip2612GasSponsoring` extension's info: an EIP-2612 permit whose spender is Permit2. */
+export const Eip2612SponsoringInfo = z.object({
+  from: address,
+  asset: address,
+  spender: address,
+  amount: uintString,
+  nonce: uintString,
+  deadline: uintString,
+  signature: hex(65),
+  version: z.string().regex(/^[0-9]+(\.[0-9]+)*$/),
+});
+export type Eip2612SponsoringInfo = z.infer<typeof Eip2612SponsoringInfo>;
+
 export const SvmPayload = z.object({ transaction: z.string().min(1) });
 export type SvmPayload = z.infer<typeof SvmPayload>;
 

@@ -23,8 +23,11 @@ export interface SignedPayment {
   ecdsaValid: boolean;
 }
 
-/** Undefined when the payer's signature is proven; the refusal otherwise. Throws only when the node cannot be reached. */
-export async function checkPayerSignature(client: PublicClient, p: SignedPayment): Promise<Rejection | undefined> {
+/**
+ * Undefined when the payer's signature is proven; the refusal (with `reason`) otherwise. Throws only
+ * when the node cannot be reached.
+ */
+export async function checkPayerSignature(client: PublicClient, p: SignedPayment, reason: Rejection["reason"] = Reason.signature): Promise<Rejection | undefined> {
   if (p.ecdsaValid) return undefined;
   const data = encodeFunctionData({ abi: erc1271, functionName: "isValidSignature", args: [p.digest, p.signature] });
   const [code, answer] = await Promise.allSettled([
@@ -32,13 +35,13 @@ export async function checkPayerSignature(client: PublicClient, p: SignedPayment
     client.request({ method: "eth_call", params: [{ to: p.payer, data }, "latest"] }),
   ]);
   for (const r of [code, answer]) if (r.status === "rejected" && isTransientRpcError(r.reason)) throw r.reason;
-  if (!hasCode(code)) return reject(Reason.signature, `the signature is not ${p.payer}'s, and ${p.payer} is not a contract wallet`);
+  if (!hasCode(code)) return reject(reason, `the signature is not ${p.payer}'s, and ${p.payer} is not a contract wallet`);
   if (answer.status === "rejected") {
-    return reject(Reason.signature, `${p.payer} is a contract wallet and its isValidSignature reverted: ${revertReason(answer.reason)}`);
+    return reject(reason, `${p.payer} is a contract wallet and its isValidSignature reverted: ${revertReason(answer.reason)}`);
   }
   return typeof answer.value === "string" && isMagicWord(answer.value)
     ? undefined
-    : reject(Reason.signature, `${p.payer} is a contract wallet and its isValidSignature did not accept the signature`);
+    : reject(reason, `${p.payer} is a contract wallet and its isValidSignature did not accept the signature`);
 }
 
 /** The ABI-encoded bytes4 answer: the magic value, left-aligned in one 32-byte word. */

@@ -15,6 +15,8 @@ import { createPublicClient, getAddress, type Address, type Hex, type PublicClie
 import { createEip3009Handler } from "./eip3009-handler.ts";
 import { checkPayerSignature } from "./erc1271.ts";
 import { createPermitHandler } from "./permit-handler.ts";
+import { isPermit2Payload, EIP2612_GAS_SPONSORING } from "./permit2.ts";
+import { createPermit2Handler } from "./permit2-handler.ts";
 import { FeeOracle } from "./fees.ts";
 import { nodeMessage } from "./rpc-errors.ts";
 import { batchingHttp } from "./rpc-transport.ts";
@@ -71,7 +73,12 @@ export interface EvmExactMechanismOptions {
 export interface EvmExactMechanism extends PaymentMechanism {
   /** The runtime of one network (clients, signer pool): for tests and operational checks. */
   runtime(network: NetworkInfo | string): NetworkRuntime | undefined;
+  /** The `upto` scheme (Permit2) on the same networks, signers and nonces. */
+  readonly upto: PaymentMechanism;
 }
+
+/** The payment extensions the EVM mechanisms implement, for `/supported`'s `extensions`. */
+export const EVM_EXTENSIONS: readonly string[] = [EIP2612_GAS_SPONSORING];
 
 /**
  * Caps on what one settlement transaction may cost us. An EIP-3009 transfer or a permit and its
@@ -111,6 +118,11 @@ export function createEvmExactMechanism(opts: EvmExactMechanismOptions): EvmExac
     }) as TransferMethodHandler,
     ...opts.transferMethods,
   };
+  const facilitators = (network: NetworkInfo) => runtimes.get(network.caip2)?.pool.addresses ?? [];
+  const permit2 = {
+    exact: createPermit2Handler({ kind: "exact", facilitators, deadlineMarginSeconds: opts.validBeforeMarginSeconds }) as TransferMethodHandler,
+    upto: createPermit2Handler({ kind: "upto", facilitators, deadlineMarginSeconds: opts.validBeforeMarginSeconds }) as TransferMethodHandler,
+  };
 
   for (const network of opts.networks) {
     if (network.family !== "evm" || network.chainId === undefined) throw new Error(`network ${network.name} is not an EVM network`);
@@ -131,15 +143,23 @@ export function createEvmExactMechanism(opts: EvmExactMechanismOptions): EvmExac
   }
   const runtimeOf = (n: NetworkInfo | string) => runtimes.get(typeof n === "string" ? n : n.caip2) ?? [...runtimes.values()].find((r) => r.network.name === n);
 
-  return {
-    scheme: "exact",
+  /**
+   * The handler of one request: `upto` is Permit2's; an `exact` payload signed for Permit2 goes through
+   * the exact proxy whatever the network's own method (any ERC-20 pays that way); otherwise the network's.
+   */
+  const forRequest = (rt: NetworkRuntime, request: PaymentRequest): NetworkRuntime => {
+    const handler = request.scheme === "upto" ? permit2.upto : isPermit2Payload(request.payload) ? permit2.exact : rt.handler;
+    return handler === rt.handler ? rt : { ...rt, handler };
+  };
+  const scheme = (name: "exact" | "upto"): PaymentMechanism => ({
+    scheme: name,
     family: "evm",
     networks: [...runtimes.values()].map((r) => r.network),
-    runtime: runtimeOf,
+    extensions: EVM_EXTENSIONS,
 
     supportedExtra(network) {
       const rt = runtimeOf(network);
-      return rt?.handler.supportedExtra(rt.network);
+      return rt && (name === "upto" ? permit2.upto : rt.handler).supportedExtra(rt.network);
     },
 
     signers() {
@@ -147,13 +167,16 @@ export function createEvmExactMechanism(opts: EvmExactMechanismOptions): EvmExac
     },
 
     async verify(request: PaymentRequest): Promise<VerifyOutcome> {
-      const rt = runtimeOf(request.network);
-      if (!rt || request.scheme !== "exact") return { isValid: false, ...refusal(request) };
+      const base = runtimeOf(request.network);
+      if (!base || request.scheme !== name) return { isValid: false, ...refusal(request, name) };
+      const rt = forRequest(base, request);
       const parsed = rt.handler.parse(request);
       if (!parsed.ok) return { isValid: false, ...parsed.rejection, ...(parsed.payer ? { payer: parsed.payer } : {}) };
       const p = parsed.value;
+      const asked = rt.handler.checkVerify?.(p);
+      if (asked) return { isValid: false, payer: p.payer, ...asked };
       try {
-        const unsigned = await checkPayerSignature(rt.chain.client, p);
+        const unsigned = await checkPayerSignature(rt.chain.client, p, rt.handler.signatureReason);
         if (unsigned) return { isValid: false, payer: p.payer, ...unsigned };
         // Then the record: a payment answered pending is the clients' retry path, valid whatever the chain shows now.
         const entry = await cfg.ledger.get(p.ledgerKey);
@@ -175,21 +198,23 @@ export function createEvmExactMechanism(opts: EvmExactMechanismOptions): EvmExac
 
     async settle(request: PaymentRequest): Promise<SettleOutcome> {
       const rt = runtimeOf(request.network);
-      if (!rt || request.scheme !== "exact") return { success: false, transaction: "", ...refusal(request) };
-      return settlePayment(rt, cfg, request);
+      if (!rt || request.scheme !== name) return { success: false, transaction: "", ...refusal(request, name) };
+      return settlePayment(forRequest(rt, request), cfg, request);
     },
 
     async collect(request: PaymentRequest, version: number): Promise<SettleOutcome | undefined> {
       const rt = runtimeOf(request.network);
-      return rt && request.scheme === "exact" ? collectPayment(rt, cfg, request, version) : undefined;
+      return rt && request.scheme === name ? collectPayment(forRequest(rt, request), cfg, request, version) : undefined;
     },
-  };
+  });
+
+  return { ...scheme("exact"), runtime: runtimeOf, upto: scheme("upto") };
 }
 
 /** Why a request that the registry should never have routed here is refused. */
-function refusal(request: PaymentRequest) {
-  return request.scheme !== "exact"
-    ? reject(Reason.unsupportedScheme, `scheme ${request.scheme} is not handled here; only exact`)
+function refusal(request: PaymentRequest, scheme: string) {
+  return request.scheme !== scheme
+    ? reject(Reason.unsupportedScheme, `scheme ${request.scheme} is not handled here; only ${scheme}`)
     : reject(Reason.invalidNetwork, `network ${request.networkId} is not served by this EVM mechanism`);
 }
 

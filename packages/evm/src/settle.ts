@@ -80,7 +80,7 @@ export async function settlePayment(rt: NetworkRuntime, cfg: SettleConfig, reque
   const p = parsed.value;
   // Nobody may claim a payment's key, nor learn a recorded payment's outcome, without the payer's proven
   // signature (a permit's transferFrom does not carry it, so its recorded call alone proves nothing).
-  const unsigned = await checkPayerSignature(rt.chain.client, p).catch((e: unknown) =>
+  const unsigned = await checkPayerSignature(rt.chain.client, p, rt.handler.signatureReason).catch((e: unknown) =>
     reject(Reason.unexpectedSettle, `settlement failed before anything was sent: ${nodeMessage(e)}`),
   );
   if (unsigned) return failure(unsigned, p.payer);
@@ -143,6 +143,8 @@ class EvmSettlement implements ChainAdapter {
 
   send(held: HeldPayment): Promise<ChainOutcome> {
     const { rt, cfg, p } = this;
+    // Recorded under the claim like any outcome, so a later settle of it is a duplicate, not a new charge.
+    if (rt.handler.nothingToSend?.(p)) return Promise.resolve({ kind: "success", transaction: "" });
     return rt.pool.withSigner(async (signer) => {
       const [checked, fees] = await Promise.all([
         rt.handler.checkOnChain(rt.chain, p, signer.address, { estimateGas: true, recorded: held.entry }),

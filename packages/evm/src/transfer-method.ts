@@ -67,6 +67,12 @@ export interface TransferMethodHandler<P extends EvmPayment = EvmPayment> {
   supportedExtra(network: NetworkInfo): Record<string, unknown> | undefined;
   /** Shape, domain and binding rules; no I/O, no clock. A retry of the same payment passes them again. */
   parse(request: PaymentRequest): RuleResult<P>;
+  /** Rules only verify applies (`upto`: verify is asked about the signed maximum, settle about the charge). */
+  checkVerify?(payment: P): Rejection | undefined;
+  /** True when the payment moves nothing (an `upto` charge of 0): settled without a transaction. */
+  nothingToSend?(payment: P): boolean;
+  /** The reason for a signature nobody proved (default: the EIP-3009 family's). */
+  readonly signatureReason?: Rejection["reason"];
   /** Rules that depend on the time (validity windows, deadlines), at `nowSeconds`. */
   checkTime(payment: P, nowSeconds: bigint): Rejection | undefined;
   /**

@@ -94,21 +94,20 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
 
   const evmNetworks = enabled.filter((n) => n.family === "evm");
   if (evmNetworks.length) {
-    mechanisms.push(
-      createEvmExactMechanism({
-        networks: evmNetworks,
-        signers: config.evmKeys,
-        ledger,
-        receiptTimeoutMs: config.receiptTimeoutMs,
-        leaseMs: config.settleLeaseMs,
-        maxGas: config.settleMaxGas,
-        maxFeePerGas: config.settleMaxFeePerGasWei,
-        contractPayerCooloffMs: config.contractPayerCooloffMs,
-        pollingIntervalMs: opts.pollingIntervalMs,
-        // Called after a settlement is mined, long after `metrics` below exists.
-        onGasSpent: (network, wei) => metrics.gasSpent({ network: network.name, role: "settlement", wei }),
-      }),
-    );
+    const evm = createEvmExactMechanism({
+      networks: evmNetworks,
+      signers: config.evmKeys,
+      ledger,
+      receiptTimeoutMs: config.receiptTimeoutMs,
+      leaseMs: config.settleLeaseMs,
+      maxGas: config.settleMaxGas,
+      maxFeePerGas: config.settleMaxFeePerGasWei,
+      contractPayerCooloffMs: config.contractPayerCooloffMs,
+      pollingIntervalMs: opts.pollingIntervalMs,
+      // Called after a settlement is mined, long after `metrics` below exists.
+      onGasSpent: (network, wei) => metrics.gasSpent({ network: network.name, role: "settlement", wei }),
+    });
+    mechanisms.push(evm, evm.upto);
   }
   const svmNetworks = enabled.filter((n) => n.family === "svm");
   if (svmNetworks.length) {

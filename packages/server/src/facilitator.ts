@@ -67,6 +67,7 @@ export class Facilitator {
   supported(): SupportedResponse {
     const kinds: SupportedKind[] = [];
     const signers: Record<string, string[]> = {};
+    const extensions = new Set<string>();
     for (const m of this.mechanisms) {
       for (const n of m.networks) {
         const extra = m.supportedExtra(n);
@@ -74,10 +75,11 @@ export class Facilitator {
           kinds.push({ x402Version, scheme: m.scheme, network, ...(extra ? { extra } : {}) });
         }
       }
+      for (const e of m.extensions ?? []) extensions.add(e);
       const family = m.family === "evm" ? "eip155:*" : "solana:*";
       signers[family] = [...new Set([...(signers[family] ?? []), ...m.signers()])];
     }
-    return { kinds, extensions: [], signers };
+    return { kinds, extensions: [...extensions], signers };
   }
 
   /** `caller`: the id of the API key the resource server presented, if any (a payment is bound to its first caller). */

@@ -1,0 +1,253 @@
+/**
+ * Permit2 and `upto` through our facilitator, paid by the official 2.27 clients: `@x402/express`
+ * resource servers and `@x402/fetch` payers on each local EVM chain (base-sepolia, og-evm, megaeth),
+ * with Permit2 and the x402 proxies at their canonical addresses.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createWalletClient, erc20Abi, http, maxUint256, parseAbi, type Address, type Hex } from "viem";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { x402Client } from "@x402/core/client";
+import { HTTPFacilitatorClient } from "@x402/core/server";
+import type { PaymentRequirements } from "@x402/core/types";
+import { ExactEvmScheme as ExactClient } from "@x402/evm/exact/client";
+import { ExactEvmScheme as ExactServer } from "@x402/evm/exact/server";
+import { UptoEvmScheme as UptoClient } from "@x402/evm/upto/client";
+import { UptoEvmScheme as UptoServer } from "@x402/evm/upto/server";
+import { setSettlementOverrides, x402ResourceServer } from "@x402/express";
+import { decodePaymentResponseHeader, wrapFetchWithPayment } from "@x402/fetch";
+import { EVM_WORLD_CHAINS, localChain, mintTokens, PERMIT2_ADDRESS, type EvmWorldNetwork } from "@facilitator/devnet";
+import type { Listening } from "@facilitator/server/testing";
+import { startFacilitatorOnWorld, type FacilitatorFixture } from "./helpers/facilitator.ts";
+import { chainView, nodeRpc } from "./helpers/chain.ts";
+import { startPaidServer } from "./helpers/resource-server.ts";
+import { postForAnswer as postJson } from "./helpers/http.ts";
+
+/**
+ * The route's declaration of the extension, as `declareEip2612GasSponsoringExtension()` of
+ * `@x402/extensions` writes it (the client signs the EIP-2612 permit only when the route declares it).
+ */
+const eip2612GasSponsoring = { eip2612GasSponsoring: { info: { description: "EIP-2612 permit for Permit2", version: "1" } } };
+
+let fx: FacilitatorFixture;
+const servers: Listening[] = [];
+const NETWORKS = EVM_WORLD_CHAINS.map((c) => c.network);
+
+beforeAll(async () => {
+  fx = await startFacilitatorOnWorld({ networks: NETWORKS });
+});
+afterAll(async () => {
+  for (const s of servers) await s.close();
+  await fx?.stop();
+});
+
+/** A payer of our own (tokens, no gas money), so each test starts from a known Permit2 allowance. */
+async function newPayer(n: EvmWorldNetwork, tokens = 1_000_000n): Promise<{ address: Address; key: Hex }> {
+  const key = generatePrivateKey();
+  const address = privateKeyToAccount(key).address;
+  await mintTokens({ rpcUrl: n.rpcUrl, chainId: n.chainId, deployerKey: fx.world.deployerKey, token: n.asset.address, to: address, amount: tokens });
+  return { address, key };
+}
+
+/** The payer approves Permit2 itself (gas money given for that approval and taken back after). */
+async function approvePermit2(n: EvmWorldNetwork, payer: { address: Address; key: Hex }) {
+  await nodeRpc(n.rpcUrl, "anvil_setBalance", [payer.address, "0xde0b6b3a7640000"]);
+  const wallet = createWalletClient({ account: privateKeyToAccount(payer.key), chain: localChain(n.chainId, n.rpcUrl), transport: http(n.rpcUrl) });
+  const hash = await wallet.writeContract({ address: n.asset.address, abi: erc20Abi, functionName: "approve", args: [PERMIT2_ADDRESS, maxUint256] });
+  await chainView(n).client.waitForTransactionReceipt({ hash });
+  await nodeRpc(n.rpcUrl, "anvil_setBalance", [payer.address, "0x0"]);
+}
+
+const allowanceToPermit2 = (n: EvmWorldNetwork, owner: Address) =>
+  chainView(n).client.readContract({ address: n.asset.address, abi: erc20Abi, functionName: "allowance", args: [owner, PERMIT2_ADDRESS] });
+
+/** A resource server charging `amount` on `n` through Permit2 (`exact`), optionally offering EIP-2612 gas sponsoring. */
+async function exactPermit2Server(n: EvmWorldNetwork, amount: string, sponsoring: boolean): Promise<string> {
+  const resourceServer = new x402ResourceServer(new HTTPFacilitatorClient({ url: fx.url })).register(n.caip2 as `${string}:${string}`, new ExactServer());
+  const accepts = {
+    scheme: "exact",
+    network: n.caip2 as `${string}:${string}`,
+    payTo: n.payTo,
+    price: { amount, asset: n.asset.address, extra: { name: n.asset.name, version: n.asset.version, assetTransferMethod: "permit2" } },
+    maxTimeoutSeconds: 60,
+  };
+  const server = await startPaidServer(
+    { "GET /report": { accepts, description: "a paid report", ...(sponsoring ? { extensions: eip2612GasSponsoring } : {}) } },
+    resourceServer,
+    (app) => app.get("/report", (_req, res) => void res.json({ report: "paid" })),
+  );
+  servers.push(server);
+  return server.url;
+}
+
+function payingFetch(n: EvmWorldNetwork, key: Hex, scheme: "exact" | "upto") {
+  const client = new x402Client();
+  const account = privateKeyToAccount(key);
+  // The rpcUrl lets the client read its allowance and nonce for the EIP-2612 extension, as a wallet would.
+  client.register(n.caip2 as `${string}:${string}`, scheme === "exact" ? new ExactClient(account, { rpcUrl: n.rpcUrl }) : new UptoClient(account, { rpcUrl: n.rpcUrl }));
+  client.setSpendControls(false); // our local tokens are not the default assets the client knows
+  return wrapFetchWithPayment(fetch, client);
+}
+
+describe("/supported", () => {
+  it("lists exact and upto on every EVM network, upto with the facilitator address, and the gas-sponsoring extension", async () => {
+    const supported = (await (await fetch(`${fx.url}/supported`)).json()) as { kinds: { x402Version: number; scheme: string; network: string; extra?: Record<string, unknown> }[]; extensions: string[] };
+    expect(supported.extensions).toContain("eip2612GasSponsoring");
+    for (const network of NETWORKS) {
+      const n = fx.world.networks[network]!;
+      const upto = supported.kinds.find((k) => k.x402Version === 2 && k.scheme === "upto" && k.network === n.caip2);
+      expect(upto?.extra?.facilitatorAddress).toBe(privateKeyToAccount(fx.world.facilitatorKeys[0]!).address);
+      expect(supported.kinds.some((k) => k.x402Version === 2 && k.scheme === "exact" && k.network === n.caip2)).toBe(true);
+    }
+  });
+});
+
+describe.each(NETWORKS)("exact through Permit2 on %s", (network) => {
+  let n: EvmWorldNetwork;
+  beforeAll(() => {
+    n = fx.world.networks[network]!;
+  });
+
+  it("a payer who never approved Permit2 pays with EIP-2612 gas sponsoring; it never holds gas money", async () => {
+    const payer = await newPayer(n);
+    const chain = chainView(n);
+    expect(await allowanceToPermit2(n, payer.address)).toBe(0n);
+    const url = await exactPermit2Server(n, "2500", true);
+    const payToBefore = await chain.balanceOf(n.payTo);
+
+    const res = await payingFetch(n, payer.key, "exact")(`${url}/report`);
+    expect(res.status).toBe(200);
+    const settlement = decodePaymentResponseHeader(res.headers.get("payment-response")!);
+    expect(settlement).toMatchObject({ success: true, network: n.caip2, payer: payer.address });
+    expect(await chain.balanceOf(payer.address)).toBe(1_000_000n - 2500n);
+    expect(await chain.balanceOf(n.payTo)).toBe(payToBefore + 2500n);
+    expect(await chain.ethBalance(payer.address)).toBe(0n);
+    const receipt = await chain.client.getTransactionReceipt({ hash: settlement.transaction as Hex });
+    expect(receipt.to?.toLowerCase()).toBe("0x402085c248eea27d92e8b30b2c58ed07f9e20001"); // through the exact proxy
+  });
+
+  it("a payer who approved Permit2 earlier pays without any extension", async () => {
+    const payer = await newPayer(n);
+    await approvePermit2(n, payer);
+    const url = await exactPermit2Server(n, "700", false);
+    const res = await payingFetch(n, payer.key, "exact")(`${url}/report`);
+    expect(res.status).toBe(200);
+    expect(await chainView(n).balanceOf(payer.address)).toBe(1_000_000n - 700n);
+  });
+
+  it("without an allowance or an extension the payment is refused with permit2_allowance_required, nothing moves", async () => {
+    const payer = await newPayer(n);
+    const url = await exactPermit2Server(n, "700", false);
+    const res = await payingFetch(n, payer.key, "exact")(`${url}/report`);
+    expect(res.status).toBe(412); // the official middleware's status for this reason (x402 spec)
+    const required = JSON.parse(Buffer.from(res.headers.get("payment-required")!, "base64").toString()) as { error?: string };
+    expect(required.error).toContain("permit2_allowance_required");
+    expect(await chainView(n).balanceOf(payer.address)).toBe(1_000_000n);
+  });
+});
+
+/** An official upto payload for `max` on `n`, signed by `payer`, and the facilitator body around it. */
+async function uptoPayment(n: EvmWorldNetwork, payer: { key: Hex }, max: bigint, extra: Record<string, unknown> = {}) {
+  const requirements: PaymentRequirements = {
+    scheme: "upto",
+    network: n.caip2 as `${string}:${string}`,
+    amount: max.toString(),
+    asset: n.asset.address,
+    payTo: n.payTo,
+    maxTimeoutSeconds: 120,
+    extra: { name: n.asset.name, version: n.asset.version, assetTransferMethod: "permit2", facilitatorAddress: privateKeyToAccount(fx.world.facilitatorKeys[0]!).address, ...extra },
+  };
+  const client = new x402Client();
+  client.register(n.caip2 as `${string}:${string}`, new UptoClient(privateKeyToAccount(payer.key), { rpcUrl: n.rpcUrl }));
+  client.setSpendControls(false);
+  const paymentPayload = await client.createPaymentPayload({ x402Version: 2, resource: { url: "http://local.test/infer" }, accepts: [requirements] });
+  const body = (amount: bigint) => ({ x402Version: 2, paymentPayload, paymentRequirements: { ...requirements, amount: amount.toString() } });
+  return { requirements, paymentPayload, body };
+}
+
+describe("upto: the resource server charges what was used, at most the signed maximum", () => {
+  const n = () => fx.world.networks["base-sepolia"]!;
+
+  it("through @x402/express: maximum 1000, the route charges 400, the payee gets exactly 400", async () => {
+    const payer = await newPayer(n());
+    await approvePermit2(n(), payer);
+    const resourceServer = new x402ResourceServer(new HTTPFacilitatorClient({ url: fx.url })).register(n().caip2 as `${string}:${string}`, new UptoServer());
+    const accepts = {
+      scheme: "upto",
+      network: n().caip2 as `${string}:${string}`,
+      payTo: n().payTo,
+      price: { amount: "1000", asset: n().asset.address, extra: { name: n().asset.name, version: n().asset.version } },
+      maxTimeoutSeconds: 60,
+    };
+    const server = await startPaidServer({ "POST /infer": { accepts, description: "billed by the token" } }, resourceServer, (app) =>
+      app.post("/infer", (_req, res) => {
+        setSettlementOverrides(res, { amount: "400" }); // 400 tokens used
+        res.json({ output: "done" });
+      }),
+    );
+    servers.push(server);
+    const chain = chainView(n());
+    const payToBefore = await chain.balanceOf(n().payTo);
+    const res = await payingFetch(n(), payer.key, "upto")(`${server.url}/infer`, { method: "POST" });
+    expect(res.status).toBe(200);
+    const settlement = decodePaymentResponseHeader(res.headers.get("payment-response")!) as { success: boolean; amount?: string };
+    expect(settlement).toMatchObject({ success: true, amount: "400" });
+    expect(await chain.balanceOf(n().payTo)).toBe(payToBefore + 400n);
+    expect(await chain.balanceOf(payer.address)).toBe(1_000_000n - 400n);
+  });
+
+  it("a charge of 0 succeeds without a transaction, and the payment cannot be charged again", async () => {
+    const payer = await newPayer(n());
+    await approvePermit2(n(), payer);
+    const { body } = await uptoPayment(n(), payer, 1000n);
+    const blockBefore = await chainView(n()).blockNumber();
+    const settled = await postJson(`${fx.url}/settle`, body(0n));
+    expect(settled.body).toMatchObject({ success: true, transaction: "", amount: "0" });
+    expect(await chainView(n()).blockNumber()).toBe(blockBefore);
+    const again = await postJson(`${fx.url}/settle`, body(500n));
+    expect(again.body).toMatchObject({ success: false, errorReason: "payment_request_mismatch" });
+    expect(await chainView(n()).balanceOf(payer.address)).toBe(1_000_000n);
+  });
+
+  it("a charge above the signed maximum is refused and nothing moves", async () => {
+    const payer = await newPayer(n());
+    await approvePermit2(n(), payer);
+    const { body } = await uptoPayment(n(), payer, 1000n);
+    const settled = await postJson(`${fx.url}/settle`, body(1001n));
+    expect(settled.body).toMatchObject({ success: false, errorReason: "invalid_upto_evm_payload_settlement_exceeds_amount" });
+    expect(await chainView(n()).balanceOf(payer.address)).toBe(1_000_000n);
+  });
+
+  it("a signature naming another facilitator address is refused at verify and settle", async () => {
+    const payer = await newPayer(n());
+    await approvePermit2(n(), payer);
+    const stranger = privateKeyToAccount(generatePrivateKey()).address;
+    const { body } = await uptoPayment(n(), payer, 1000n, { facilitatorAddress: stranger });
+    const verified = await postJson(`${fx.url}/verify`, body(1000n));
+    expect(verified.body).toMatchObject({ isValid: false, invalidReason: "upto_facilitator_mismatch" });
+    const settled = await postJson(`${fx.url}/settle`, body(300n));
+    expect(settled.body).toMatchObject({ success: false, errorReason: "upto_facilitator_mismatch" });
+    expect(await chainView(n()).balanceOf(payer.address)).toBe(1_000_000n);
+  });
+
+  it("verify checks the signed maximum; concurrent settles of one payment make one transfer", async () => {
+    const payer = await newPayer(n());
+    await approvePermit2(n(), payer);
+    const { body } = await uptoPayment(n(), payer, 1000n);
+    expect((await postJson(`${fx.url}/verify`, body(1000n))).body).toMatchObject({ isValid: true, payer: payer.address });
+    expect((await postJson(`${fx.url}/verify`, body(999n))).body).toMatchObject({ isValid: false, invalidReason: "permit2_amount_mismatch" });
+
+    const from = await chainView(n()).blockNumber();
+    const answers = await Promise.all(Array.from({ length: 8 }, () => postJson(`${fx.url}/settle`, body(640n))));
+    const bodies = answers.map((a) => a.body as { success: boolean; errorReason?: string });
+    expect(bodies.filter((b) => b.success)).toHaveLength(1);
+    for (const b of bodies.filter((b) => !b.success)) expect(["duplicate_settlement", "settlement_pending"]).toContain(b.errorReason);
+    const transfers = await chainView(n()).client.getContractEvents({
+      address: n().asset.address,
+      abi: parseAbi(["event Transfer(address indexed from, address indexed to, uint256 value)"]),
+      eventName: "Transfer",
+      args: { from: payer.address },
+      fromBlock: from,
+    });
+    expect(transfers.map((t) => t.args.value)).toEqual([640n]);
+  });
+});
