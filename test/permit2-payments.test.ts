@@ -4,23 +4,23 @@
  * with Permit2 and the x402 proxies at their canonical addresses.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createWalletClient, erc20Abi, http, maxUint256, parseAbi, type Address, type Hex } from "viem";
+import { erc20Abi, parseAbi, type Address, type Hex } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { x402Client } from "@x402/core/client";
 import { HTTPFacilitatorClient } from "@x402/core/server";
-import type { PaymentRequirements } from "@x402/core/types";
 import { ExactEvmScheme as ExactClient } from "@x402/evm/exact/client";
 import { ExactEvmScheme as ExactServer } from "@x402/evm/exact/server";
 import { UptoEvmScheme as UptoClient } from "@x402/evm/upto/client";
 import { UptoEvmScheme as UptoServer } from "@x402/evm/upto/server";
 import { setSettlementOverrides, x402ResourceServer } from "@x402/express";
 import { decodePaymentResponseHeader, wrapFetchWithPayment } from "@x402/fetch";
-import { EVM_WORLD_CHAINS, localChain, mintTokens, PERMIT2_ADDRESS, type EvmWorldNetwork } from "@facilitator/devnet";
+import { EVM_WORLD_CHAINS, mintTokens, PERMIT2_ADDRESS, type EvmWorldNetwork } from "@facilitator/devnet";
 import type { Listening } from "@facilitator/server/testing";
 import { startFacilitatorOnWorld, type FacilitatorFixture } from "./helpers/facilitator.ts";
-import { chainView, nodeRpc } from "./helpers/chain.ts";
+import { chainView } from "./helpers/chain.ts";
 import { startPaidServer } from "./helpers/resource-server.ts";
 import { postForAnswer as postJson } from "./helpers/http.ts";
+import { approvePermit2, uptoPayment as signedUpto } from "./helpers/payments.ts";
 
 /**
  * The route's declaration of the extension, as `declareEip2612GasSponsoringExtension()` of
@@ -46,15 +46,6 @@ async function newPayer(n: EvmWorldNetwork, tokens = 1_000_000n): Promise<{ addr
   const address = privateKeyToAccount(key).address;
   await mintTokens({ rpcUrl: n.rpcUrl, chainId: n.chainId, deployerKey: fx.world.deployerKey, token: n.asset.address, to: address, amount: tokens });
   return { address, key };
-}
-
-/** The payer approves Permit2 itself (gas money given for that approval and taken back after). */
-async function approvePermit2(n: EvmWorldNetwork, payer: { address: Address; key: Hex }) {
-  await nodeRpc(n.rpcUrl, "anvil_setBalance", [payer.address, "0xde0b6b3a7640000"]);
-  const wallet = createWalletClient({ account: privateKeyToAccount(payer.key), chain: localChain(n.chainId, n.rpcUrl), transport: http(n.rpcUrl) });
-  const hash = await wallet.writeContract({ address: n.asset.address, abi: erc20Abi, functionName: "approve", args: [PERMIT2_ADDRESS, maxUint256] });
-  await chainView(n).client.waitForTransactionReceipt({ hash });
-  await nodeRpc(n.rpcUrl, "anvil_setBalance", [payer.address, "0x0"]);
 }
 
 const allowanceToPermit2 = (n: EvmWorldNetwork, owner: Address) =>
@@ -145,24 +136,9 @@ describe.each(NETWORKS)("exact through Permit2 on %s", (network) => {
   });
 });
 
-/** An official upto payload for `max` on `n`, signed by `payer`, and the facilitator body around it. */
-async function uptoPayment(n: EvmWorldNetwork, payer: { key: Hex }, max: bigint, extra: Record<string, unknown> = {}) {
-  const requirements: PaymentRequirements = {
-    scheme: "upto",
-    network: n.caip2 as `${string}:${string}`,
-    amount: max.toString(),
-    asset: n.asset.address,
-    payTo: n.payTo,
-    maxTimeoutSeconds: 120,
-    extra: { name: n.asset.name, version: n.asset.version, assetTransferMethod: "permit2", facilitatorAddress: privateKeyToAccount(fx.world.facilitatorKeys[0]!).address, ...extra },
-  };
-  const client = new x402Client();
-  client.register(n.caip2 as `${string}:${string}`, new UptoClient(privateKeyToAccount(payer.key), { rpcUrl: n.rpcUrl }));
-  client.setSpendControls(false);
-  const paymentPayload = await client.createPaymentPayload({ x402Version: 2, resource: { url: "http://local.test/infer" }, accepts: [requirements] });
-  const body = (amount: bigint) => ({ x402Version: 2, paymentPayload, paymentRequirements: { ...requirements, amount: amount.toString() } });
-  return { requirements, paymentPayload, body };
-}
+/** An official upto payment for our first signer, as `@x402/fetch` would send it. */
+const uptoPayment = (n: EvmWorldNetwork, payer: { key: Hex }, max: bigint, extra: Record<string, unknown> = {}) =>
+  signedUpto(n, payer, max, privateKeyToAccount(fx.world.facilitatorKeys[0]!).address, extra);
 
 describe("upto: the resource server charges what was used, at most the signed maximum", () => {
   const n = () => fx.world.networks["base-sepolia"]!;
@@ -249,5 +225,25 @@ describe("upto: the resource server charges what was used, at most the signed ma
       fromBlock: from,
     });
     expect(transfers.map((t) => t.args.value)).toEqual([640n]);
+  });
+});
+
+describe("payment-identifier: a payment signed afresh under the same id is never settled twice", () => {
+  it("two Permit2 payments of one payer with one id: the first settles, the second is answered from it", async () => {
+    const n = fx.world.networks["og-evm"]!;
+    const payer = await newPayer(n);
+    await approvePermit2(n, payer);
+    const id = { "payment-identifier": { info: { required: false, id: "pay_0b9f3c1d2e4a5b6c7d8e9f00" } } };
+    const sign = async () => {
+      const { paymentPayload, body } = await uptoPayment(n, payer, 500n);
+      return { ...body(500n), paymentPayload: { ...paymentPayload, extensions: id } };
+    };
+    const [first, second] = [await sign(), await sign()];
+    expect(first.paymentPayload.payload).not.toEqual(second.paymentPayload.payload); // two signatures, two Permit2 nonces
+    const settled = await postJson(`${fx.url}/settle`, first);
+    expect(settled.body).toMatchObject({ success: true });
+    const again = await postJson(`${fx.url}/settle`, second);
+    expect(again.body).toMatchObject({ success: false, errorReason: "duplicate_settlement", transaction: settled.body.transaction });
+    expect(await chainView(n).balanceOf(payer.address)).toBe(1_000_000n - 500n);
   });
 });

@@ -8,7 +8,7 @@ import { leafStruct, SETTLEMENT_RELAY_ABI, signTeeRecord, type InferenceRecord }
 import { postJson } from "@facilitator/server/testing";
 import { startFacilitatorWithInference, type InferenceFixture } from "./helpers/facilitator.ts";
 import { chainView } from "./helpers/chain.ts";
-import { evmPaymentBody } from "./helpers/payments.ts";
+import { approvePermit2, evmPaymentBody, uptoPayment } from "./helpers/payments.ts";
 
 const OPS_KEY = "operator-metrics-key";
 let fx: InferenceFixture;
@@ -126,6 +126,22 @@ describe("/settle with inference headers", () => {
     expect(body.transaction).toBe("");
     expect(await chain.txCount(n.facilitatorAddress)).toBe(sent);
     expect(await chain.balanceOf(n.payTo)).toBe(payeeBefore);
+  });
+});
+
+describe("an inference billed by the token through upto", () => {
+  it("the charge the resource server asks settles, and the record names that payment", async () => {
+    const n = fx.world.networks["base-sepolia"]!;
+    await approvePermit2(n, { address: n.payer.address, key: n.payer.privateKey });
+    const { body } = await uptoPayment(n, { key: n.payer.privateKey }, 10_000n, n.facilitatorAddress);
+    const record = signed({ inputHash: hash(), outputHash: hash(), settlementType: "settle" });
+    const payToBefore = await chainView(n).balanceOf(n.payTo);
+    const res = await postJson(`${fx.url}/settle`, body(1_234n), recordHeaders(record));
+    const answer = await res.json();
+    expect(answer).toMatchObject({ success: true, amount: "1234" });
+    expect(await chainView(n).balanceOf(n.payTo)).toBe(payToBefore + 1_234n);
+    const view = await anchored(answer.extensions.inferenceSettlement.id);
+    expect(view).toMatchObject({ inputHash: record.inputHash, payment: { network: "base-sepolia", transaction: answer.transaction } });
   });
 });
 

@@ -9,3 +9,4 @@ export * from "./lease.ts";
 export * from "./binding.ts";
 export * from "./settlement.ts";
 export * from "./ledger-verdict.ts";
+export * from "./payment-identifier.ts";

@@ -79,6 +79,8 @@ export interface LedgerEntry {
    * permit can be settled through an allowance already in place until its deadline).
    */
   keepUntil?: number;
+  /** A `payment-identifier` alias: the ledger key of the payment that holds the id (payment-identifier.ts). */
+  aliasOf?: string;
   /**
    * What the request that first claimed this payment asked (payee, amount, asset, network, scheme):
    * kept for as long as the entry, and every later request for the key must ask the same (binding.ts).

@@ -79,6 +79,7 @@ export const Reason = {
   assetNotAllowed: "asset_not_allowed",
   amountNotPositive: "amount_not_positive",
   paymentRequestMismatch: "payment_request_mismatch",
+  invalidPaymentIdentifier: "invalid_payment_identifier",
   evmGasLimitExceeded: "invalid_exact_evm_gas_limit_exceeded",
   evmFeeCapExceeded: "invalid_exact_evm_fee_cap_exceeded",
   evmPayerCoolingOff: "invalid_exact_evm_payer_reverted_recently",

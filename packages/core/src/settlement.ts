@@ -23,6 +23,7 @@
  */
 import { bindingOf, checkBinding } from "./binding.ts";
 import { HeldEntry } from "./lease.ts";
+import { claimPaymentIdentifier, paymentIdentifierOf } from "./payment-identifier.ts";
 import { storedRequest, type LedgerEntry, type SettleOutcome, type SettlementLedger } from "./mechanism.ts";
 import { Reason, reject, type ReasonCode, type Rejection } from "./reasons.ts";
 import type { PaymentRequest } from "./request.ts";
@@ -100,9 +101,25 @@ export interface SettlementConfig {
 /** A lost compare-and-set means another settle moved first: read again, this many times at most. */
 const MAX_READS = 5;
 
-/** Settles `payment` through `chain`: one success per payment, nothing broadcast twice. */
-export function settleOnLedger(cfg: SettlementConfig, payment: LedgerPayment, chain: ChainAdapter): Promise<SettleOutcome> {
+/**
+ * Settles `payment` through `chain`: one success per payment, nothing broadcast twice; and one payment
+ * per `payment-identifier` id and payer, when the payment carries one (payment-identifier.ts).
+ */
+export async function settleOnLedger(cfg: SettlementConfig, payment: LedgerPayment, chain: ChainAdapter): Promise<SettleOutcome> {
+  const id = paymentIdentifierOf(payment.request);
+  if (!id.ok) return { success: false, ...id.rejection, transaction: "", payer: payment.payer };
+  if (id.value) {
+    const now = cfg.now ?? Date.now;
+    const held = await claimPaymentIdentifier(cfg.ledger, { key: payment.key, payer: payment.payer, id: id.value, request: payment.request, mayClaim: !payment.refusal }, now).catch(
+      (e: unknown) => ({ success: false as const, ...reject(Reason.unexpectedSettle, `settlement failed before anything was sent: ${describeWith(cfg, e)}`), transaction: "", payer: payment.payer }),
+    );
+    if (held) return held;
+  }
   return new PaymentSettlement(cfg, payment, chain).settle();
+}
+
+function describeWith(cfg: SettlementConfig, e: unknown): string {
+  return cfg.describeError ? cfg.describeError(e) : e instanceof Error ? e.message : String(e);
 }
 
 /**

@@ -289,3 +289,68 @@ describe("ledgerVerdict: what verify reads in a record", () => {
     expect(verdict.kind === "refused" ? verdict.rejection.reason : verdict.kind).toBe(expected);
   });
 });
+
+describe("payment-identifier: one payment per id and payer", () => {
+  const withId = (key: string, id = "order_0123456789abcdef", over: Partial<LedgerPayment> = {}) =>
+    payment({ key, request: { ...request(), extensions: { "payment-identifier": { info: { required: false, id } } } }, ...over });
+
+  it("a second payment carrying the first one's id is answered from the first and never sent", async () => {
+    const { cfg, ledger } = world();
+    const chain = fakeChain();
+    expect(await settleOnLedger(cfg, withId("k1"), chain.adapter)).toMatchObject({ success: true, transaction: "0xsent" });
+    const second = await settleOnLedger(cfg, withId("k2"), chain.adapter);
+    expect(second).toMatchObject({ success: false, reason: Reason.duplicateSettlement, transaction: "0xsent" });
+    expect(chain.calls.send).toBe(1);
+    expect(ledger.entries.has("k2")).toBe(false);
+    // The first payment's own retry is still answered from its record, as without an id.
+    expect(await settleOnLedger(cfg, withId("k1"), chain.adapter)).toMatchObject({ reason: Reason.duplicateSettlement, transaction: "0xsent" });
+  });
+
+  it("of concurrent payments sharing an id, exactly one is sent", async () => {
+    const { cfg } = world();
+    const chain = fakeChain();
+    const answers = await Promise.all(["a", "b", "c", "d", "e", "f"].map((k) => settleOnLedger(cfg, withId(k), chain.adapter)));
+    expect(answers.filter((a) => a.success)).toHaveLength(1);
+    expect(chain.calls.send).toBe(1);
+  });
+
+  it("an id stays spent after its payment failed: a new payment under it is refused, naming the failure", async () => {
+    const { cfg } = world();
+    const failing = fakeChain({ send: recordAndAnswer({ kind: "failed", rejection: { reason: Reason.evmTransactionFailed, message: "reverted" }, transaction: "0xsent" }) });
+    expect(await settleOnLedger(cfg, withId("k1"), failing.adapter)).toMatchObject({ success: false, reason: Reason.evmTransactionFailed });
+    const chain = fakeChain();
+    const again = await settleOnLedger(cfg, withId("k2"), chain.adapter);
+    expect(again).toMatchObject({ success: false, reason: Reason.duplicateSettlement });
+    expect(!again.success && again.message).toContain(Reason.evmTransactionFailed);
+    expect(chain.calls.send).toBe(0);
+  });
+
+  it("the same id of another payer is another payment; a refused payment leaves its id free", async () => {
+    const { cfg } = world();
+    const chain = fakeChain();
+    const refused = await settleOnLedger(cfg, withId("k1", undefined, { refusal: { reason: Reason.validBefore, message: "expired" } }), chain.adapter);
+    expect(refused).toMatchObject({ success: false, reason: Reason.validBefore });
+    expect(await settleOnLedger(cfg, withId("k2"), chain.adapter)).toMatchObject({ success: true });
+    expect(await settleOnLedger(cfg, withId("k3", undefined, { payer: "0xother" }), chain.adapter)).toMatchObject({ success: true });
+    expect(chain.calls.send).toBe(2);
+  });
+
+  it.each([["too short", "short"], ["a character outside the alphabet", "order 0123456789abcdef"], ["not a string", 42]])("an id %s is refused before anything is claimed", async (_name, id) => {
+    const { cfg, ledger } = world();
+    const chain = fakeChain();
+    const answer = await settleOnLedger(cfg, withId("k1", id as string), chain.adapter);
+    expect(answer).toMatchObject({ success: false, reason: Reason.invalidPaymentIdentifier });
+    expect(ledger.entries.size).toBe(0);
+    expect(chain.calls.send).toBe(0);
+  });
+
+  it("another caller (API key) cannot learn the outcome of an id through a payment of its own", async () => {
+    const { cfg } = world();
+    const chain = fakeChain();
+    const first = withId("k1");
+    await settleOnLedger(cfg, { ...first, request: { ...first.request, caller: "tenant-a" } }, chain.adapter);
+    const stranger = withId("k2");
+    const answer = await settleOnLedger(cfg, { ...stranger, request: { ...stranger.request, caller: "tenant-b" } }, chain.adapter);
+    expect(answer).toMatchObject({ success: false, reason: Reason.paymentRequestMismatch, transaction: "" });
+  });
+});

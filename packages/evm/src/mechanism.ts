@@ -1,6 +1,7 @@
 /** The `exact` scheme on EVM networks: verify and settle, one handler per token transfer method. */
 import {
   DEFAULT_LEASE_MS,
+  PAYMENT_IDENTIFIER,
   Reason,
   reject,
   type NetworkInfo,
@@ -78,7 +79,7 @@ export interface EvmExactMechanism extends PaymentMechanism {
 }
 
 /** The payment extensions the EVM mechanisms implement, for `/supported`'s `extensions`. */
-export const EVM_EXTENSIONS: readonly string[] = [EIP2612_GAS_SPONSORING];
+export const EVM_EXTENSIONS: readonly string[] = [EIP2612_GAS_SPONSORING, PAYMENT_IDENTIFIER];
 
 /**
  * Caps on what one settlement transaction may cost us. An EIP-3009 transfer or a permit and its

@@ -34,6 +34,7 @@ import {
   type SettleOutcome,
   type SettlementLedger,
   type VerifyOutcome,
+  PAYMENT_IDENTIFIER,
 } from "@facilitator/core";
 import { isSolanaAddress } from "./base58.ts";
 import { createChainClient, type SvmChainClient } from "./chain.ts";
@@ -117,6 +118,7 @@ export async function createSvmExactMechanism(opts: SvmExactMechanismOptions): P
 class SvmExactMechanism implements PaymentMechanism {
   readonly scheme = "exact";
   readonly family = "svm" as const;
+  readonly extensions = [PAYMENT_IDENTIFIER];
   readonly networks: readonly NetworkInfo[];
   private readonly served = new Map<string, ServedNetwork>();
   private readonly keys = new Map<string, FeePayerKey>();
