@@ -57,6 +57,9 @@ export const Reason = {
   uptoSettlementExceedsAmount: "invalid_upto_evm_payload_settlement_exceeds_amount",
   uptoFacilitatorMismatch: "upto_facilitator_mismatch",
   unsupportedPayloadType: "unsupported_payload_type",
+  // EIP-6492 (the reference implementation's names)
+  eip6492FactoryNotAllowed: "eip6492_factory_not_allowed",
+  smartWalletDeploymentFailed: "smart_wallet_deployment_failed",
   // Solana
   svmInstructionsLength: "invalid_exact_svm_payload_transaction_instructions_length",
   svmInstructions: "invalid_exact_svm_payload_transaction_instructions",

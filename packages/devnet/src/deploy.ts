@@ -27,7 +27,7 @@ export interface DeployTarget {
 }
 
 /** Contracts compiled from /work/main/contracts that the devnet and tests deploy by name. */
-export type ContractName = "TestUSDC" | "TestPermitToken" | "Erc1271Wallet" | "FickleWallet" | "SettlementRelay";
+export type ContractName = "TestUSDC" | "TestPermitToken" | "Erc1271Wallet" | "FickleWallet" | "WalletFactory" | "SettlementRelay";
 
 export interface DeployContractOptions extends DeployTarget {
   /** A compiled contract name (loaded with `loadArtifact`) or an already-loaded artifact. */
@@ -57,7 +57,7 @@ export interface DeployErc1271WalletOptions extends DeployTarget {
 }
 
 /** Source files of artifacts that do not live at contracts/<Name>.sol. */
-const ARTIFACT_SOURCES: Record<string, string> = { Erc1271Wallet: "mocks/Erc1271Wallet.sol", FickleWallet: "mocks/FickleWallet.sol" };
+const ARTIFACT_SOURCES: Record<string, string> = { Erc1271Wallet: "mocks/Erc1271Wallet.sol", FickleWallet: "mocks/FickleWallet.sol", WalletFactory: "mocks/WalletFactory.sol" };
 
 /** A viem chain for a local node (e.g. anvil standing in for base-sepolia with chain id 84532). */
 export function localChain(chainId: number, rpcUrl: string): Chain {

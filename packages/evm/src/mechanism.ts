@@ -14,7 +14,7 @@ import {
 } from "@facilitator/core";
 import { createPublicClient, getAddress, type Address, type Hex, type PublicClient } from "viem";
 import { createEip3009Handler } from "./eip3009-handler.ts";
-import { checkPayerSignature } from "./erc1271.ts";
+import { isDeployed, unwrapErc6492 } from "./erc6492.ts";
 import { createPermitHandler } from "./permit-handler.ts";
 import { isPermit2Payload, EIP2612_GAS_SPONSORING } from "./permit2.ts";
 import { createPermit2Handler } from "./permit2-handler.ts";
@@ -25,6 +25,7 @@ import { collectPayment, settlePayment, type NetworkRuntime, type SettleConfig }
 import { verdictFromLedger } from "./settle-record.ts";
 import { contractPayerCoolingOff } from "./settle-limits.ts";
 import { SignerPool } from "./signer-pool.ts";
+import { provePayerSignature } from "./wallet-deployment.ts";
 import type { TransferMethodHandler } from "./transfer-method.ts";
 
 export interface EvmExactMechanismOptions {
@@ -65,6 +66,14 @@ export interface EvmExactMechanismOptions {
   permitSpenders?: Readonly<Record<string, string>>;
   /** Extra or replacement handlers. EIP-3009 and ERC-2612 permit are built in. */
   transferMethods?: Partial<Record<TransferMethod, TransferMethodHandler>>;
+  /**
+   * Factories through which an EIP-6492 signature may deploy its wallet before its payment settles
+   * (the deployment runs on our gas, capped like a settlement). Default: none, so such signatures are
+   * refused (`eip6492_factory_not_allowed`) before anything is simulated.
+   */
+  eip6492Factories?: readonly string[];
+  /** Most gas the deployment of an EIP-6492 wallet may need. Default 500,000. */
+  maxDeployGas?: bigint;
   /** Clock in ms (tests). */
   now?: () => number;
   /** Told what each successful settlement transaction cost, in wei (for the gas-spent metric). */
@@ -88,6 +97,8 @@ export const EVM_EXTENSIONS: readonly string[] = [EIP2612_GAS_SPONSORING, PAYMEN
  */
 export const DEFAULT_MAX_GAS = 300_000n;
 export const DEFAULT_MAX_FEE_PER_GAS = 100_000_000_000n;
+/** A smart wallet's deployment (a proxy and its set-up) needs 150,000 to 400,000 gas. */
+export const DEFAULT_MAX_DEPLOY_GAS = 500_000n;
 
 /** Official x402 clients give up after 90 s; a settle must answer (pending if need be) well before. */
 const MAX_RECEIPT_TIMEOUT_MS = 80_000;
@@ -107,6 +118,8 @@ export function createEvmExactMechanism(opts: EvmExactMechanismOptions): EvmExac
     maxGas: opts.maxGas ?? DEFAULT_MAX_GAS,
     maxFeePerGas: opts.maxFeePerGas ?? DEFAULT_MAX_FEE_PER_GAS,
     contractPayerCooloffMs: opts.contractPayerCooloffMs ?? 3_600_000,
+    eip6492Factories: (opts.eip6492Factories ?? []).map((f) => getAddress(f)),
+    maxDeployGas: opts.maxDeployGas ?? DEFAULT_MAX_DEPLOY_GAS,
     now: opts.now ?? Date.now,
     onGasSpent: opts.onGasSpent,
   };
@@ -167,17 +180,18 @@ export function createEvmExactMechanism(opts: EvmExactMechanismOptions): EvmExac
       return [...new Set([...runtimes.values()].flatMap((r) => r.pool.addresses))];
     },
 
-    async verify(request: PaymentRequest): Promise<VerifyOutcome> {
-      const base = runtimeOf(request.network);
-      if (!base || request.scheme !== name) return { isValid: false, ...refusal(request, name) };
+    async verify(asked: PaymentRequest): Promise<VerifyOutcome> {
+      const base = runtimeOf(asked.network);
+      if (!base || asked.scheme !== name) return { isValid: false, ...refusal(asked, name) };
+      const { request, deployment } = unwrapErc6492(asked);
       const rt = forRequest(base, request);
       const parsed = rt.handler.parse(request);
       if (!parsed.ok) return { isValid: false, ...parsed.rejection, ...(parsed.payer ? { payer: parsed.payer } : {}) };
       const p = parsed.value;
-      const asked = rt.handler.checkVerify?.(p);
-      if (asked) return { isValid: false, payer: p.payer, ...asked };
+      const outOfRange = rt.handler.checkVerify?.(p);
+      if (outOfRange) return { isValid: false, payer: p.payer, ...outOfRange };
       try {
-        const unsigned = await checkPayerSignature(rt.chain.client, p, rt.handler.signatureReason);
+        const unsigned = await provePayerSignature(rt, cfg, p, deployment);
         if (unsigned) return { isValid: false, payer: p.payer, ...unsigned };
         // Then the record: a payment answered pending is the clients' retry path, valid whatever the chain shows now.
         const entry = await cfg.ledger.get(p.ledgerKey);
@@ -187,10 +201,14 @@ export function createEvmExactMechanism(opts: EvmExactMechanismOptions): EvmExac
         if (late) return { isValid: false, payer: p.payer, ...late };
         const cooling = await contractPayerCoolingOff(rt, cfg, p);
         if (cooling) return { isValid: false, payer: p.payer, ...cooling };
-        const settler = rt.handler.settler?.(p) ?? rt.pool.addresses[0]!;
-        // A handler that retries failed payments (a permit already sent) checks the chain against what was recorded.
-        const checked = await rt.handler.checkOnChain(rt.chain, p, settler, { estimateGas: false, recorded: entry });
-        if (!checked.ok) return { isValid: false, payer: p.payer, ...checked.rejection };
+        // A wallet not deployed yet fails every simulation of its payment: its signature was proven by
+        // simulating its deployment; settle deploys it, then runs the chain's checks.
+        if (!deployment || (await isDeployed(rt.chain.client, p.payer))) {
+          const settler = rt.handler.settler?.(p) ?? rt.pool.addresses[0]!;
+          // A handler that retries failed payments (a permit already sent) checks the chain against what was recorded.
+          const checked = await rt.handler.checkOnChain(rt.chain, p, settler, { estimateGas: false, recorded: entry });
+          if (!checked.ok) return { isValid: false, payer: p.payer, ...checked.rejection };
+        }
         return verdict.kind === "refused" ? { isValid: false, payer: p.payer, ...verdict.rejection } : { isValid: true, payer: p.payer };
       } catch (e) {
         return { isValid: false, payer: p.payer, ...reject(Reason.unexpectedVerify, `chain reads failed: ${nodeMessage(e)}`) };
@@ -200,12 +218,14 @@ export function createEvmExactMechanism(opts: EvmExactMechanismOptions): EvmExac
     async settle(request: PaymentRequest): Promise<SettleOutcome> {
       const rt = runtimeOf(request.network);
       if (!rt || request.scheme !== name) return { success: false, transaction: "", ...refusal(request, name) };
-      return settlePayment(forRequest(rt, request), cfg, request);
+      const { request: unwrapped, deployment } = unwrapErc6492(request);
+      return settlePayment(forRequest(rt, unwrapped), cfg, unwrapped, deployment);
     },
 
     async collect(request: PaymentRequest, version: number): Promise<SettleOutcome | undefined> {
       const rt = runtimeOf(request.network);
-      return rt && request.scheme === name ? collectPayment(forRequest(rt, request), cfg, request, version) : undefined;
+      const unwrapped = unwrapErc6492(request).request;
+      return rt && request.scheme === name ? collectPayment(forRequest(rt, unwrapped), cfg, unwrapped, version) : undefined;
     },
   });
 

@@ -103,6 +103,8 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
       maxGas: config.settleMaxGas,
       maxFeePerGas: config.settleMaxFeePerGasWei,
       contractPayerCooloffMs: config.contractPayerCooloffMs,
+      eip6492Factories: config.eip6492Factories,
+      maxDeployGas: config.eip6492MaxDeployGas,
       pollingIntervalMs: opts.pollingIntervalMs,
       // Called after a settlement is mined, long after `metrics` below exists.
       onGasSpent: (network, wei) => metrics.gasSpent({ network: network.name, role: "settlement", wei }),
@@ -133,10 +135,15 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
     // Answers never quote a key, a secret part of an RPC URL, or an RPC host.
     scrubMessage: scrubber([...configSecrets(config), ...enabled.flatMap((n) => urlSecrets(n.rpcUrl)), ...enabled.map((n) => urlHost(n.rpcUrl))]),
   });
-  // EVM settlement signers: their gas money is what runs out first in production.
-  const evmSigners = mechanisms
-    .filter((m) => m.family === "evm")
-    .flatMap((m) => m.networks.flatMap((n) => m.signers().map((address) => ({ network: n, address }))));
+  // EVM settlement signers: their gas money is what runs out first in production. The EVM schemes share
+  // one signer pool per network, so each (network, signer) counts once.
+  const evmSigners = [
+    ...new Map(
+      mechanisms
+        .filter((m) => m.family === "evm")
+        .flatMap((m) => m.networks.flatMap((n) => m.signers().map((address) => [`${n.caip2}:${address}`, { network: n, address }] as const))),
+    ).values(),
+  ];
   const metrics = createMetrics({
     ledgerUnconfirmed: () => ledger.countUnconfirmed(),
     // Read at most every 15 s whatever the scrape rate: scraping /metrics must not be a way to load the RPC.

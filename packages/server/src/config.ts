@@ -56,6 +56,10 @@ export interface Config {
   settleMaxFeePerGasWei: bigint;
   /** A contract payer (ERC-1271) is refused this long (ms) after one of its settlements reverted on chain; 0: never. */
   contractPayerCooloffMs: number;
+  /** Factories an EIP-6492 signature may deploy its wallet through, on our gas (EIP6492_ALLOWED_FACTORIES). */
+  eip6492Factories: string[];
+  /** Most gas the deployment of an EIP-6492 wallet may need (EIP6492_MAX_DEPLOY_GAS). */
+  eip6492MaxDeployGas: bigint;
   /** The block the relay was deployed at: the explorer's scans start there (SETTLEMENT_RELAY_FROM_BLOCK). */
   relayFromBlock?: bigint;
   /** Express's `trust proxy`: false (default, req.ip is the peer), a hop count, or proxy addresses/CIDRs. */
@@ -251,6 +255,8 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const trustProxy = parseTrustProxy(env.TRUST_PROXY);
   if (!trustProxy.ok) problems.push(`TRUST_PROXY: ${trustProxy.problem}`);
+  const eip6492Factories = (env.EIP6492_ALLOWED_FACTORIES ?? "").split(",").map((f) => f.trim()).filter(Boolean);
+  for (const f of eip6492Factories) if (!/^0x[0-9a-fA-F]{40}$/.test(f)) problems.push(`EIP6492_ALLOWED_FACTORIES: "${f}" is not an address`);
   const metricsPort = env.METRICS_PORT ? int("METRICS_PORT", 0, 0, 65535) : undefined;
   const metricsApiKey = secretList("METRICS_API_KEY").values[0];
 
@@ -291,6 +297,8 @@ export function loadConfig(env: Env = process.env): Config {
     settleMaxGas: wei("SETTLE_MAX_GAS", 300_000n, "gas", 21_000n),
     settleMaxFeePerGasWei: wei("SETTLE_MAX_FEE_PER_GAS_WEI", 100n * 10n ** 9n, "wei", 1n),
     contractPayerCooloffMs: int("CONTRACT_PAYER_REVERT_COOLOFF_SECONDS", 3600, 0) * 1000,
+    eip6492Factories,
+    eip6492MaxDeployGas: wei("EIP6492_MAX_DEPLOY_GAS", 500_000n, "gas", 21_000n),
     relayFromBlock,
     trustProxy: trustProxy.ok ? trustProxy.value : false,
     metricsPort,
