@@ -27,6 +27,8 @@ import { approvePermit2, uptoPayment as signedUpto } from "./helpers/payments.ts
  * `@x402/extensions` writes it (the client signs the EIP-2612 permit only when the route declares it).
  */
 const eip2612GasSponsoring = { eip2612GasSponsoring: { info: { description: "EIP-2612 permit for Permit2", version: "1" } } };
+/** The same for `declareErc20ApprovalGasSponsoringExtension()`: the client then signs an approve transaction. */
+const erc20ApprovalGasSponsoring = { erc20ApprovalGasSponsoring: { info: { description: "signed approve(Permit2) transaction", version: "1" } } };
 
 let fx: FacilitatorFixture;
 const servers: Listening[] = [];
@@ -52,7 +54,7 @@ const allowanceToPermit2 = (n: EvmWorldNetwork, owner: Address) =>
   chainView(n).client.readContract({ address: n.asset.address, abi: erc20Abi, functionName: "allowance", args: [owner, PERMIT2_ADDRESS] });
 
 /** A resource server charging `amount` on `n` through Permit2 (`exact`), optionally offering EIP-2612 gas sponsoring. */
-async function exactPermit2Server(n: EvmWorldNetwork, amount: string, sponsoring: boolean): Promise<string> {
+async function exactPermit2Server(n: EvmWorldNetwork, amount: string, sponsoring: false | Record<string, unknown>): Promise<string> {
   const resourceServer = new x402ResourceServer(new HTTPFacilitatorClient({ url: fx.url })).register(n.caip2 as `${string}:${string}`, new ExactServer());
   const accepts = {
     scheme: "exact",
@@ -62,7 +64,7 @@ async function exactPermit2Server(n: EvmWorldNetwork, amount: string, sponsoring
     maxTimeoutSeconds: 60,
   };
   const server = await startPaidServer(
-    { "GET /report": { accepts, description: "a paid report", ...(sponsoring ? { extensions: eip2612GasSponsoring } : {}) } },
+    { "GET /report": { accepts, description: "a paid report", ...(sponsoring ? { extensions: sponsoring } : {}) } },
     resourceServer,
     (app) => app.get("/report", (_req, res) => void res.json({ report: "paid" })),
   );
@@ -102,7 +104,7 @@ describe.each(NETWORKS)("exact through Permit2 on %s", (network) => {
     const payer = await newPayer(n);
     const chain = chainView(n);
     expect(await allowanceToPermit2(n, payer.address)).toBe(0n);
-    const url = await exactPermit2Server(n, "2500", true);
+    const url = await exactPermit2Server(n, "2500", eip2612GasSponsoring);
     const payToBefore = await chain.balanceOf(n.payTo);
 
     const res = await payingFetch(n, payer.key, "exact")(`${url}/report`);
@@ -114,6 +116,26 @@ describe.each(NETWORKS)("exact through Permit2 on %s", (network) => {
     expect(await chain.ethBalance(payer.address)).toBe(0n);
     const receipt = await chain.client.getTransactionReceipt({ hash: settlement.transaction as Hex });
     expect(receipt.to?.toLowerCase()).toBe("0x402085c248eea27d92e8b30b2c58ed07f9e20001"); // through the exact proxy
+  });
+
+  it("a payer who never approved Permit2 pays with ERC-20 approval sponsoring: we fund its approve's gas, once", async () => {
+    const payer = await newPayer(n);
+    const chain = chainView(n);
+    const url = await exactPermit2Server(n, "900", erc20ApprovalGasSponsoring);
+    expect(await chain.ethBalance(payer.address)).toBe(0n);
+    const res = await payingFetch(n, payer.key, "exact")(`${url}/report`);
+    expect(res.status, Buffer.from(res.headers.get("payment-required") ?? "", "base64").toString()).toBe(200);
+    expect(await chain.balanceOf(payer.address)).toBe(1_000_000n - 900n);
+    expect(await allowanceToPermit2(n, payer.address)).toBeGreaterThan(10n ** 70n); // its own approve(Permit2, max) was mined
+    // What it kept of the gas money is what its approve did not burn, under the cap (10^15 wei).
+    const left = await chain.ethBalance(payer.address);
+    expect(left).toBeLessThan(10n ** 15n);
+
+    // The allowance is in place now: the next payment needs no approval and no gas money.
+    const again = await payingFetch(n, payer.key, "exact")(`${url}/report`);
+    expect(again.status, Buffer.from(again.headers.get("payment-required") ?? "", "base64").toString()).toBe(200);
+    expect(await chain.balanceOf(payer.address)).toBe(1_000_000n - 1800n);
+    expect(await chain.ethBalance(payer.address)).toBe(left);
   });
 
   it("a payer who approved Permit2 earlier pays without any extension", async () => {

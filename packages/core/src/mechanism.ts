@@ -61,7 +61,7 @@ export interface LedgerEntry {
    * ERC-2612 `permit` before its `transferFrom`), recorded with it before anything is sent, so a
    * reconcile can re-send them byte for byte too.
    */
-  priorTransactions?: { transaction: string; rawTransaction: string }[];
+  priorTransactions?: { transaction: string; rawTransaction: string; foreign?: boolean }[];
   /** Set once some caller was told `settlement_pending`: the next settle may reconcile. */
   pendingAnswered?: boolean;
   /**

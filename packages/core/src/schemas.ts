@@ -136,6 +136,17 @@ export const Eip2612SponsoringInfo = z.object({
 });
 export type Eip2612SponsoringInfo = z.infer<typeof Eip2612SponsoringInfo>;
 
+/** The `erc20ApprovalGasSponsoring` extension's info: the payer's signed `approve(Permit2, …)` transaction. */
+export const Erc20ApprovalSponsoringInfo = z.object({
+  from: address,
+  asset: address,
+  spender: address,
+  amount: uintString,
+  signedTransaction: hex(),
+  version: z.string().regex(/^[0-9]+(\.[0-9]+)*$/),
+});
+export type Erc20ApprovalSponsoringInfo = z.infer<typeof Erc20ApprovalSponsoringInfo>;
+
 export const SvmPayload = z.object({ transaction: z.string().min(1) });
 export type SvmPayload = z.infer<typeof SvmPayload>;
 

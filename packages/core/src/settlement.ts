@@ -51,7 +51,7 @@ export interface RecordedTransaction {
   transaction: string;
   rawTransaction: string;
   /** Transactions that must go first (an ERC-2612 permit before its transferFrom); kept when omitted. */
-  priorTransactions?: { transaction: string; rawTransaction: string }[];
+  priorTransactions?: { transaction: string; rawTransaction: string; foreign?: boolean }[];
 }
 
 /** What one attempt came to, as the chain side reports it. */

@@ -129,6 +129,7 @@ export class EvmSettlement implements ChainAdapter {
     const { rt } = this;
     const refused = (message: string): ChainOutcome => ({ kind: "failed", rejection: reject(Reason.unexpectedSettle, message), transaction: "" });
     let prior = plan.prior;
+    let foreign = plan.foreign;
     for (let attempt = 0; ; attempt++) {
       const first = await signer.nonces.acquire(prior.length + 1);
       const priorTxs: SignedTx[] = [];
@@ -138,7 +139,7 @@ export class EvmSettlement implements ChainAdapter {
         .record({
           transaction: tx.hash,
           rawTransaction: tx.raw,
-          priorTransactions: priorTxs.length ? priorTxs.map((t) => ({ transaction: t.hash, rawTransaction: t.raw })) : undefined,
+          priorTransactions: priorTxs.length || foreign ? recordedPrior(priorTxs, foreign) : undefined,
         })
         .catch(async (e: unknown) => {
           // The store failed (the write may or may not be stored) and nothing was sent: free the nonces,
@@ -165,6 +166,14 @@ export class EvmSettlement implements ChainAdapter {
       if (priorSent.kind === "rejected") return refused(`the node refused the transaction before the transfer: ${priorSent.message}`);
       // Whatever happens to the transfer from here on, the prior calls are out: never sign them again.
       prior = [];
+      if (foreign) {
+        const failed = await this.sendForeign(foreign, priorTxs);
+        if (failed) {
+          await signer.abandon(tx.nonce); // the transfer was never sent
+          return { kind: "failed", rejection: failed, transaction: "" };
+        }
+        foreign = undefined;
+      }
 
       signer.track(tx);
       const sent = await sendRawTransaction(rt.chain.client, tx.raw);
@@ -223,14 +232,39 @@ export class EvmSettlement implements ChainAdapter {
     return { kind: "sent" };
   }
 
-  /** The recorded prior calls that are not mined go out again, byte for byte, ahead of the transfer. */
+  /**
+   * The payer's own transaction (its approve), once our prior calls (its gas money) are mined: sent and
+   * waited for. Undefined once it is mined and succeeded; otherwise why the transfer is not sent.
+   */
+  private async sendForeign(raw: Hex, priorTxs: SignedTx[]): Promise<Rejection | undefined> {
+    const { rt, cfg } = this;
+    const wait = (hash: Hash) => waitForReceipt(rt.chain.client, hash, { timeoutMs: cfg.receiptTimeoutMs, pollingIntervalMs: cfg.pollingIntervalMs });
+    for (const p of priorTxs) {
+      const funded = await wait(p.hash);
+      if (funded?.status !== "success") return reject(Reason.erc20ApprovalTxFailed, `the payer's gas money (transaction ${p.hash}) was not mined in time; its approval was not sent`);
+      // What the payer was given is spent on its behalf: counted with the gas.
+      cfg.onGasSpent?.(rt.network, (parseTransaction(p.raw).value ?? 0n) + funded.gasUsed * (funded.effectiveGasPrice ?? 0n));
+    }
+    const hash = keccak256(raw);
+    const sent = await sendRawTransaction(rt.chain.client, raw);
+    if (sent.kind === "rejected" || sent.kind === "nonceTaken") return reject(Reason.erc20ApprovalTxFailed, `the node refused the payer's approval: ${sent.message}`);
+    const receipt = await wait(hash);
+    if (!receipt) return reject(Reason.erc20ApprovalTxFailed, `the payer's approval ${hash} was not mined in time (its nonce may be used by another of its transactions)`);
+    if (receipt.status !== "success") return reject(Reason.erc20ApprovalTxFailed, `the payer's approval ${hash} reverted`);
+    return undefined;
+  }
+
+  /**
+   * The recorded prior calls that are not mined go out again, byte for byte, ahead of the transfer.
+   * A payer's own transaction among them is re-sent too, never tracked as one of ours.
+   */
   private async resendPrior(entry: LedgerEntry, signer: EvmSigner | undefined): Promise<void> {
     const { client } = this.rt.chain;
     for (const p of entry.priorTransactions ?? []) {
       if (await getReceipt(client, p.transaction as Hash).catch(() => null)) continue;
       const raw = p.rawTransaction as Hex;
       const sent = await sendRawTransaction(client, raw);
-      if (signer && (sent.kind === "accepted" || sent.kind === "unreachable")) signer.track({ hash: p.transaction as Hash, raw, nonce: parseTransaction(raw).nonce! });
+      if (signer && !p.foreign && (sent.kind === "accepted" || sent.kind === "unreachable")) signer.track({ hash: p.transaction as Hash, raw, nonce: parseTransaction(raw).nonce! });
     }
   }
 
@@ -313,6 +347,13 @@ export class EvmSettlement implements ChainAdapter {
       return `chain reads failed: ${nodeMessage(e)}`;
     }
   }
+}
+
+/** What the ledger keeps of the calls before the transfer: ours, then the payer's own transaction. */
+function recordedPrior(ours: SignedTx[], foreign: Hex | undefined) {
+  const recorded = ours.map((t) => ({ transaction: t.hash as string, rawTransaction: t.raw as string, foreign: undefined as boolean | undefined }));
+  if (foreign) recorded.push({ transaction: keccak256(foreign), rawTransaction: foreign, foreign: true });
+  return recorded;
 }
 
 /** Frees unsent nonces, highest first, so each can be taken back instead of leaving holes. */

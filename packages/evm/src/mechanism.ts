@@ -17,7 +17,8 @@ import { createEip3009Handler } from "./eip3009-handler.ts";
 import { isDeployed, unwrapErc6492 } from "./erc6492.ts";
 import { createPermitHandler } from "./permit-handler.ts";
 import { isPermit2Payload, EIP2612_GAS_SPONSORING } from "./permit2.ts";
-import { createPermit2Handler } from "./permit2-handler.ts";
+import { createPermit2Handler, type ApprovalFundingOptions } from "./permit2-handler.ts";
+import { ERC20_APPROVAL_GAS_SPONSORING } from "./permit2-approval.ts";
 import { FeeOracle } from "./fees.ts";
 import { nodeMessage } from "./rpc-errors.ts";
 import { batchingHttp } from "./rpc-transport.ts";
@@ -74,6 +75,13 @@ export interface EvmExactMechanismOptions {
   eip6492Factories?: readonly string[];
   /** Most gas the deployment of an EIP-6492 wallet may need. Default 500,000. */
   maxDeployGas?: bigint;
+  /**
+   * Most wei given to one payer so that its own approve(Permit2) transaction can pay its gas (the
+   * `erc20ApprovalGasSponsoring` extension). Default 10^15 (0.001 ETH); 0 turns the extension off.
+   */
+  approvalFundingMaxWei?: bigint;
+  /** A payer is given gas money for an approval at most once in this long (ms). Default 24 h. */
+  approvalFundingCooloffMs?: number;
   /** Clock in ms (tests). */
   now?: () => number;
   /** Told what each successful settlement transaction cost, in wei (for the gas-spent metric). */
@@ -87,8 +95,9 @@ export interface EvmExactMechanism extends PaymentMechanism {
   readonly upto: PaymentMechanism;
 }
 
-/** The payment extensions the EVM mechanisms implement, for `/supported`'s `extensions`. */
+/** The payment extensions the EVM mechanisms always implement, for `/supported`'s `extensions`. */
 export const EVM_EXTENSIONS: readonly string[] = [EIP2612_GAS_SPONSORING, PAYMENT_IDENTIFIER];
+export const DEFAULT_APPROVAL_FUNDING_MAX_WEI = 10n ** 15n;
 
 /**
  * Caps on what one settlement transaction may cost us. An EIP-3009 transfer or a permit and its
@@ -133,9 +142,13 @@ export function createEvmExactMechanism(opts: EvmExactMechanismOptions): EvmExac
     ...opts.transferMethods,
   };
   const facilitators = (network: NetworkInfo) => runtimes.get(network.caip2)?.pool.addresses ?? [];
+  const maxFundingWei = opts.approvalFundingMaxWei ?? DEFAULT_APPROVAL_FUNDING_MAX_WEI;
+  const approvalFunding = maxFundingWei > 0n ? fundingMemory(cfg, maxFundingWei, opts.approvalFundingCooloffMs ?? 86_400_000) : undefined;
+  const extensions = approvalFunding ? [...EVM_EXTENSIONS, ERC20_APPROVAL_GAS_SPONSORING] : EVM_EXTENSIONS;
+  const permit2Options = { facilitators, approvalFunding, deadlineMarginSeconds: opts.validBeforeMarginSeconds };
   const permit2 = {
-    exact: createPermit2Handler({ kind: "exact", facilitators, deadlineMarginSeconds: opts.validBeforeMarginSeconds }) as TransferMethodHandler,
-    upto: createPermit2Handler({ kind: "upto", facilitators, deadlineMarginSeconds: opts.validBeforeMarginSeconds }) as TransferMethodHandler,
+    exact: createPermit2Handler({ kind: "exact", ...permit2Options }) as TransferMethodHandler,
+    upto: createPermit2Handler({ kind: "upto", ...permit2Options }) as TransferMethodHandler,
   };
 
   for (const network of opts.networks) {
@@ -169,7 +182,7 @@ export function createEvmExactMechanism(opts: EvmExactMechanismOptions): EvmExac
     scheme: name,
     family: "evm",
     networks: [...runtimes.values()].map((r) => r.network),
-    extensions: EVM_EXTENSIONS,
+    extensions,
 
     supportedExtra(network) {
       const rt = runtimeOf(network);
@@ -230,6 +243,23 @@ export function createEvmExactMechanism(opts: EvmExactMechanismOptions): EvmExac
   });
 
   return { ...scheme("exact"), runtime: runtimeOf, upto: scheme("upto") };
+}
+
+/** Who was given gas money for an approval lately, in the settlement ledger (shared by every process). */
+function fundingMemory(cfg: SettleConfig, maxWei: bigint, cooloffMs: number): ApprovalFundingOptions {
+  const key = (chainId: number, payer: string) => `evm:${chainId}:approval-funded:${payer.toLowerCase()}`;
+  return {
+    maxWei,
+    async fundedRecently(chainId, payer) {
+      const entry = await cfg.ledger.get(key(chainId, payer));
+      return (entry?.keepUntil ?? 0) > cfg.now();
+    },
+    async markFunded(chainId, payer) {
+      const entry = await cfg.ledger.get(key(chainId, payer));
+      const now = cfg.now();
+      await cfg.ledger.compareAndSet({ key: key(chainId, payer), state: "success", network: `eip155:${chainId}`, payer, keepUntil: now + cooloffMs, updatedAt: now }, entry?.version ?? 0);
+    },
+  };
 }
 
 /** Why a request that the registry should never have routed here is refused. */

@@ -5,7 +5,8 @@
  * call moved nothing and a later attempt is safe: the chain's checks decide it.
  */
 import { Reason, reject, type NetworkInfo, type PaymentRequest, type RuleResult } from "@facilitator/core";
-import { encodeFunctionData, getAddress, parseAbi, parseEventLogs, type Address, type Hex, type PublicClient, type TransactionReceipt } from "viem";
+import { encodeFunctionData, getAddress, parseAbi, parseEventLogs, recoverTransactionAddress, type Address, type Hex, type PublicClient, type TransactionReceipt } from "viem";
+import { approvalFunding } from "./permit2-approval.ts";
 import { hasCode, word } from "./batched-reads.ts";
 import {
   checkPermit2Payment,
@@ -83,7 +84,8 @@ function uptoWitnessOf(p: Permit2Payment) {
 export async function readPermit2State(client: PublicClient, p: Permit2Payment, settler: Address, simulate: "call" | "estimate"): Promise<Permit2ChainState> {
   const call = (to: Address, data: Hex) => client.request({ method: "eth_call", params: [{ to, data }, "latest"] });
   const code = (a: Address) => client.request({ method: "eth_getCode", params: [a, "latest"] });
-  const tx = { from: settler, ...permit2SettleCall(p) };
+  const { to, data } = permit2SettleCall(p);
+  const tx = { from: settler, to, data };
   const results = await Promise.allSettled([
     code(p.asset),
     code(p.owner),
@@ -111,8 +113,18 @@ export async function readPermit2State(client: PublicClient, p: Permit2Payment, 
   };
 }
 
+/** What funding payers' approvals (`erc20ApprovalGasSponsoring`) may cost, and the memory of who was funded. */
+export interface ApprovalFundingOptions {
+  maxWei: bigint;
+  fundedRecently(chainId: number, payer: Address): Promise<boolean>;
+  /** Called just before a payer's gas money is signed. */
+  markFunded(chainId: number, payer: Address): Promise<void>;
+}
+
 export interface Permit2HandlerOptions {
   kind: Permit2Kind;
+  /** Off (undefined): a payment relying on an approval transaction is refused like one without allowance. */
+  approvalFunding?: ApprovalFundingOptions;
   /** The accounts that settle on a network; `upto` advertises the first as `extra.facilitatorAddress`. */
   facilitators(network: NetworkInfo): readonly Address[];
   /** Deadlines must be at least this far ahead. Default 6 s. */
@@ -155,10 +167,27 @@ export function createPermit2Handler(opts: Permit2HandlerOptions): TransferMetho
     },
 
     async checkOnChain(chain: EvmChainContext, p, settler, { estimateGas }) {
-      const state = await readPermit2State(chain.client, p, settler, estimateGas ? "estimate" : "call");
-      const plan = planPermit2Settlement(p, state);
+      const payment = opts.approvalFunding ? p : { ...p, sponsoredApproval: undefined };
+      const state = await readPermit2State(chain.client, payment, settler, estimateGas ? "estimate" : "call");
+      const plan = planPermit2Settlement(payment, state);
       if (!plan.ok) return plan;
-      return { ok: true, value: estimateGas ? { gas: plan.value.gas } : {} };
+      const { approval } = plan.value;
+      if (!approval) return { ok: true, value: estimateGas ? { gas: plan.value.gas } : {} };
+      // The payer's approval goes out first; we give it the gas money it can spend, if it lacks it.
+      const funding = opts.approvalFunding!;
+      const signer = await recoverTransactionAddress({ serializedTransaction: approval.raw as never }).catch(() => undefined);
+      if (signer !== p.owner) return { ok: false, rejection: reject(Reason.erc20ApprovalTxSignerMismatch, `the approval transaction is signed by ${signer ?? "nobody"}, not the payer ${p.owner}`), payer: p.owner };
+      const [nonce, balance, fundedRecently] = await Promise.all([
+        chain.client.getTransactionCount({ address: p.owner, blockTag: "latest" }),
+        chain.client.getBalance({ address: p.owner }),
+        funding.fundedRecently(chain.chainId, p.owner),
+      ]);
+      const wei = approvalFunding(approval, { nonce, balance, fundedRecently }, funding.maxWei);
+      if (!wei.ok) return { ...wei, payer: p.owner };
+      if (!estimateGas) return { ok: true, value: {} };
+      if (wei.value > 0n) await funding.markFunded(chain.chainId, p.owner);
+      const prior = wei.value > 0n ? [{ to: p.owner, data: "0x" as Hex, value: wei.value, gas: 21_000n }] : [];
+      return { ok: true, value: { gas: plan.value.gas, prior, foreign: approval.raw } };
     },
 
     settleCall: permit2SettleCall,

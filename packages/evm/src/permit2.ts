@@ -21,6 +21,7 @@ import {
   type RuleResult,
 } from "@facilitator/core";
 import { getAddress, hashTypedData, isAddress, type Address, type Hex } from "viem";
+import { sponsoredApproval, type SponsoredApproval } from "./permit2-approval.ts";
 import { recoverDigestSigner, splitSignature, type SplitSignature } from "./signature.ts";
 
 export const PERMIT2_ADDRESS: Address = "0x000000000022D473030F116dDEE9F6B43aC78BA3";
@@ -92,6 +93,8 @@ export interface Permit2Payment {
   /** `upto`: the facilitator account the payer allowed to settle. */
   facilitator?: Address;
   sponsoredPermit?: SponsoredPermit;
+  /** The payer's signed approve(Permit2) (`erc20ApprovalGasSponsoring`), when it added one and no EIP-2612 permit. */
+  sponsoredApproval?: SponsoredApproval;
   signature: Hex;
   digest: Hex;
   ecdsaValid: boolean;
@@ -144,6 +147,9 @@ export function checkPermit2Payment(request: PaymentRequest, kind: Permit2Kind, 
   }
   const sponsored = sponsoredPermit(request.extensions, owner, asset.value, permitted);
   if (!sponsored.ok) return { ...sponsored, payer: owner };
+  // An EIP-2612 permit costs us nothing beyond the settlement: it wins when a client sends both.
+  const approval = sponsored.value ? { ok: true as const, value: undefined } : sponsoredApproval(request.extensions, owner, asset.value, network.chainId!);
+  if (!approval.ok) return { ...approval, payer: owner };
 
   const p = { owner, nonce: BigInt(a.nonce), deadline: BigInt(a.deadline), validAfter: BigInt(a.witness.validAfter) };
   const digest = hashTypedData({
@@ -165,6 +171,7 @@ export function checkPermit2Payment(request: PaymentRequest, kind: Permit2Kind, 
       kind, proxy, asset: asset.value, payTo, permitted, charge, ...p,
       ...(facilitator ? { facilitator } : {}),
       ...(sponsored.value ? { sponsoredPermit: sponsored.value } : {}),
+      ...(approval.value ? { sponsoredApproval: approval.value } : {}),
       signature, digest, ecdsaValid: recoverDigestSigner(digest, signature) === owner,
     },
   };
@@ -187,7 +194,8 @@ function checkedAsset(network: NetworkInfo, asset: string, payTo: string): RuleR
  */
 function sponsoredPermit(extensions: Record<string, unknown> | undefined, owner: Address, asset: Address, permitted: bigint): RuleResult<SponsoredPermit | undefined> {
   const info = (extensions?.[EIP2612_GAS_SPONSORING] as { info?: unknown } | undefined)?.info;
-  if (info === undefined) return { ok: true, value: undefined };
+  // The clients echo the route's declaration ({description, version}) when they add nothing.
+  if (!carriesAny(info, ["from", "signature"])) return { ok: true, value: undefined };
   const parsed = Eip2612SponsoringInfo.safeParse(info);
   if (!parsed.success) return fail(reject(Reason.eip2612ExtensionFormat, `eip2612GasSponsoring.info: ${zodMessage(parsed.error)}`));
   const i = parsed.data;
@@ -205,6 +213,11 @@ function sponsoredPermit(extensions: Record<string, unknown> | undefined, owner:
   const broken = rules.find(([failed]) => failed);
   if (broken) return fail(broken[1]);
   return { ok: true, value: { value: BigInt(i.amount), deadline: BigInt(i.deadline), signature: signature! } };
+}
+
+/** True when an extension's info carries any of a client's fields (not just the route's declaration). */
+export function carriesAny(info: unknown, fields: readonly string[]): boolean {
+  return typeof info === "object" && info !== null && fields.some((f) => f in info);
 }
 
 /** The payment inside its validity window at `nowSeconds`, its deadlines at least `marginSeconds` ahead. */
@@ -250,7 +263,7 @@ export interface Permit2ChainState {
 }
 
 /** What the chain says of a payment: a rejection, or the gas of the proxy call. */
-export function planPermit2Settlement(p: Permit2Payment, s: Permit2ChainState): RuleResult<{ gas: bigint }> {
+export function planPermit2Settlement(p: Permit2Payment, s: Permit2ChainState): RuleResult<{ gas: bigint; approval?: SponsoredApproval }> {
   const { owner } = p;
   const used = s.nonceWord !== undefined && ((s.nonceWord >> permit2NonceBit(p.nonce).bit) & 1n) === 1n;
   const rules: [boolean, Rejection][] = [
@@ -259,16 +272,24 @@ export function planPermit2Settlement(p: Permit2Payment, s: Permit2ChainState): 
     [!p.ecdsaValid && !s.ownerHasCode, reject(Reason.permit2InvalidSignature, `the Permit2 signature is not ${owner}'s, and ${owner} is not a contract wallet`)],
     [used, reject(Reason.permit2InvalidNonce, `Permit2 nonce ${p.nonce} of ${owner} is already used`)],
     [s.balance !== undefined && s.balance < p.charge, reject(Reason.permit2InsufficientBalance, `${owner} holds ${s.balance} of ${p.asset}, the payment needs ${p.charge}`)],
-    [
-      !p.sponsoredPermit && s.allowance !== undefined && s.allowance < p.charge,
-      reject(Reason.permit2AllowanceRequired, `${owner} allows Permit2 ${s.allowance} of ${p.asset}, the payment needs ${p.charge}: approve Permit2 or add the eip2612GasSponsoring extension`),
-    ],
   ];
   const broken = rules.find(([failed]) => failed);
   if (broken) return fail(broken[1], owner);
+  const allowanceShort = s.allowance !== undefined && s.allowance < p.charge;
+  if (allowanceShort && !p.sponsoredPermit) {
+    // The settlement can only be simulated once the payer's own approval is mined.
+    if (p.sponsoredApproval) return { ok: true, value: { gas: UNSIMULATED_SETTLE_GAS, approval: p.sponsoredApproval } };
+    return fail(reject(Reason.permit2AllowanceRequired, `${owner} allows Permit2 ${s.allowance} of ${p.asset}, the payment needs ${p.charge}: approve Permit2 or add a gas-sponsoring extension`), owner);
+  }
   if (!s.settle.ok) return fail(reject(Reason.permit2SimulationFailed, `simulation of the proxy's settlement reverted: ${s.settle.reason}`), owner);
   return { ok: true, value: { gas: s.settle.gas } };
 }
+
+/**
+ * Gas of a proxy settlement that cannot be simulated beforehand (its allowance comes from an approval
+ * mined just before it). A Permit2 witness transfer through the proxy needs 80,000 to 110,000.
+ */
+export const UNSIMULATED_SETTLE_GAS = 160_000n;
 
 function fail(rejection: Rejection, payer?: string): { ok: false; rejection: Rejection; payer?: string } {
   return payer ? { ok: false, rejection, payer } : { ok: false, rejection };

@@ -6,10 +6,11 @@ import { Reason, reject, type Rejection, type RuleResult } from "@facilitator/co
 import { capFees, feeCeiling, type FeeQuote } from "./fees.ts";
 import type { NetworkRuntime, SettleConfig } from "./settle.ts";
 import type { TxRequest } from "./signer-pool.ts";
+import type { Hex } from "viem";
 import type { EvmPayment, OnChainCheck, SettleCall } from "./transfer-method.ts";
 
 /** What one broadcast sends: `prior` calls first, at the nonces just below `main`'s. */
-export type TxPlan = { main: TxRequest; prior: TxRequest[]; fees: FeeQuote };
+export type TxPlan = { main: TxRequest; prior: TxRequest[]; fees: FeeQuote; foreign?: Hex };
 
 /**
  * The transactions an on-chain check asks for, held under the operator's caps: a call needing more gas
@@ -26,8 +27,8 @@ export function capPlan(cfg: Pick<SettleConfig, "gasMarginPercent" | "maxGas" | 
     return { ok: false, rejection: reject(Reason.evmFeeCapExceeded, `the chain asks more per gas than this facilitator's cap of ${cfg.maxFeePerGas} wei (quote ${feeCeiling(quote)}); try again later`) };
   }
   const limit = (gas: bigint) => [(gas * cfg.gasMarginPercent) / 100n, cfg.maxGas].reduce((a, b) => (a < b ? a : b));
-  const sized = calls.map((c) => ({ to: c.to, data: c.data, gas: limit(c.gas) }));
-  return { ok: true, value: { main: sized.at(-1)!, prior: sized.slice(0, -1), fees } };
+  const sized = calls.map((c) => ({ to: c.to, data: c.data, gas: limit(c.gas), ...(c.value ? { value: c.value } : {}) }));
+  return { ok: true, value: { main: sized.at(-1)!, prior: sized.slice(0, -1), fees, ...(checked.foreign ? { foreign: checked.foreign } : {}) } };
 }
 
 /** The ledger key that remembers a contract payer's recent revert. */

@@ -28,6 +28,7 @@ export interface EvmPayment {
 export interface SettleCall {
   to: Address;
   data: Hex;
+  value?: bigint;
 }
 
 /** A call to send with a gas limit from the chain's estimate (before the engine's margin). */
@@ -43,6 +44,11 @@ export interface OnChainCheck {
    * `permit` before its `transferFrom`). Sent once, never re-sent with new bytes.
    */
   prior?: PlannedCall[];
+  /**
+   * A transaction someone else signed (the payer's own `approve`), broadcast after the `prior` calls
+   * are mined; the settlement call goes out only once it is mined. Recorded with the prior calls.
+   */
+  foreign?: Hex;
 }
 
 export interface TransferMethodHandler<P extends EvmPayment = EvmPayment> {

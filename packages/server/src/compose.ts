@@ -105,6 +105,8 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
       contractPayerCooloffMs: config.contractPayerCooloffMs,
       eip6492Factories: config.eip6492Factories,
       maxDeployGas: config.eip6492MaxDeployGas,
+      approvalFundingMaxWei: config.approvalFundingMaxWei,
+      approvalFundingCooloffMs: config.approvalFundingCooloffMs,
       pollingIntervalMs: opts.pollingIntervalMs,
       // Called after a settlement is mined, long after `metrics` below exists.
       onGasSpent: (network, wei) => metrics.gasSpent({ network: network.name, role: "settlement", wei }),

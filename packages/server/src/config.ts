@@ -60,6 +60,10 @@ export interface Config {
   eip6492Factories: string[];
   /** Most gas the deployment of an EIP-6492 wallet may need (EIP6492_MAX_DEPLOY_GAS). */
   eip6492MaxDeployGas: bigint;
+  /** Most wei given to a payer for its approve(Permit2) transaction's gas; 0 turns erc20ApprovalGasSponsoring off. */
+  approvalFundingMaxWei: bigint;
+  /** A payer is given such gas money at most once in this long (ms). */
+  approvalFundingCooloffMs: number;
   /** The block the relay was deployed at: the explorer's scans start there (SETTLEMENT_RELAY_FROM_BLOCK). */
   relayFromBlock?: bigint;
   /** Express's `trust proxy`: false (default, req.ip is the peer), a hop count, or proxy addresses/CIDRs. */
@@ -299,6 +303,8 @@ export function loadConfig(env: Env = process.env): Config {
     contractPayerCooloffMs: int("CONTRACT_PAYER_REVERT_COOLOFF_SECONDS", 3600, 0) * 1000,
     eip6492Factories,
     eip6492MaxDeployGas: wei("EIP6492_MAX_DEPLOY_GAS", 500_000n, "gas", 21_000n),
+    approvalFundingMaxWei: wei("ERC20_APPROVAL_MAX_FUNDING_WEI", 10n ** 15n),
+    approvalFundingCooloffMs: int("ERC20_APPROVAL_FUNDING_COOLOFF_SECONDS", 86_400, 0) * 1000,
     relayFromBlock,
     trustProxy: trustProxy.ok ? trustProxy.value : false,
     metricsPort,
