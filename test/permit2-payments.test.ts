@@ -4,7 +4,7 @@
  * with Permit2 and the x402 proxies at their canonical addresses.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { erc20Abi, parseAbi, type Address, type Hex } from "viem";
+import { createWalletClient, encodeFunctionData, erc20Abi, http, maxUint256, parseAbi, type Address, type Hex } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { x402Client } from "@x402/core/client";
 import { HTTPFacilitatorClient } from "@x402/core/server";
@@ -14,10 +14,10 @@ import { UptoEvmScheme as UptoClient } from "@x402/evm/upto/client";
 import { UptoEvmScheme as UptoServer } from "@x402/evm/upto/server";
 import { setSettlementOverrides, x402ResourceServer } from "@x402/express";
 import { decodePaymentResponseHeader, wrapFetchWithPayment } from "@x402/fetch";
-import { EVM_WORLD_CHAINS, mintTokens, PERMIT2_ADDRESS, type EvmWorldNetwork } from "@facilitator/devnet";
+import { deployErc1271Wallet, EVM_WORLD_CHAINS, localChain, mintTokens, PERMIT2_ADDRESS, type EvmWorldNetwork } from "@facilitator/devnet";
 import type { Listening } from "@facilitator/server/testing";
 import { startFacilitatorOnWorld, type FacilitatorFixture } from "./helpers/facilitator.ts";
-import { chainView } from "./helpers/chain.ts";
+import { chainView, nodeRpc } from "./helpers/chain.ts";
 import { startPaidServer } from "./helpers/resource-server.ts";
 import { postForAnswer as postJson } from "./helpers/http.ts";
 import { approvePermit2, uptoPayment as signedUpto } from "./helpers/payments.ts";
@@ -267,5 +267,39 @@ describe("payment-identifier: a payment signed afresh under the same id is never
     const again = await postJson(`${fx.url}/settle`, second);
     expect(again.body).toMatchObject({ success: false, errorReason: "duplicate_settlement", transaction: settled.body.transaction });
     expect(await chainView(n).balanceOf(payer.address)).toBe(1_000_000n - 500n);
+  });
+});
+
+describe("smart wallets pay through Permit2 (ERC-1271)", () => {
+  it("a deployed contract wallet that approved Permit2 pays exact and upto; Permit2 asks the wallet, as we do", async () => {
+    const n = fx.world.networks["base-sepolia"]!;
+    const owner = privateKeyToAccount(generatePrivateKey());
+    const target = { rpcUrl: n.rpcUrl, chainId: n.chainId, deployerKey: fx.world.deployerKey };
+    const wallet = await deployErc1271Wallet({ ...target, owner: owner.address });
+    await mintTokens({ ...target, token: n.asset.address, to: wallet, amount: 10_000n });
+    // The owner has the wallet approve Permit2 (its gas money given for that and taken back).
+    await nodeRpc(n.rpcUrl, "anvil_setBalance", [owner.address, "0xde0b6b3a7640000"]);
+    const ownerWallet = createWalletClient({ account: owner, chain: localChain(n.chainId, n.rpcUrl), transport: http(n.rpcUrl) });
+    const approve = encodeFunctionData({ abi: erc20Abi, functionName: "approve", args: [PERMIT2_ADDRESS, maxUint256] });
+    const hash = await ownerWallet.writeContract({ address: wallet, abi: parseAbi(["function execute(address target, uint256 value, bytes data) returns (bytes)"]), functionName: "execute", args: [n.asset.address, 0n, approve] });
+    await chainView(n).client.waitForTransactionReceipt({ hash });
+    await nodeRpc(n.rpcUrl, "anvil_setBalance", [owner.address, "0x0"]);
+
+    // The official client with a signer whose address is the wallet and whose signatures are the owner's.
+    const walletSigner = { address: wallet, signTypedData: (args: Parameters<typeof owner.signTypedData>[0]) => owner.signTypedData(args) };
+    const url = await exactPermit2Server(n, "1500", false);
+    const client = new x402Client();
+    client.register(n.caip2 as `${string}:${string}`, new ExactClient(walletSigner as never, { rpcUrl: n.rpcUrl }));
+    client.setSpendControls(false);
+    const res = await wrapFetchWithPayment(fetch, client)(`${url}/report`);
+    expect(res.status).toBe(200);
+    expect(decodePaymentResponseHeader(res.headers.get("payment-response")!)).toMatchObject({ success: true, payer: wallet });
+    expect(await chainView(n).balanceOf(wallet)).toBe(10_000n - 1500n);
+
+    // A stranger's key cannot speak for the wallet: its payment, claiming to be from the wallet, is refused.
+    const signed = (await uptoPayment(n, { key: generatePrivateKey() }, 1n)).body(1n);
+    const payload = signed.paymentPayload.payload as { permit2Authorization: Record<string, unknown> };
+    const forged = { ...signed, paymentPayload: { ...signed.paymentPayload, payload: { ...payload, permit2Authorization: { ...payload.permit2Authorization, from: wallet } } } };
+    expect((await postJson(`${fx.url}/verify`, forged)).body).toMatchObject({ isValid: false, invalidReason: "invalid_permit2_signature" });
   });
 });
