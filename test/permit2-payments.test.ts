@@ -303,3 +303,36 @@ describe("smart wallets pay through Permit2 (ERC-1271)", () => {
     expect((await postJson(`${fx.url}/verify`, forged)).body).toMatchObject({ isValid: false, invalidReason: "invalid_permit2_signature" });
   });
 });
+
+describe("routes priced the ordinary way (a dollar price, the official default asset table)", () => {
+  async function dollarServer(n: EvmWorldNetwork, price: string, extensions?: Record<string, unknown>): Promise<string> {
+    const resourceServer = new x402ResourceServer(new HTTPFacilitatorClient({ url: fx.url })).register(n.caip2 as `${string}:${string}`, new ExactServer());
+    const accepts = { scheme: "exact", network: n.caip2 as `${string}:${string}`, payTo: n.payTo, price, maxTimeoutSeconds: 60 };
+    const server = await startPaidServer({ "GET /report": { accepts, description: "priced in dollars", ...(extensions ? { extensions } : {}) } }, resourceServer, (app) =>
+      app.get("/report", (_req, res) => void res.json({ report: "paid" })),
+    );
+    servers.push(server);
+    return server.url;
+  }
+
+  it("MegaETH: the table names USDm through Permit2 with EIP-2612 sponsoring; a payer with no gas money pays $0.01", async () => {
+    const n = fx.world.networks["megaeth"]!;
+    const payer = await newPayer(n, 10n ** 18n);
+    const url = await dollarServer(n, "$0.01", eip2612GasSponsoring);
+    const required = JSON.parse(Buffer.from((await fetch(`${url}/report`)).headers.get("payment-required")!, "base64").toString());
+    expect(required.accepts[0]).toMatchObject({ asset: n.asset.address, amount: (10n ** 16n).toString(), extra: { assetTransferMethod: "permit2" } });
+    const res = await payingFetch(n, payer.key, "exact")(`${url}/report`);
+    expect(res.status).toBe(200);
+    expect(await chainView(n).balanceOf(payer.address)).toBe(10n ** 18n - 10n ** 16n);
+    expect(await chainView(n).ethBalance(payer.address)).toBe(0n);
+  });
+
+  it("base-sepolia: the table names USDC through EIP-3009; $0.001 is paid", async () => {
+    const n = fx.world.networks["base-sepolia"]!;
+    const payer = await newPayer(n, 10_000n);
+    const url = await dollarServer(n, "$0.001");
+    const res = await payingFetch(n, payer.key, "exact")(`${url}/report`);
+    expect(res.status).toBe(200);
+    expect(await chainView(n).balanceOf(payer.address)).toBe(10_000n - 1_000n);
+  });
+});

@@ -4,14 +4,15 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import type { Address, Hex } from "viem";
+import { getAddress, type Address, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import type { NetworkOverride, TransferMethod } from "@facilitator/core";
+import { NetworkRegistry, type NetworkOverride, type TransferMethod } from "@facilitator/core";
 import { devKey, DevRole } from "./accounts.ts";
 import { startAnvil, type AnvilNode } from "./anvil.ts";
 import { deployPermitToken, deployTestUsdc, mintTokens } from "./deploy.ts";
 import { installPermit2Contracts, type Permit2Contracts } from "./permit2.ts";
 import { repoRoot } from "./paths.ts";
+import { relocateContract } from "./relocate.ts";
 
 export interface EvmWorldNetwork {
   network: string;
@@ -51,6 +52,8 @@ export const EVM_WORLD_CHAINS = [
   { network: "megaeth", chainId: CHAIN_IDS.megaeth, name: "MegaUSD", version: "1", decimals: 18, transferMethod: "permit" },
 ] as const satisfies readonly { network: string; chainId: number; name: string; version: string; decimals: number; transferMethod: TransferMethod }[];
 
+const BUILT_IN = new NetworkRegistry();
+
 /** Accounts outside anvil's ten funded ones, so the payer holds tokens and no gas money. */
 const PAYER_INDEX = 20;
 const PAY_TO_INDEX = 21;
@@ -80,7 +83,10 @@ export async function startEvmWorld(opts: { networks?: readonly string[]; tokens
         const target = { rpcUrl: node.rpcUrl, chainId: c.chainId, deployerKey };
         const permit2 = await installPermit2Contracts(target);
         const deploy = c.transferMethod === "permit" ? deployPermitToken : deployTestUsdc;
-        const token = await deploy({ ...target, name: c.name, version: c.version, decimals: c.decimals });
+        const deployed = await deploy({ ...target, name: c.name, version: c.version, decimals: c.decimals });
+        // The token sits where the real one does, so the official clients' default asset tables name it.
+        const token = getAddress(BUILT_IN.get(c.network).asset.address);
+        await relocateContract(node.rpcUrl, deployed, token);
         await mintTokens({ ...target, token, to: payer, amount: (opts.tokensPerPayer ?? 1_000_000n) * 10n ** BigInt(c.decimals) });
         networks[c.network] = {
           network: c.network,
