@@ -55,7 +55,7 @@ async function startResourceServer(): Promise<{ url: string; close(): void }> {
 }
 
 async function payingClient(n: any): Promise<typeof fetch> {
-  const client = new x402Client().setSpendControls(false); // local test tokens are not the clients' default assets
+  const client = new x402Client().setSpendControls(false); // the local Solana mint is not one of the clients' default assets
   if (n.caip2.startsWith("solana:")) {
     const signer = await createKeyPairSignerFromBytes(getBase58Encoder().encode(n.payer.secretKey));
     client.register("solana:*", new SvmClient(signer, { rpcUrl: n.rpcUrl }));
