@@ -14,9 +14,11 @@ import { anvilBinary, devKey, repoRoot, startEvmWorld, type EvmWorld } from "@fa
 import { startChild, type Child } from "./lib/child.ts";
 import { machineBusyMs } from "./lib/cpu.ts";
 import { keepAliveAgent, runLoad } from "./lib/load.ts";
-import { evmBodyFactory, svmBodyFactory } from "./lib/payloads.ts";
-import { phaseResult, runRound, type ChainName, type FacilitatorName, type Operation, type PhaseResult, type Round, type Target } from "./lib/phase.ts";
-import { checkTargets, failureNotes, resultsSection, targetsTable, writeBenchmarksMd, type Machine, type RawResults, type Settings } from "./lib/report.ts";
+import { evmPayments } from "./lib/evm-payments.ts";
+import { writeBenchmarksMd } from "./lib/markdown.ts";
+import { svmBodyFactory } from "./lib/payloads.ts";
+import { EVM_METHODS, phaseResult, runRound, type ChainName, type EvmMethod, type FacilitatorName, type Operation, type PaymentMethod, type PhaseResult, type Round, type Target } from "./lib/phase.ts";
+import { checkTargets, failureNotes, resultsSection, targetsTable, type Machine, type RawResults, type Settings } from "./lib/report.ts";
 import type { SpanStat } from "./lib/spans.ts";
 import type { OursSpec, ReferenceSpec, ServerInfo, SolanaNodeInfo, SolanaNodeSpec } from "./lib/spec.ts";
 
@@ -43,6 +45,8 @@ function settingsFromEnv(env: NodeJS.ProcessEnv): Settings {
   for (const c of chains) if (c !== "evm" && c !== "svm") throw new Error(`BENCH_CHAINS: unknown chain "${c}" (evm, svm)`);
   const operations = (env.BENCH_OPERATIONS ?? "verify,settle").split(",").map((s) => s.trim()).filter(Boolean);
   for (const o of operations) if (o !== "verify" && o !== "settle") throw new Error(`BENCH_OPERATIONS: unknown operation "${o}" (verify, settle)`);
+  const methods = (env.BENCH_METHODS ?? EVM_METHODS.join(",")).split(",").map((s) => s.trim()).filter(Boolean);
+  for (const m of methods) if (!(EVM_METHODS as readonly string[]).includes(m)) throw new Error(`BENCH_METHODS: unknown method "${m}" (${EVM_METHODS.join(", ")})`);
   const concurrency = (env.BENCH_CONCURRENCY ?? "1,16,64").split(",").map((s) => Number(s.trim()));
   if (concurrency.some((c) => !Number.isInteger(c) || c < 1)) throw new Error(`BENCH_CONCURRENCY must list positive integers`);
   return {
@@ -53,6 +57,7 @@ function settingsFromEnv(env: NodeJS.ProcessEnv): Settings {
     settleRequests: int("BENCH_SETTLE_REQUESTS", 200),
     rounds: int("BENCH_ROUNDS", 2),
     amount: { evm: EVM_AMOUNT.toString(), svm: SVM_AMOUNT.toString() },
+    methods: methods as EvmMethod[],
     oursEvmKeys: int("BENCH_OURS_EVM_KEYS", 1),
     nonceManagedVariant: env.BENCH_REFERENCE_NONCE_MANAGER !== "0",
     pollingIntervalMs: POLLING_INTERVAL_MS,
@@ -98,6 +103,7 @@ function profileArgs(who: "ours" | "reference"): string[] {
 
 interface ChainSetup {
   chain: ChainName;
+  method: PaymentMethod;
   amount: bigint;
   targets: { ours: Target; reference: Target };
   /** The nonce-managed reference variant: settle at the highest concurrency only. */
@@ -161,27 +167,36 @@ async function main(): Promise<void> {
     const setups: ChainSetup[] = [];
     if (evm) {
       const reader = createPublicClient({ transport: http(evm.rpcUrl) });
-      const payer = privateKeyToAccount(evm.payer.privateKey);
-      const asset = { ...evm.asset, transferMethod: "eip3009" as const };
+      const payments = await evmPayments(world!, evm, settings.methods!, EVM_AMOUNT);
       const anvilPid = world!.nodes["base-sepolia"]!.process.pid!;
-      const target = (name: FacilitatorName, url: string, pid: number): Target => ({
+      const address = (key: Hex) => privateKeyToAccount(key).address;
+      // The account each facilitator settles `upto` from: what its /supported announces.
+      const settler: Record<FacilitatorName, Hex> = {
+        ours: address(oursSpec.evm!.keys[0]!),
+        reference: address(referenceKey),
+        "reference-nm": address(devKey(REFERENCE_NM_EVM_KEY_INDEX)),
+      };
+      const target = (method: EvmMethod, name: FacilitatorName, url: string, pid: number): Target => ({
         name,
         url,
         spans: spansOf(name === "ours" ? ours : reference),
         probes: [{ name: "facilitator", pid }, { name: "anvil", pid: anvilPid }, { name: "client", pid: process.pid }],
-        async prepare(n) {
+        async prepare(n, operation) {
           // A payee of its own for every round: its balance change is this round's and nothing else's.
           const payTo = privateKeyToAccount(generatePrivateKey()).address;
-          const bodies = await evmBodyFactory(payer, asset, payTo, EVM_AMOUNT)(n);
-          return { bodies, payeeBalance: () => reader.readContract({ address: asset.address, abi: erc20Abi, functionName: "balanceOf", args: [payTo] }) };
+          const bodies = await payments.bodies(method, operation, n, payTo, settler[name]);
+          return { bodies, payeeBalance: () => reader.readContract({ address: evm.asset.address, abi: erc20Abi, functionName: "balanceOf", args: [payTo] }) };
         },
       });
-      setups.push({
-        chain: "evm",
-        amount: EVM_AMOUNT,
-        targets: { ours: target("ours", ours.info.url, ours.info.pid), reference: target("reference", reference.info.url, reference.info.pid) },
-        variant: settings.nonceManagedVariant ? target("reference-nm", `${reference.info.url}/nonce-managed`, reference.info.pid) : undefined,
-      });
+      for (const method of settings.methods!) {
+        setups.push({
+          chain: "evm",
+          method,
+          amount: EVM_AMOUNT,
+          targets: { ours: target(method, "ours", ours.info.url, ours.info.pid), reference: target(method, "reference", reference.info.url, reference.info.pid) },
+          variant: settings.nonceManagedVariant ? target(method, "reference-nm", `${reference.info.url}/nonce-managed`, reference.info.pid) : undefined,
+        });
+      }
     }
     if (sol) {
       const rpc = createSolanaRpc(sol.rpcUrl);
@@ -196,6 +211,7 @@ async function main(): Promise<void> {
       };
       setups.push({
         chain: "svm",
+        method: "exact",
         amount: SVM_AMOUNT,
         targets: {
           ours: await target("ours", ours.info.url, ours.info.pid, sol.feePayers[0]!.address),
@@ -207,7 +223,7 @@ async function main(): Promise<void> {
     const results: PhaseResult[] = [];
     for (const setup of setups) {
       for (const t of [setup.targets.ours, setup.targets.reference, ...(setup.variant ? [setup.variant] : [])]) {
-        log(`${setup.chain}: warming up ${t.name}`);
+        log(`${setup.chain} ${setup.method}: warming up ${t.name}`);
         await warmUp(t);
       }
       for (const op of settings.operations) {
@@ -222,7 +238,7 @@ async function main(): Promise<void> {
             for (const t of r % 2 === 0 ? participants : [...participants].reverse()) rounds.get(t.name)!.push(await runRound(op, t, c, n, setup.amount));
           }
           for (const [name, rs] of rounds) {
-            const result = phaseResult({ chain: setup.chain, operation: op, facilitator: name, concurrency: c }, rs, setup.amount);
+            const result = phaseResult({ chain: setup.chain, method: setup.method, operation: op, facilitator: name, concurrency: c }, rs, setup.amount);
             results.push(result);
             log(describe(result));
           }
@@ -230,15 +246,17 @@ async function main(): Promise<void> {
       }
     }
 
-    const checks = checkTargets(results, settings.chains);
+    const checks = checkTargets(results);
     const durationS = (Date.now() - startedAt.getTime()) / 1000;
     const stamp = startedAt.toISOString().replace(/[:.]/g, "-");
     const resultsFile = join(resultsDir, `${stamp}.json`);
-    const raw: RawResults = { startedAt: startedAt.toISOString(), durationS, command: "pnpm bench", env: benchEnv(), background, machine, settings, results, checks };
+    const env = benchEnv();
+    const command = [...Object.entries(env).map(([k, v]) => `${k}=${v}`), "pnpm bench"].join(" ");
+    const raw: RawResults = { startedAt: startedAt.toISOString(), durationS, command, env, background, machine, settings, results, checks };
     writeFileSync(resultsFile, JSON.stringify(raw, null, 2) + "\n");
     writeFileSync(join(resultsDir, "latest.json"), JSON.stringify(raw, null, 2) + "\n");
 
-    log("\n" + resultsSection(results, settings.chains));
+    log("\n" + resultsSection(results));
     const failures = failureNotes(results);
     if (failures.length) log("Answers that were not valid / not successful:\n" + failures.join("\n") + "\n");
     log(targetsTable(checks));
@@ -276,15 +294,15 @@ function oursEvmKeys(world: EvmWorld, count: number): Hex[] {
 /** A few untimed verifies and settles: JIT, caches, nonce managers, connections. */
 async function warmUp(t: Target): Promise<void> {
   const agent = keepAliveAgent(8);
-  const verify = await t.prepare(40);
+  const verify = await t.prepare(40, "verify");
   await runLoad(`${t.url}/verify`, verify.bodies, 8, agent);
-  const settle = await t.prepare(16);
+  const settle = await t.prepare(16, "settle");
   await runLoad(`${t.url}/settle`, settle.bodies, 4, agent);
   agent.destroy();
 }
 
 function describe(r: PhaseResult): string {
-  const head = `${r.chain} ${r.operation.padEnd(6)} c=${String(r.concurrency).padStart(2)} ${r.facilitator.padEnd(12)}`;
+  const head = `${r.chain} ${(r.method ?? "").padEnd(15)} ${r.operation.padEnd(6)} c=${String(r.concurrency).padStart(2)} ${r.facilitator.padEnd(12)}`;
   const cores = Object.entries(r.cores).map(([k, v]) => `${k} ${v}`).join(" ");
   const lat = `p50 ${r.latencyMs.p50.toFixed(1)} ms, p99 ${r.latencyMs.p99.toFixed(1)} ms; cores: ${cores}`;
   if (r.settle) {

@@ -22,6 +22,8 @@ import { verifyInference } from "@facilitator/auditor";
 import { PermitExactServerScheme, registerPermitScheme } from "@facilitator/evm";
 import { devnetJsonPath, type DevnetJson } from "@facilitator/devnet";
 import { signTeeRecord } from "@facilitator/inference";
+import { heartbeatMessageHash, inferenceMessageHash, signRsaPss } from "@facilitator/tee";
+import { keccak256, stringToBytes } from "viem";
 
 const say = (line: string) => console.log(line);
 const step = (title: string) => say(`\n== ${title}`);
@@ -116,25 +118,61 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 200));
     }
   }
+  step("The tee-gateway drop-in: a record in the gateway's exact format, and its heartbeat");
+  const gateway = devnet.gatewayTee!;
+  const request = JSON.stringify({ model: "demo", messages: [{ role: "user", content: "hello" }] });
+  const gatewayRecord = { inputHash: keccak256(stringToBytes(request)), outputHash: keccak256(stringToBytes("hello, attested")) };
+  const now = BigInt(Math.floor(Date.now() / 1000));
+  const settleData = {
+    tee_id: gateway.teeId,
+    input_hash: gatewayRecord.inputHash.slice(2),
+    output_hash: gatewayRecord.outputHash.slice(2),
+    tee_signature: signRsaPss(gateway.privateKeyPem, inferenceMessageHash(gatewayRecord.inputHash, gatewayRecord.outputHash, now)),
+    tee_timestamp: Number(now),
+  };
+  const job = await fetch(`${devnet.facilitatorUrl}/settle_data`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-settlement-type": "batch", "x-settlement-data": Buffer.from(JSON.stringify(settleData)).toString("base64") },
+    body: "{}",
+  });
+  const { settlementJob } = (await job.json()) as { settlementJob: { jobId: Hex } };
+  say(`  POST /settle_data (x-settlement-type batch) -> ${job.status}, job ${settlementJob?.jobId}`);
+  const beat = await fetch(`${devnet.facilitatorUrl}/heartbeat`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ teeId: gateway.teeId, timestamp: String(now), signature: signRsaPss(gateway.privateKeyPem, heartbeatMessageHash(gateway.teeId, now)) }),
+  });
+  say(`  POST /heartbeat -> ${beat.status}, relayed in tx ${((await beat.json()) as { txHash?: string }).txHash ?? "-"}`);
+  if (job.status !== 202 || beat.status !== 200) failures++;
+  for (const deadline = Date.now() + 60_000; ; ) {
+    const view = await (await fetch(`${devnet.facilitatorUrl}/inference/settlements/${settlementJob.jobId}`)).json();
+    if (view.status === "anchored") break;
+    if (view.status === "failed" || Date.now() > deadline) throw new Error(`gateway record not anchored: ${JSON.stringify(view)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+
   const roots = new Set(views.map((v) => v.root));
   say(`  anchored in ${roots.size} batch(es): root ${views[0].root}`);
   say(`  relay ${devnet.settlementRelay.address}, tx ${views[0].transactionHash}, Walrus blob ${views[0].walrusBlobId}`);
 
   step("Audit: chain and blob store only, the facilitator is not asked");
   const relayNetwork = devnet.networks[devnet.settlementRelay.network];
-  for (const r of records.slice(0, 3)) {
+  // The TEE registry and the local world's test root: trust in the enclaves is decided from them, not from us.
+  for (const r of [...records.slice(0, 2), gatewayRecord]) {
     const report = await verifyInference({
       rpcUrl: relayNetwork.rpcUrl,
       chainId: relayNetwork.chainId,
       relayAddress: devnet.settlementRelay.address,
       aggregatorUrl: devnet.walrus.aggregatorUrl,
-      teeKeys: { [tee.teeId]: tee.address } as never,
+      teeRegistry: devnet.teeRegistry?.address,
+      attestationRoots: devnet.teeRegistry ? [devnet.teeRegistry.attestationRootPem] : undefined,
       blobIdCheck: "local",
       inputHash: r.inputHash,
       outputHash: r.outputHash,
     });
     if (!report.verified) failures++;
-    say(`  ${r.inputHash.slice(0, 18)}…  ${report.verified ? "VERIFIED" : `NOT VERIFIED (${report.failedCheck})`}  (${report.checks.filter((c) => c.ok && !c.skipped).length} checks)`);
+    const verdict = report.verified ? (report.assurance === "attested" ? "VERIFIED, attested by an approved enclave" : "VERIFIED (anchored)") : `NOT VERIFIED (${report.failedCheck})`;
+    say(`  ${r.inputHash.slice(0, 18)}…  ${verdict}  (${report.checks.filter((c) => c.ok && !c.skipped).length} checks)`);
   }
   say(`\nExplorer: ${devnet.facilitatorUrl}/explorer`);
   say(failures ? `\n${failures} step(s) failed.` : "\nEvery step succeeded.");

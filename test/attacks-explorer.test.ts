@@ -504,9 +504,9 @@ describe("review: one anonymous search must not flood the RPC or the aggregator"
   const record = (label: string): InferenceRecord =>
     signTeeRecord(tee, { inputHash: h(`search in ${label}`), outputHash: h(`search out ${label}`), settlementType: "settle-batch", teeTimestamp: String(1_700_000_000 + stamp++) });
   /** A real batch: its dump stored on the Walrus service, its root anchored by `to` (the relay unless told). */
-  async function anchorDump(labels: string[], to?: { address: Address; key: Hex }): Promise<{ records: InferenceRecord[]; tree: BatchTree; blobId: string; hash: Hex }> {
+  async function anchorDump(labels: string[], to?: { address: Address; key: Hex }, compactAbove?: number): Promise<{ records: InferenceRecord[]; tree: BatchTree; blobId: string; hash: Hex }> {
     const records = labels.map(record);
-    const tree = buildBatchTree(records, records.map(recordId), new Date(1_700_000_000_000 + stamp++).toISOString());
+    const tree = buildBatchTree(records, records.map(recordId), new Date(1_700_000_000_000 + stamp++).toISOString(), { compactAbove });
     const put = await fetch(`${walrus.publisherUrl}/v1/blobs?epochs=5&permanent=true`, { method: "PUT", body: tree.dumpJson });
     const stored = (await put.json()) as { newlyCreated?: { blobObject: { blobId: string } }; alreadyCertified?: { blobId: string } };
     const blobId = stored.newlyCreated?.blobObject.blobId ?? stored.alreadyCertified!.blobId;
@@ -655,6 +655,14 @@ describe("review: one anonymous search must not flood the RPC or the aggregator"
     const scans = getLogsCalls();
     expect(scans.length).toBeGreaterThan(0);
     for (const scan of scans) expect(scan.address?.toLowerCase()).toBe(relay.toLowerCase());
+  });
+
+  it("finds a record in a batch stored as a compact dump (values only: the explorer rebuilds the tree)", async () => {
+    const compact = await anchorDump(["compact a", "compact b", "compact c"], undefined, 0);
+    const url = await explorerApp({ aggregatorUrl: aggregator.url });
+    expect(JSON.parse(compact.tree.dumpJson).tree.format).toBe("compact-v1");
+    const found = await search(url, compact.records[1]!.inputHash);
+    expect(found.body.results).toEqual([expect.objectContaining({ source: "chain", kind: "batch", root: compact.tree.root, proof: compact.tree.proof(1), recordId: recordId(compact.records[1]!) })]);
   });
 });
 

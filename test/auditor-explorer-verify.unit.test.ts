@@ -25,7 +25,7 @@ describe("Keccak-256 written for the page", () => {
   });
 });
 
-describe("leaf encodings v2 and v1 and the Merkle fold in the page agree with the auditor", () => {
+describe("leaf encodings v2, v1 and the gateway's and the Merkle fold in the page agree with the auditor", () => {
   const v2 = { version: 2, settlementType: "settle-batch", metadataHash: ZERO_BYTES32 } as const;
   const leaves = [
     { ...v2, teeId: ZERO_BYTES32, inputHash: h("i"), outputHash: h("o"), timestamp: "0", teeSignature: "0x" as Hex },
@@ -34,6 +34,8 @@ describe("leaf encodings v2 and v1 and the Merkle fold in the page agree with th
     // A type longer than one word and a non-zero metadata hash move the second dynamic value's offset.
     { version: 2, settlementType: "x".repeat(40), metadataHash: h("meta"), teeId: h("tee"), inputHash: h("i4"), outputHash: h("o4"), timestamp: "7", teeSignature: `0x${"ef".repeat(65)}` as Hex },
     { version: 1, teeId: h("tee"), inputHash: h("i5"), outputHash: h("o5"), timestamp: "1700000000", teeSignature: `0x${"ab".repeat(65)}` as Hex },
+    // The tee-gateway's layout: an RSA-2048 signature (256 bytes) before the timestamp.
+    { version: "gateway", teeId: h("gw"), inputHash: h("i6"), outputHash: h("o6"), timestamp: "1763779200", teeSignature: `0x${"5a".repeat(256)}` as Hex },
   ];
   it.each(leaves.map((l, i) => [i, l] as const))("leaf %i", (_i, leaf) => {
     const typed = { ...leaf, timestamp: BigInt(leaf.timestamp) } as InferenceLeaf;

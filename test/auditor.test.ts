@@ -14,6 +14,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import { localChain, repoRoot } from "@facilitator/devnet";
 import { CHECK_ORDER, createAuditor, type AuditConfig, type Auditor, type AuditReport } from "@facilitator/auditor";
 import { listen } from "@facilitator/server/testing";
+import { buildBatchTree, recordId } from "@facilitator/inference";
 import { SETTLEMENT_RELAY_ABI } from "../packages/inference/src/relay.ts";
 import { CHAIN_ID, startAuditWorld, type Anchored, type AuditWorld } from "./helpers/auditor-world.ts";
 
@@ -53,7 +54,11 @@ describe("a genuine inference", () => {
     expect(report.verified).toBe(true);
     expect(report.failedCheck).toBeUndefined();
     expect(report.checks.map((c) => c.name)).toEqual(CHECK_ORDER);
-    expect(report.checks.every((c) => c.ok && !c.skipped)).toBe(true);
+    // Without a TEE registry the enclave checks do not apply: anchored, signed by a configured key, not attested.
+    const enclave = ["tee-registered", "tee-attestation", "tee-measurement"];
+    expect(report.checks.filter((c) => !enclave.includes(c.name)).every((c) => c.ok && !c.skipped)).toBe(true);
+    expect(report.checks.filter((c) => enclave.includes(c.name)).every((c) => c.ok && c.skipped)).toBe(true);
+    expect(report.assurance).toBe("anchored");
     expect(report.batch).toMatchObject({ root: genuine.root, blobId: genuine.blobId, transactionHash: genuine.transactionHash, batchSize: "5" });
     expect(report.batch!.leaf).toMatchObject({ recordId: genuine.ids[2], proof: genuine.tree.proof(2), teeId: world.tee.teeId, version: 2, settlementType: "settle-batch" });
     // The relay's own view function agrees with the auditor's leaf and proof.
@@ -128,6 +133,45 @@ describe("a genuine inference", () => {
     expect(JSON.parse(unknown.stdout).failedCheck).toBe("find-anchor");
     expect([usage.code, usage.stderr]).toEqual([2, expect.stringMatching(/--input-hash must be 32-byte hex/)]);
     expect([wrongChain.code, wrongChain.stderr]).toEqual([2, expect.stringMatching(/serves chain 84532, not the configured 8453/)]);
+  });
+});
+
+describe("a batch stored as a compact dump (values only; the auditor rebuilds every node)", () => {
+  const anchorCompact = async (records: ReturnType<AuditWorld["record"]>[], createdAt: string) => {
+    const tree = buildBatchTree(records, records.map(recordId), createdAt, { compactAbove: 0 });
+    const blobId = await world.upload(tree.dumpJson);
+    await world.settleBatch(tree.root, records.length, blobId);
+    return { tree, blobId };
+  };
+
+  it("verifies one inference and the whole batch, walking a spread of the paths", async () => {
+    const records = Array.from({ length: 70 }, (_, i) => world.record(`compact ${i}`));
+    const { tree } = await anchorCompact(records, "2025-06-01T00:00:00.000Z");
+    expect(JSON.parse(tree.dumpJson).tree.format).toBe("compact-v1");
+    const one = await auditor.verifyInference({ inputHash: records[3]!.inputHash, outputHash: records[3]!.outputHash });
+    expect(one.verified).toBe(true);
+    expect(one.checks.find((c) => c.name === "recompute-root")!.detail).toBe(`root ${tree.root} from 70 leaves (compact dump: every node rebuilt)`);
+    expect(one.batch!.leaf).toMatchObject({ recordId: recordId(records[3]!), proof: tree.proof(3) });
+    const whole = await auditor.verifyBatch(tree.root);
+    expect(whole.verified).toBe(true);
+    expect(whole.checks.find((c) => c.name === "proof")!.detail).toBe(
+      `all 70 leaves prove against ${tree.root} (every path is in the tree rebuilt from the leaves; 64 walked, also by OpenZeppelin's verifier)`,
+    );
+  });
+
+  it("catches a leaf changed in it by the root it rebuilds to", async () => {
+    const records = [world.record("compact x"), world.record("compact y")];
+    const { tree, blobId } = await anchorCompact(records, "2025-06-02T00:00:00.000Z");
+    const forgedOutput = keccak256(toHex("a compact output that was never anchored"));
+    const forged = buildBatchTree([records[0]!, { ...records[1]!, outputHash: forgedOutput }], records.map(recordId), "2025-06-02T00:00:00.000Z", { compactAbove: 0 });
+    const path = join(world.blobDir, blobId);
+    const original = readFileSync(path);
+    writeFileSync(path, forged.dumpJson);
+    const noIdCheck = await createAuditor(config({ blobIdCheck: "none" }));
+    const report = await noIdCheck.verifyBatch(tree.root);
+    expect([report.verified, report.failedCheck]).toEqual([false, "root-matches-event"]);
+    expect(report.checks.find((c) => c.name === "proof")!.detail).toBe(`no leaf's path reaches the anchored root ${tree.root}: the leaves rebuild to ${forged.root}`);
+    writeFileSync(path, original);
   });
 });
 

@@ -1,13 +1,19 @@
 /**
  * Payments, signed before any timing starts, as x402 v2 facilitator request bodies (serialised once).
  * EVM: EIP-3009 authorizations signed by the payer (`signEip3009Payload`), each with a fresh random
- * nonce. Solana: transactions built and partially signed by the official `@x402/svm` client, each
- * unique through the client's random memo.
+ * nonce; Permit2 (`exact`, `upto`) signed by the official `@x402/evm` 2.27 clients, unique through
+ * Permit2's random 256-bit nonces. Solana: transactions built and partially signed by the official
+ * `@x402/svm` client, each unique through the client's random memo.
  */
 import { createKeyPairSignerFromBytes, getBase58Encoder, type Address } from "@solana/kit";
 import { x402Client } from "@x402/core/client";
+import type { PaymentRequirements } from "@x402/core/types";
+import { ExactEvmScheme } from "@x402/evm/exact/client";
+import { UptoEvmScheme } from "@x402/evm/upto/client";
+import { declareEip2612GasSponsoringExtension } from "@x402/extensions";
 import { ExactSvmScheme } from "@x402/svm/exact/client";
-import type { LocalAccount } from "viem";
+import type { Hex, LocalAccount } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
 import { signEip3009Payload } from "@facilitator/evm";
 import { BASE_SEPOLIA, SOLANA_DEVNET, type EvmChainSpec } from "./spec.ts";
 
@@ -45,6 +51,58 @@ export function evmBodyFactory(payer: LocalAccount, asset: EvmChainSpec["asset"]
     }
     return bodies;
   };
+}
+
+export interface Permit2PaymentTarget {
+  rpcUrl: string;
+  asset: Pick<EvmChainSpec["asset"], "address" | "name" | "version">;
+  payTo: `0x${string}`;
+  scheme: "exact" | "upto";
+  /** The signed amount (`upto`: the maximum). */
+  amount: bigint;
+  /** `upto`: what settle charges of the maximum. */
+  charge?: bigint;
+  /** `upto`: the settling account the witness names, as `/supported` announces it (one per facilitator). */
+  facilitator?: `0x${string}`;
+  /** `exact`: the route declares eip2612GasSponsoring, so a payer without allowance adds an EIP-2612 permit. */
+  sponsored?: boolean;
+}
+
+/**
+ * One payment per key in `payerKeys` (keys may repeat), as the official client signs it for `t`.
+ * Settle bodies of `upto` ask for `t.charge`; verify bodies for the signed maximum, as a resource server does.
+ */
+export async function permit2Bodies(t: Permit2PaymentTarget, payerKeys: readonly Hex[], operation: "verify" | "settle"): Promise<Buffer[]> {
+  const requirements: PaymentRequirements = {
+    scheme: t.scheme,
+    network: BASE_SEPOLIA.caip2,
+    amount: t.amount.toString(),
+    asset: t.asset.address,
+    payTo: t.payTo,
+    // Deadline an hour ahead, as the EIP-3009 payments: no phase may find its payments expired.
+    maxTimeoutSeconds: 3600,
+    extra: { name: t.asset.name, version: t.asset.version, assetTransferMethod: "permit2", ...(t.facilitator ? { facilitatorAddress: t.facilitator } : {}) },
+  };
+  const asked = operation === "settle" && t.charge !== undefined ? { ...requirements, amount: t.charge.toString() } : requirements;
+  const paymentRequired = { x402Version: 2, resource: RESOURCE, accepts: [requirements], ...(t.sponsored ? { extensions: declareEip2612GasSponsoringExtension() } : {}) };
+  const clients = new Map<Hex, x402Client>();
+  const clientOf = (key: Hex) => {
+    let client = clients.get(key);
+    if (!client) {
+      const account = privateKeyToAccount(key);
+      // The rpcUrl lets the client read its allowance and EIP-2612 nonce, as a wallet would.
+      const scheme = t.scheme === "exact" ? new ExactEvmScheme(account, { rpcUrl: t.rpcUrl }) : new UptoEvmScheme(account, { rpcUrl: t.rpcUrl });
+      // Our local token is not one of the client's default assets: spend controls would refuse it.
+      client = new x402Client().register(BASE_SEPOLIA.caip2, scheme).setSpendControls(false);
+      clients.set(key, client);
+    }
+    return client;
+  };
+  const one = async (key: Hex) => body(await clientOf(key).createPaymentPayload(paymentRequired as never), asked);
+  const bodies: Buffer[] = [];
+  // A few at a time: a sponsored payment reads the payer's allowance and permit nonce from the node.
+  for (let i = 0; i < payerKeys.length; i += 16) bodies.push(...(await Promise.all(payerKeys.slice(i, i + 16).map(one))));
+  return bodies;
 }
 
 export interface SvmPaymentTarget {

@@ -9,6 +9,10 @@ import { delta, machineBusyMs, snapshot, type Probe } from "./cpu.ts";
 import type { SpanStat } from "./spans.ts";
 
 export type ChainName = "evm" | "svm";
+/** EVM: how a payment moves the funds (bench/lib/evm-payments.ts). Solana has one: `exact`. */
+export const EVM_METHODS = ["eip3009", "permit2", "permit2-eip2612", "upto"] as const;
+export type EvmMethod = (typeof EVM_METHODS)[number];
+export type PaymentMethod = EvmMethod | "exact";
 /** `reference-nm`: the reference with viem's nonce manager on its account (not the official example). */
 export type FacilitatorName = "ours" | "reference" | "reference-nm";
 export type Operation = "verify" | "settle";
@@ -26,12 +30,14 @@ export interface Target {
   probes: Probe[];
   /** The facilitator's timing spans since the last call (with BENCH_SPANS=1). */
   spans?: () => Promise<Record<string, SpanStat>>;
-  /** `n` fresh payments, signed now, before the clock starts. */
-  prepare(n: number): Promise<PreparedPhase>;
+  /** `n` fresh payments for `operation`, signed now, before the clock starts. */
+  prepare(n: number, operation: Operation): Promise<PreparedPhase>;
 }
 
 export interface PhaseResult {
   chain: ChainName;
+  /** Absent in results saved before there was more than one per chain: EVM's eip3009, Solana's exact. */
+  method?: PaymentMethod;
   operation: Operation;
   facilitator: FacilitatorName;
   concurrency: number;
@@ -90,7 +96,7 @@ export interface Round {
 const GRACE_MS = 500;
 
 export async function runRound(operation: Operation, target: Target, concurrency: number, requests: number, amount: bigint): Promise<Round> {
-  const prepared = await target.prepare(requests);
+  const prepared = await target.prepare(requests, operation);
   const before = operation === "settle" ? await prepared.payeeBalance() : 0n;
   const agent = keepAliveAgent(concurrency);
   await openConnections(agent, target.url, concurrency);
@@ -115,7 +121,7 @@ export async function runRound(operation: Operation, target: Target, concurrency
 }
 
 export function phaseResult(
-  key: { chain: ChainName; operation: Operation; facilitator: FacilitatorName; concurrency: number },
+  key: { chain: ChainName; method: PaymentMethod; operation: Operation; facilitator: FacilitatorName; concurrency: number },
   rounds: readonly Round[],
   amount: bigint,
 ): PhaseResult {
@@ -166,7 +172,9 @@ function isPositive(operation: Operation, a: Answer): boolean {
 function reasonOf(a: Answer): string {
   const b = (a.body ?? {}) as Record<string, unknown>;
   const reason = b.invalidReason ?? b.errorReason ?? b.transportError ?? b.error;
-  return `${a.status}:${typeof reason === "string" ? reason.slice(0, 80) : JSON.stringify(reason ?? null).slice(0, 80)}`;
+  // One line: some reasons carry viem's multi-line error text, which would break a table or a list item.
+  const text = typeof reason === "string" ? reason : JSON.stringify(reason ?? null);
+  return `${a.status}:${text.replace(/\s+/g, " ").slice(0, 80)}`;
 }
 
 /** One idle round trip per socket first, so the timed requests find their connections open. */

@@ -1,8 +1,9 @@
 /**
  * Child process: the reference facilitator, assembled from the official npm packages exactly as the
- * x402 repository's facilitator example assembles them (`x402Facilitator`, `ExactEvmScheme` over a
- * viem wallet client via `toFacilitatorEvmSigner`, `ExactSvmScheme` over `toFacilitatorSvmSigner`),
- * served by a small express app with the same /verify and /settle routes as ours.
+ * x402 repository's facilitator example assembles them (`x402Facilitator`, `ExactEvmScheme` and
+ * `UptoEvmScheme` over a viem wallet client via `toFacilitatorEvmSigner`, the `eip2612GasSponsoring`
+ * extension, `ExactSvmScheme` over `toFacilitatorSvmSigner`), served by a small express app with the
+ * same /verify and /settle routes as ours.
  * Only local-chain settings differ from the example: the RPC URLs and viem's polling interval
  * (the same short interval ours uses, or every receipt wait would cost a second).
  * Under /nonce-managed it also serves a variant that is not the example's (see evmSigner).
@@ -13,6 +14,8 @@ import { x402Facilitator } from "@x402/core/facilitator";
 import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import { toFacilitatorEvmSigner } from "@x402/evm";
 import { ExactEvmScheme } from "@x402/evm/exact/facilitator";
+import { UptoEvmScheme } from "@x402/evm/upto/facilitator";
+import { EIP2612_GAS_SPONSORING } from "@x402/extensions";
 import { toFacilitatorSvmSigner } from "@x402/svm";
 import { ExactSvmScheme } from "@x402/svm/exact/facilitator";
 import { createWalletClient, http, nonceManager, publicActions, type Hex } from "viem";
@@ -31,15 +34,12 @@ async function main(): Promise<void> {
     serveSpans();
   }
   const facilitator = new x402Facilitator();
-
-  if (spec.evm) facilitator.register(BASE_SEPOLIA.caip2, new ExactEvmScheme(evmSigner(spec.evm.rpcUrl, spec.evm.key, false, spec.pollingIntervalMs)));
+  if (spec.evm) registerEvm(facilitator, evmSigner(spec.evm.rpcUrl, spec.evm.key, false, spec.pollingIntervalMs));
 
   // A variant that is not in the official example: the same, with viem's nonce manager on the
   // account, so concurrent settles do not all ask the node for the same pending nonce.
   const nonceManaged = new x402Facilitator();
-  if (spec.evm?.nonceManagedKey) {
-    nonceManaged.register(BASE_SEPOLIA.caip2, new ExactEvmScheme(evmSigner(spec.evm.rpcUrl, spec.evm.nonceManagedKey, true, spec.pollingIntervalMs)));
-  }
+  if (spec.evm?.nonceManagedKey) registerEvm(nonceManaged, evmSigner(spec.evm.rpcUrl, spec.evm.nonceManagedKey, true, spec.pollingIntervalMs));
 
   if (spec.svm) {
     const feePayer = await createKeyPairSignerFromBytes(getBase58Encoder().encode(spec.svm.key));
@@ -63,6 +63,16 @@ async function main(): Promise<void> {
   const { port } = server.address() as { port: number };
   onStop(() => new Promise<void>((resolve) => server.close(() => resolve())));
   reportReady({ url: `http://127.0.0.1:${port}`, pid: process.pid } satisfies ServerInfo);
+}
+
+/**
+ * `exact` (EIP-3009 and Permit2) and `upto` on one signer, as one account settles both. The scheme reads
+ * an EIP-2612 permit from the payload either way; registering the extension lists it in /supported.
+ */
+function registerEvm(facilitator: x402Facilitator, signer: ReturnType<typeof evmSigner>): void {
+  facilitator.register(BASE_SEPOLIA.caip2, new ExactEvmScheme(signer));
+  facilitator.register(BASE_SEPOLIA.caip2, new UptoEvmScheme(signer));
+  facilitator.registerExtension(EIP2612_GAS_SPONSORING);
 }
 
 /** The example's signer: a viem wallet client extended with public actions, wrapped by toFacilitatorEvmSigner. */

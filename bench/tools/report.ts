@@ -6,7 +6,8 @@
 import { readFileSync } from "node:fs";
 import { relative, resolve } from "node:path";
 import { repoRoot } from "@facilitator/devnet";
-import { writeBenchmarksMd, type RawResults } from "../lib/report.ts";
+import { writeBenchmarksMd } from "../lib/markdown.ts";
+import type { RawResults } from "../lib/report.ts";
 
 const file = process.argv[2];
 if (!file) throw new Error("usage: report.ts <results.json>");

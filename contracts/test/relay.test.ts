@@ -135,7 +135,7 @@ describe("SettlementRelay batches", () => {
     for (const i of [0, 1, 7, 15]) {
       expect(await verify(tree.root, tree.proof(i), leafStruct(recs[i]!))).toBe(true);
       const leaf = await client.readContract({ address: relay, abi, functionName: "inferenceLeaf", args: [leafStruct(recs[i]!)] });
-      expect(leaf).toBe(tree.tree.leafHash(leafValue(recs[i]!)));
+      expect(leaf).toBe(tree.leafHash(leafValue(recs[i]!)));
     }
     const l = leafStruct(recs[0]!);
     expect(await verify(tree.root, tree.proof(0), { ...l, outputHash: h("another output") })).toBe(false);

@@ -73,6 +73,17 @@ export interface InferenceFixture extends FacilitatorFixture {
   tee: { teeId: `0x${string}`; privateKey: `0x${string}`; address: `0x${string}` };
 }
 
+/** What a facilitator needs to anchor on a world's relay and Walrus service, batching quickly (4 records or 300 ms). */
+export function anchoringConfig(relay: { address: `0x${string}`; relayerKey: `0x${string}` }, walrus: { publisherUrl: string; aggregatorUrl: string }): Partial<Config> {
+  return {
+    relay: { network: "base-sepolia", address: relay.address },
+    relayerKey: relay.relayerKey,
+    walrus: { publisherUrl: walrus.publisherUrl, aggregatorUrl: walrus.aggregatorUrl, epochs: 1, permanent: true },
+    batchSize: 4,
+    batchTimeoutMs: 300,
+  };
+}
+
 /** The EVM world plus a Walrus-compatible service and a SettlementRelay, with the facilitator anchoring on them. */
 export async function startFacilitatorWithInference(opts: { config?: Partial<Config> } = {}): Promise<InferenceFixture> {
   const world = await startEvmWorld({ networks: ["base-sepolia"] });
@@ -84,16 +95,7 @@ export async function startFacilitatorWithInference(opts: { config?: Partial<Con
   const apiKey = "router-key";
   const fx = await startFacilitatorOnWorld({
     world,
-    config: {
-      relay: { network: "base-sepolia", address: relay.address },
-      relayerKey: relay.relayerKey,
-      walrus: { publisherUrl: walrus.publisherUrl, aggregatorUrl: walrus.aggregatorUrl, epochs: 1, permanent: true },
-      inferenceApiKeys: [apiKey],
-      teeKeys: { [tee.teeId]: tee.address },
-      batchSize: 4,
-      batchTimeoutMs: 300,
-      ...opts.config,
-    },
+    config: { ...anchoringConfig(relay, walrus), inferenceApiKeys: [apiKey], teeKeys: { [tee.teeId]: tee.address }, ...opts.config },
   });
   return {
     ...fx,

@@ -10,11 +10,11 @@ import { anchoredAt, shortError, transactionFacts, type BatchEvent, type Settlem
 import { CheckName, fail, notApplicable, pass, type CheckResult } from "./checks.ts";
 import type { AuditContext } from "./context.ts";
 import { findLeaf, parseBatchDump, type ParsedDump } from "./dump.ts";
-import { leafTypes, type InferenceLeaf } from "./formats.ts";
+import { COMPACT_TREE_FORMAT, leafTuple, leafTypes, type InferenceLeaf } from "./formats.ts";
 import { firstDifference, leafHash, processProof, proofFromTree, rebuildTree } from "./merkle.ts";
 import { blocking, runChecks, type Check, type Outcome } from "./pipeline.ts";
 import { auditReport, type AuditReport, type AuditSubject, type BatchSummary } from "./report.ts";
-import { checkTeeSignature, describeTeeVerdict } from "./tee.ts";
+import { batchTrustChecks, leafTrust, leafTrustChecks, settlementTrustChecks } from "./trust-checks.ts";
 
 /** One inference in a batch: the proof and TEE checks then look at its leaf alone. */
 export interface LeafTarget {
@@ -40,8 +40,12 @@ interface BatchAudit {
   /** From recompute-root. */
   dump?: ParsedDump;
   tree?: Hex[];
+  /** Each leaf's slot in `tree`. */
+  treeIndices?: number[];
   /** From proof, for a target: the leaf's index in the dump. */
   leafAt?: number;
+  /** The trust checks' results, judged once for the four of them. */
+  trust?: Promise<CheckResult[]>;
 }
 
 const batchChecks: readonly Check<BatchAudit>[] = [
@@ -53,7 +57,10 @@ const batchChecks: readonly Check<BatchAudit>[] = [
   { name: CheckName.relayEvent, needs: [CheckName.findAnchor], run: (a) => relayEventCheck(a.ctx, a.event!) },
   { name: CheckName.proof, needs: [CheckName.recomputeRoot], run: (a) => (a.target ? leafProof(a, a.target) : allProofs(a)) },
   // After proof, which finds the target's leaf.
-  { name: CheckName.teeSignature, needs: [CheckName.proof], run: (a) => (a.target ? leafTee(a) : allTees(a)) },
+  { name: CheckName.teeRegistered, needs: [CheckName.proof], run: (a) => trustCheck(a, CheckName.teeRegistered) },
+  { name: CheckName.teeAttestation, needs: [CheckName.proof], run: (a) => trustCheck(a, CheckName.teeAttestation) },
+  { name: CheckName.teeMeasurement, needs: [CheckName.proof], run: (a) => trustCheck(a, CheckName.teeMeasurement) },
+  { name: CheckName.teeSignature, needs: [CheckName.proof], run: (a) => trustCheck(a, CheckName.teeSignature) },
 ];
 
 /** Every check of the batch `event` anchors; `found` says how the search found it. */
@@ -93,7 +100,7 @@ export async function auditSettlement(ctx: AuditContext, subject: AuditSubject, 
     notApplicable(CheckName.rootMatchesEvent, individual),
     await relayEventCheck(ctx, event),
     notApplicable(CheckName.proof, "the event itself names the inference's hashes"),
-    notApplicable(CheckName.teeSignature, "individual settlements record no TEE signature"),
+    ...settlementTrustChecks(ctx.trust),
   ];
   const settlement = {
     kind: event.kind,
@@ -129,10 +136,13 @@ function recomputeRoot(a: BatchAudit): Outcome {
   if (!parsed.ok) return blocking(fail(CheckName.recomputeRoot, parsed.error), "the dump cannot be read");
   const { leaves, treeIndices, dump } = parsed.value;
   a.batch!.leafCount = leaves.length;
-  const rebuilt = rebuildTree(leaves, treeIndices);
+  const rebuilt = rebuildTree(leaves, treeIndices, parsed.value.leafHashes);
   if (!rebuilt.ok) return blocking(fail(CheckName.recomputeRoot, rebuilt.error), "no tree");
   a.dump = parsed.value;
   a.tree = rebuilt.tree;
+  a.treeIndices = rebuilt.treeIndices;
+  // A compact dump stores no nodes to disagree with: its tree is only ever the rebuilt one.
+  if (dump.tree.format === COMPACT_TREE_FORMAT) return pass(CheckName.recomputeRoot, `root ${rebuilt.root} from ${leaves.length} leaves (compact dump: every node rebuilt)`);
   const differs = firstDifference(dump.tree.tree, rebuilt.tree);
   return differs < 0
     ? pass(CheckName.recomputeRoot, `root ${rebuilt.root} from ${leaves.length} leaves`)
@@ -176,7 +186,8 @@ async function relayEventCheck(ctx: AuditContext, event: BatchEvent | Settlement
 /** The target's leaf and its path in the rebuilt tree, which any proof handed out must agree with. */
 function leafProof(a: BatchAudit, target: LeafTarget): Outcome {
   const { root } = a.event!;
-  const { leaves, treeIndices, recordIds } = a.dump!;
+  const { leaves, recordIds } = a.dump!;
+  const treeIndices = a.treeIndices!;
   const at = findLeaf(a.dump!, target.inputHash, target.outputHash);
   if (at < 0) return blocking(fail(CheckName.proof, `the dump of batch ${root} holds no leaf for this inference`), "no leaf");
   a.leafAt = at;
@@ -211,41 +222,45 @@ function leafProof(a: BatchAudit, target: LeafTarget): Outcome {
   return pass(CheckName.proof, `${proof.length}-step proof from leaf ${hash} reaches ${root}${claimed ? "; the facilitator's proof agrees" : ""}`);
 }
 
-function allProofs({ event, dump, tree }: BatchAudit): CheckResult {
+/** Paths walked one by one (and by OpenZeppelin's verifier) in a batch check; a batch this small has every path walked. */
+export const WALKED_PATHS = 64;
+
+/**
+ * Every leaf's path is made of nodes rebuilt from the leaves themselves, so each leads to the rebuilt
+ * root: all hold exactly when that root is the anchored one. Walking n paths would cost n log n hashes
+ * (about a second at 65,536 leaves), so a spread of them is walked, each also by OpenZeppelin's verifier
+ * as a second opinion on the arithmetic.
+ */
+function allProofs({ event, dump, tree, treeIndices }: BatchAudit): CheckResult {
   const { root } = event!;
-  const { leaves, treeIndices } = dump!;
-  const proofOf = (i: number) => proofFromTree(tree!, treeIndices[i]!);
-  const bad = leaves.findIndex((leaf, i) => processProof(leafHash(leaf), proofOf(i)) !== root.toLowerCase());
-  if (bad >= 0) return fail(CheckName.proof, `leaf #${bad}'s path does not reach the anchored root ${root}`);
-  const oz = leaves.every((leaf, i) => StandardMerkleTree.verify(root, [...leafTypes(leaf.version)], ozValue(leaf), proofOf(i)));
-  if (!oz) return fail(CheckName.proof, "OpenZeppelin's verifier rejects a leaf the auditor accepted");
-  return pass(CheckName.proof, `all ${leaves.length} leaves prove against ${root}`);
-}
-
-async function leafTee({ ctx, dump, leafAt }: BatchAudit): Promise<CheckResult> {
-  const leaf = dump!.leaves[leafAt!]!;
-  const verdict = await checkTeeSignature(leaf, ctx.teeKeys);
-  const detail = describeTeeVerdict(verdict, leaf.teeId);
-  if (verdict.status === "valid") return pass(CheckName.teeSignature, detail);
-  if (verdict.status === "absent") return notApplicable(CheckName.teeSignature, detail);
-  return fail(CheckName.teeSignature, detail);
-}
-
-async function allTees({ ctx, dump }: BatchAudit): Promise<CheckResult> {
   const { leaves } = dump!;
-  const verdicts = await Promise.all(leaves.map((l) => checkTeeSignature(l, ctx.teeKeys)));
-  const bad = verdicts.map((v, i) => ({ v, i })).filter(({ v }) => v.status !== "valid" && v.status !== "absent");
-  const signed = verdicts.filter((v) => v.status === "valid").length;
-  if (bad.length) {
-    const first = bad.slice(0, 3).map(({ v, i }) => `leaf #${i}: ${describeTeeVerdict(v, leaves[i]!.teeId)}`);
-    return fail(CheckName.teeSignature, `${bad.length} of ${leaves.length} leaves fail: ${first.join("; ")}`);
-  }
-  if (signed === 0) return notApplicable(CheckName.teeSignature, "no leaf carries a TEE signature");
-  return pass(CheckName.teeSignature, `${signed} signed leaves verify${signed < leaves.length ? `, ${leaves.length - signed} carry none` : ""}`);
+  if (tree![0] !== root.toLowerCase()) return fail(CheckName.proof, `no leaf's path reaches the anchored root ${root}: the leaves rebuild to ${tree![0]}`);
+  const walked = spread(leaves.length, WALKED_PATHS);
+  const proofOf = (i: number) => proofFromTree(tree!, treeIndices![i]!);
+  const bad = walked.find((i) => processProof(leafHash(leaves[i]!), proofOf(i)) !== root.toLowerCase());
+  if (bad !== undefined) return fail(CheckName.proof, `leaf #${bad}'s path does not reach the anchored root ${root}`);
+  const oz = walked.every((i) => StandardMerkleTree.verify(root, [...leafTypes(leaves[i]!.version)], ozValue(leaves[i]!), proofOf(i)));
+  if (!oz) return fail(CheckName.proof, "OpenZeppelin's verifier rejects a leaf the auditor accepted");
+  const how = walked.length < leaves.length ? ` (every path is in the tree rebuilt from the leaves; ${walked.length} walked, also by OpenZeppelin's verifier)` : "";
+  return pass(CheckName.proof, `all ${leaves.length} leaves prove against ${root}${how}`);
+}
+
+/** Up to `k` indices spread evenly over 0..n-1, first and last included. */
+export function spread(n: number, k: number): number[] {
+  if (n <= k) return Array.from({ length: n }, (_, i) => i);
+  return Array.from({ length: k }, (_, j) => Math.round((j * (n - 1)) / (k - 1)));
+}
+
+/** One of the four trust checks; the leaf (or every leaf) is judged once for all four. */
+async function trustCheck(a: BatchAudit, name: CheckName): Promise<CheckResult> {
+  a.trust ??= (async () => {
+    const block = a.event!.blockNumber;
+    if (a.target) return leafTrustChecks(await leafTrust(a.ctx, a.dump!.leaves[a.leafAt!]!, block));
+    return batchTrustChecks(await Promise.all(a.dump!.leaves.map((l) => leafTrust(a.ctx, l, block))));
+  })();
+  return (await a.trust).find((c) => c.name === name)!;
 }
 
 function ozValue(leaf: InferenceLeaf): string[] {
-  return leaf.version === 2
-    ? [leaf.teeId, leaf.inputHash, leaf.outputHash, leaf.timestamp.toString(), leaf.settlementType ?? "", leaf.metadataHash ?? "", leaf.teeSignature]
-    : [leaf.teeId, leaf.inputHash, leaf.outputHash, leaf.timestamp.toString(), leaf.teeSignature];
+  return leafTuple(leaf).map((v) => (typeof v === "bigint" ? v.toString() : (v as string)));
 }

@@ -8,6 +8,9 @@ export const CheckName = {
   rootMatchesEvent: "root-matches-event",
   relayEvent: "relay-event",
   proof: "proof",
+  teeRegistered: "tee-registered",
+  teeAttestation: "tee-attestation",
+  teeMeasurement: "tee-measurement",
   teeSignature: "tee-signature",
 } as const;
 
@@ -23,8 +26,19 @@ export const CHECK_TITLES: Record<CheckName, string> = {
   "root-matches-event": "recomputed root equals the event's root",
   "relay-event": "event from the configured relay, successful tx, anchoredAt set",
   proof: "leaf's Merkle proof holds against the root",
-  "tee-signature": "TEE signature verifies against the registered key",
+  "tee-registered": "TEE registered in the TEE registry when the record was anchored",
+  "tee-attestation": "attestation document (Walrus) matches the registry and verifies to a trusted root",
+  "tee-measurement": "enclave measurement approved, not revoked, when the record was anchored",
+  "tee-signature": "TEE signature verifies against the attested (or configured) key",
 };
+
+/** The checks that together say "attested by an approved enclave". */
+export const TRUST_CHECKS = [CheckName.teeRegistered, CheckName.teeAttestation, CheckName.teeMeasurement, CheckName.teeSignature] as const;
+
+/** Anchored and attested by an approved enclave: verified, and every trust check passed on evidence (none merely not applicable). */
+export function isAttested(checks: readonly CheckResult[]): boolean {
+  return isVerified(checks) && TRUST_CHECKS.every((name) => checks.some((c) => c.name === name && c.ok && !c.skipped));
+}
 
 export interface CheckResult {
   name: CheckName;

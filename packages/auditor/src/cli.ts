@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { isHex, type Hex } from "viem";
 import { FacilitatorError } from "@facilitator/core";
-import { ConfigProblem, resolveConfig, type ConfigFlags, type DevnetView, type ResolvedConfig } from "./config.ts";
+import { ConfigProblem, describeSettings, resolveConfig, type ConfigFlags, type DevnetView, type ResolvedConfig } from "./config.ts";
 import { UsageError } from "./errors.ts";
 import { renderReport, renderScan } from "./render.ts";
 import type { AuditReport, ScanReport } from "./report.ts";
@@ -19,12 +19,16 @@ const USAGE = `Usage:
   pnpm auditor batch <merkle root> [options]
   pnpm auditor scan [--from-block N] [--to-block N] [options]
 
-Options (default: environment, then .devnet/devnet.json when present):
+Options (flags, then the environment; .devnet/devnet.json only when no trusted setting is given):
   --rpc URL               JSON-RPC of the chain the relay is on          (AUDIT_RPC_URL)
   --chain-id N            refuse an RPC serving another chain             (AUDIT_CHAIN_ID)
   --relay 0x..            the SettlementRelay you trust                    (AUDIT_RELAY, X402_SETTLEMENT_CONTRACT)
   --aggregator URL        Walrus aggregator                                (AUDIT_AGGREGATOR_URL, WALRUS_AGGREGATOR_URL)
   --tee-key teeId=0x..    registered TEE key; repeat for several           (TEE_KEYS=id=addr,id=addr)
+  --tee-registry 0x..     the TEERegistry whose attested enclaves you trust (AUDIT_TEE_REGISTRY, TEE_REGISTRY_ADDRESS)
+  --attestation-root PEM  root certificate file; repeat for several       (AUDIT_ATTESTATION_ROOTS=a.pem,b.pem; default AWS Nitro)
+  --require-attested B    true: less than an approved enclave's attestation fails (default true with a registry)
+                                                                            (AUDIT_REQUIRE_ATTESTED)
   --check-blob-id MODE    walrus | local | none                            (AUDIT_CHECK_BLOB_ID)
   --from-block N          first block to search                            (AUDIT_FROM_BLOCK)
   --hint URL              the facilitator's /inference/settlements/:id (a hint, never evidence)
@@ -50,6 +54,9 @@ export async function main(argv: string[], env: Record<string, string | undefine
         relay: { type: "string" },
         aggregator: { type: "string" },
         "tee-key": { type: "string", multiple: true },
+        "tee-registry": { type: "string" },
+        "attestation-root": { type: "string", multiple: true },
+        "require-attested": { type: "string" },
         "check-blob-id": { type: "string" },
         "from-block": { type: "string" },
         "to-block": { type: "string" },
@@ -81,11 +88,14 @@ export async function main(argv: string[], env: Record<string, string | undefine
       relay: v.relay,
       aggregator: v.aggregator,
       teeKey: v["tee-key"],
+      teeRegistry: v["tee-registry"],
+      attestationRoot: v["attestation-root"],
+      requireAttested: v["require-attested"],
       checkBlobId: v["check-blob-id"],
       fromBlock: v["from-block"],
       facilitator: v.facilitator,
     };
-    config = resolveConfig(flags, env, devnet);
+    config = resolveConfig(flags, env, devnet, (path) => readFileSync(path, "utf8"));
   } catch (e) {
     return operatorError(e);
   }
@@ -93,6 +103,9 @@ export async function main(argv: string[], env: Record<string, string | undefine
   try {
     const auditor = await createAuditor(config);
     const color = !v.json && process.stdout.isTTY === true && !env.NO_COLOR;
+    // Which settings this verdict rests on, and where each came from.
+    if (!v.json) process.stdout.write(`${describeSettings(config).map((l, i) => `${i ? "           " : "Trusting   "}${l}`).join("\n")}\n\n`);
+    const settings = { sources: config.sources, teeRegistry: config.teeRegistry, requireAttested: config.requireAttested, ...(config.devnetIgnored ? { devnetIgnored: config.devnetIgnored } : {}) };
     if (command === "verify") {
       const inputHash = hash32(v["input-hash"], "--input-hash");
       const outputHash = hash32(v["output-hash"], "--output-hash");
@@ -103,11 +116,11 @@ export async function main(argv: string[], env: Record<string, string | undefine
         if (!config.facilitatorUrl) throw new UsageError("--record-id needs --facilitator URL (or AUDIT_FACILITATOR_URL)");
         hintUrl = `${config.facilitatorUrl.replace(/\/+$/, "")}/inference/settlements/${encodeURIComponent(v["record-id"])}`;
       }
-      return print(await auditor.verifyInference({ inputHash, outputHash, hintUrl }), v.json, color);
+      return print({ ...(await auditor.verifyInference({ inputHash, outputHash, hintUrl })), ...(v.json ? { settings } : {}) }, v.json, color);
     }
     if (command === "batch") {
       if (args.length !== 1) throw new UsageError("batch takes exactly one merkle root");
-      return print(await auditor.verifyBatch(hash32(args[0], "the root")), v.json, color);
+      return print({ ...(await auditor.verifyBatch(hash32(args[0], "the root"))), ...(v.json ? { settings } : {}) }, v.json, color);
     }
     if (command === "scan") {
       if (args.length) throw new UsageError(`unexpected argument ${args[0]}`);

@@ -1,3 +1,4 @@
+import { compactDump, packValues } from "@facilitator/merkle";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import { describe, expect, it } from "vitest";
 import { keccak256, toHex } from "viem";
@@ -76,6 +77,36 @@ describe("parseBatchDump", () => {
     ["another declared leaf encoding", bytes(mutate((d) => (d.leafEncoding = ["bytes32", "bytes32", "bytes32", "uint256", "bytes"]))), /declares leaf encoding/],
     ["record ids that do not match the leaves", bytes(mutate((d) => d.recordIds.pop())), /one record id per leaf/],
     ["a value without its tree index", bytes(mutate((d) => delete d.tree.values[0].treeIndex)), /leaf #0 is not \{value, treeIndex\}/],
+  ])("refuses %s", (_name, input, error) => {
+    const parsed = parseBatchDump(input);
+    expect(parsed.ok).toBe(false);
+    expect(!parsed.ok && parsed.error).toMatch(error);
+  });
+});
+
+describe("parseBatchDump of a compact dump (large batches: packed values, no nodes)", () => {
+  const compact = { ...dump, tree: compactDump([...LEAF_TYPES_V2], values) };
+  const withTree = (tree: object) => bytes({ ...compact, tree: { ...compact.tree, ...tree } });
+
+  it("reads the same leaves as the standard dump of the same batch, and no claimed slots", () => {
+    const parsed = parseBatchDump(bytes(compact));
+    const standard = parseBatchDump(bytes(dump));
+    expect(parsed.ok && standard.ok).toBe(true);
+    if (!parsed.ok || !standard.ok) return;
+    expect(parsed.value.leaves).toEqual(standard.value.leaves);
+    expect(parsed.value.treeIndices).toBeUndefined();
+    expect(Buffer.from(parsed.value.leafHashes!).toString("hex")).toBe(parsed.value.leaves.map((l) => leafHash(l).slice(2)).join(""));
+    expect(standard.value.leafHashes).toBeUndefined();
+    expect(parsed.value.recordIds).toEqual(["0xaa", "0xbb"]);
+  });
+
+  it.each([
+    ["values that are not base64", withTree({ values: "!!!!" }), /tree.values is not base64/],
+    ["a count the values do not fill", withTree({ length: 3 }), /tree.values does not unpack: leaf #2 field 0: the packed values end early/],
+    ["bytes after the last leaf", withTree({ values: Buffer.concat([packValues([...LEAF_TYPES_V2], values), Buffer.from([0, 0, 0])]).toString("base64") }), /3 bytes follow the last leaf/],
+    ["no leaves", withTree({ length: 0, values: "" }), /no leaves/],
+    ["record ids that do not match the leaves", bytes({ ...compact, recordIds: ["0xaa"] }), /one record id per leaf/],
+    ["a leaf encoding of another version", withTree({ leafEncoding: [...LEAF_TYPES_V1] }), /is not v2/],
   ])("refuses %s", (_name, input, error) => {
     const parsed = parseBatchDump(input);
     expect(parsed.ok).toBe(false);

@@ -27,8 +27,24 @@ export const LEAF_ENCODING_V1 = LEAF_TYPES_V1.map((type, i) => `${type} ${LEAF_F
 
 export const DUMP_FORMAT = "x402-inference-batch/2";
 export const DUMP_FORMAT_V1 = "x402-inference-batch/1";
+/**
+ * Gateway batches: OpenGradient tee-gateway records (RSA-PSS over keccak256(inputHash ‖ outputHash ‖
+ * timestamp)) in the gateway facilitator's leaf layout, which holds exactly what that signature covers.
+ */
+export const DUMP_FORMAT_GATEWAY = "x402-inference-batch/gateway-1";
+export const LEAF_TYPES_GATEWAY = ["bytes32", "bytes32", "bytes32", "bytes", "uint256"] as const;
+export const LEAF_FIELDS_GATEWAY = ["teeId", "inputHash", "outputHash", "teeSignature", "timestamp"] as const;
+export const LEAF_ENCODING_GATEWAY = LEAF_TYPES_GATEWAY.map((type, i) => `${type} ${LEAF_FIELDS_GATEWAY[i]}`);
+/**
+ * The tree under a dump's `tree`: OpenZeppelin's `StandardMerkleTree.dump()` (nodes, and each value
+ * with its slot), or the facilitator's compact form for large batches (`length` and `values`, the
+ * packed leaf values in base64; no nodes, the tree is rebuilt). See @facilitator/merkle compact.ts.
+ */
+export const STANDARD_TREE_FORMAT = "standard-v1";
+export const COMPACT_TREE_FORMAT = "compact-v1";
 
-export type LeafVersion = 1 | 2;
+/** 1 and 2: our leaf encodings (TEE attestation v1, v2); "gateway": the tee-gateway's layout. */
+export type LeafVersion = 1 | 2 | "gateway";
 
 export interface InferenceLeaf {
   /** Leaf encoding (and TEE attestation) version, from the dump's format. */
@@ -45,10 +61,11 @@ export interface InferenceLeaf {
 
 export const ZERO_BYTES32: Hex = `0x${"0".repeat(64)}`;
 
-export const leafTypes = (version: LeafVersion): readonly string[] => (version === 2 ? LEAF_TYPES_V2 : LEAF_TYPES_V1);
+export const leafTypes = (version: LeafVersion): readonly string[] => (version === 2 ? LEAF_TYPES_V2 : version === "gateway" ? LEAF_TYPES_GATEWAY : LEAF_TYPES_V1);
 
 /** The leaf as the tuple StandardMerkleTree encodes. */
 export function leafTuple(leaf: InferenceLeaf): readonly unknown[] {
+  if (leaf.version === "gateway") return [leaf.teeId, leaf.inputHash, leaf.outputHash, leaf.teeSignature, leaf.timestamp];
   return leaf.version === 2
     ? [leaf.teeId, leaf.inputHash, leaf.outputHash, leaf.timestamp, leaf.settlementType ?? "", leaf.metadataHash ?? ZERO_BYTES32, leaf.teeSignature]
     : [leaf.teeId, leaf.inputHash, leaf.outputHash, leaf.timestamp, leaf.teeSignature];

@@ -36,7 +36,7 @@ export type Located =
       index: number;
       recordId?: string;
       /** The leaf's fields; `version` 2 leaves carry settlementType and metadataHash. */
-      leaf: { version: 1 | 2; teeId: Hex; inputHash: Hex; outputHash: Hex; timestamp: string; settlementType?: string; metadataHash?: Hex; teeSignature: Hex };
+      leaf: { version: InferenceLeaf["version"]; teeId: Hex; inputHash: Hex; outputHash: Hex; timestamp: string; settlementType?: string; metadataHash?: Hex; teeSignature: Hex };
       proof: Hex[];
     }
   | { kind: "single"; event: SettlementEvent["kind"]; inputHash: Hex; outputHash: Hex; transactionHash: Hex; blockNumber: string };
@@ -84,9 +84,9 @@ export interface SearchableDump {
 export function searchableDump(bytes: Uint8Array): SearchableDump | undefined {
   const parsed = parseBatchDump(bytes);
   if (!parsed.ok) return undefined;
-  const rebuilt = rebuildTree(parsed.value.leaves, parsed.value.treeIndices);
+  const rebuilt = rebuildTree(parsed.value.leaves, parsed.value.treeIndices, parsed.value.leafHashes);
   if (!rebuilt.ok) return undefined;
-  return { leaves: parsed.value.leaves, recordIds: parsed.value.recordIds, treeIndices: parsed.value.treeIndices, tree: rebuilt.tree };
+  return { leaves: parsed.value.leaves, recordIds: parsed.value.recordIds, treeIndices: rebuilt.treeIndices, tree: rebuilt.tree };
 }
 
 /** Batches whose dumps are fetched at once while searching. */

@@ -1,54 +1,62 @@
 /**
- * StandardMerkleTree arithmetic, recomputed here with viem rather than trusted from a dump: leaves
- * are keccak256(keccak256(abi.encode(leaf))), a node is keccak256 of its two children sorted.
- * The tree is laid out as OpenZeppelin's array: node i has children 2i+1 and 2i+2, leaves at the end.
+ * StandardMerkleTree arithmetic, recomputed here rather than trusted from a dump: leaves are
+ * keccak256(keccak256(abi.encode(leaf))), a node is keccak256 of its two children sorted, laid out as
+ * OpenZeppelin's array (node i has children 2i+1 and 2i+2, leaves at the end). The hashing is
+ * @facilitator/merkle's (WebAssembly keccak, hand-written leaf encoding), which the tests hold to
+ * OpenZeppelin's library; a 65,536-leaf dump rebuilds in well under a second.
  */
-import { concat, encodeAbiParameters, keccak256, type Hex } from "viem";
-import { leafTuple, leafTypes, type InferenceLeaf } from "./formats.ts";
+import { buildNodes, checkSlots, doubleKeccak256, hexNodes, LeafEncoder, siblingPath, sortedSlots, toHex } from "@facilitator/merkle";
+import type { Hex } from "viem";
+import { leafTuple, leafTypes, type InferenceLeaf, type LeafVersion } from "./formats.ts";
+
+export { hashPair, processProof } from "@facilitator/merkle";
+
+const encoders = new Map<LeafVersion, LeafEncoder>();
+const encoder = (version: LeafVersion) => encoders.get(version) ?? encoders.set(version, new LeafEncoder(leafTypes(version))).get(version)!;
+
+const leafHashBytes = (leaf: InferenceLeaf): Uint8Array => doubleKeccak256(encoder(leaf.version).encode(leafTuple(leaf)));
 
 export function leafHash(leaf: InferenceLeaf): Hex {
-  const params = leafTypes(leaf.version).map((type) => ({ type }));
-  return keccak256(keccak256(encodeAbiParameters(params, leafTuple(leaf))));
+  return toHex(leafHashBytes(leaf));
 }
 
-export function hashPair(a: Hex, b: Hex): Hex {
-  const [x, y] = [a.toLowerCase() as Hex, b.toLowerCase() as Hex].sort();
-  return keccak256(concat([x!, y!]));
-}
-
-/** The root a proof leads to from a leaf hash (OpenZeppelin MerkleProof.processProof). */
-export function processProof(leaf: Hex, proof: readonly Hex[]): Hex {
-  return proof.reduce<Hex>((node, sibling) => hashPair(node, sibling), leaf.toLowerCase() as Hex);
-}
-
-export type RebuiltTree = { ok: true; tree: Hex[]; root: Hex } | { ok: false; error: string };
+export type RebuiltTree = { ok: true; tree: Hex[]; root: Hex; treeIndices: number[] } | { ok: false; error: string };
 
 /**
- * Rebuilds the whole tree from the leaves and the slot each one claims. Every leaf slot must hold
- * exactly one leaf, so a dump cannot hide extra leaves or leave a slot to an unexplained hash.
+ * Rebuilds the whole tree from the leaves. With `treeIndices` (a standard dump's claimed slots) every
+ * leaf slot must hold exactly one leaf, so a dump cannot hide extra leaves or leave a slot to an
+ * unexplained hash; without them (a compact dump) the leaves are placed as the library places them,
+ * sorted by hash. `leafHashes`: the leaves' hashes when already known (a compact dump's, ParsedDump).
  */
-export function rebuildTree(leaves: readonly InferenceLeaf[], treeIndices: readonly number[]): RebuiltTree {
+export function rebuildTree(leaves: readonly InferenceLeaf[], treeIndices?: readonly number[], leafHashes?: Uint8Array): RebuiltTree {
   const n = leaves.length;
   if (n === 0) return { ok: false, error: "the dump has no leaves" };
-  if (treeIndices.length !== n) return { ok: false, error: "every leaf needs a tree index" };
-  const tree: Hex[] = new Array(2 * n - 1);
-  for (let i = 0; i < n; i++) {
-    const slot = treeIndices[i]!;
-    if (!Number.isInteger(slot) || slot < n - 1 || slot > 2 * n - 2) {
-      return { ok: false, error: `leaf #${i} claims tree index ${slot}, outside the leaf slots ${n - 1}..${2 * n - 2}` };
+  const wrong = treeIndices && checkSlots(treeIndices, n);
+  if (wrong) return { ok: false, error: wrong };
+  if (leafHashes && leafHashes.length !== 32 * n) return { ok: false, error: "one leaf hash per leaf is needed" };
+  const hashes = leafHashes ?? hashAll(leaves);
+  if (typeof hashes === "string") return { ok: false, error: hashes };
+  const slots = treeIndices ?? Array.from(sortedSlots(hashes));
+  const tree = hexNodes(buildNodes(hashes, slots));
+  return { ok: true, tree, root: tree[0]!, treeIndices: [...slots] };
+}
+
+/** Every leaf's hash, 32 bytes each, or what stops a leaf from being encoded. */
+function hashAll(leaves: readonly InferenceLeaf[]): Buffer | string {
+  const hashes = Buffer.allocUnsafe(32 * leaves.length);
+  for (let i = 0; i < leaves.length; i++) {
+    try {
+      hashes.set(leafHashBytes(leaves[i]!), 32 * i);
+    } catch (e) {
+      return `leaf #${i} cannot be encoded: ${(e as Error).message}`;
     }
-    if (tree[slot] !== undefined) return { ok: false, error: `two leaves claim tree index ${slot}` };
-    tree[slot] = leafHash(leaves[i]!);
   }
-  for (let i = n - 2; i >= 0; i--) tree[i] = hashPair(tree[2 * i + 1]!, tree[2 * i + 2]!);
-  return { ok: true, tree, root: tree[0]! };
+  return hashes;
 }
 
 /** The sibling path from a leaf slot up to the root. */
 export function proofFromTree(tree: readonly Hex[], treeIndex: number): Hex[] {
-  const proof: Hex[] = [];
-  for (let i = treeIndex; i > 0; i = Math.floor((i - 1) / 2)) proof.push(tree[i % 2 === 1 ? i + 1 : i - 1]!);
-  return proof;
+  return siblingPath(tree, treeIndex);
 }
 
 /** Index of the first node where a stored tree disagrees with a rebuilt one, or -1. */

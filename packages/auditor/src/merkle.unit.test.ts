@@ -75,6 +75,21 @@ describe("rebuildTree recomputes OpenZeppelin's root from the leaves and their s
     expect(!rebuilt.ok && rebuilt.error).toMatch(error);
   });
 
+  it.each([1, 2, 5, 64, 100])("%i leaves without slots (a compact dump): placed as the library places them", (n) => {
+    const leaves = Array.from({ length: n }, (_, i) => leaf(i, i % 2 ? { teeId: h("tee"), teeSignature: `0x${"ab".repeat(65)}` } : {}));
+    const oz = ozTree(leaves);
+    const rebuilt = rebuildTree(leaves);
+    expect(rebuilt).toEqual({ ok: true, tree: oz.dump().tree, root: oz.root, treeIndices: indices(oz) });
+    // Leaf hashes handed in (a compact dump's) give the same tree.
+    const hashes = Buffer.concat(leaves.map((l) => Buffer.from(leafHash(l).slice(2), "hex")));
+    expect(rebuildTree(leaves, undefined, hashes)).toEqual(rebuilt);
+    expect(rebuildTree(leaves, undefined, hashes.subarray(32))).toEqual({ ok: false, error: "one leaf hash per leaf is needed" });
+  });
+
+  it("refuses a leaf that cannot be encoded", () => {
+    expect(rebuildTree([leaf(0), leaf(1, { teeSignature: "0xabc" })])).toEqual({ ok: false, error: expect.stringMatching(/leaf #1 cannot be encoded/) });
+  });
+
   it("finds where a stored tree stops matching its leaves", () => {
     const leaves = [leaf(0), leaf(1), leaf(2)];
     const oz = ozTree(leaves);

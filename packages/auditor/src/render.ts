@@ -42,7 +42,12 @@ export function renderReport(report: AuditReport, style: Style): string {
 }
 
 function verdict(report: AuditReport, style: Style): string {
-  if (report.verified) return paint(style, 32, "VERIFIED") + " — every check passed on evidence from the chain and the blob store.";
+  if (report.verified && report.assurance === "attested") {
+    return paint(style, 32, "VERIFIED") + " — anchored, and attested by an approved enclave: every check passed on evidence from the chain and the blob store.";
+  }
+  if (report.verified) {
+    return paint(style, 32, "VERIFIED") + " — anchored: every check that applies passed on evidence from the chain and the blob store; no approved enclave's attestation was proven.";
+  }
   const failed = firstFailure(report.checks);
   return `${paint(style, 31, "NOT VERIFIED")} — failing check: ${failed?.name ?? "?"}: ${failed?.detail ?? ""}`;
 }

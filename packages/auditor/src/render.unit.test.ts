@@ -11,6 +11,7 @@ describe("renderReport", () => {
   it("shows each check with its mark and detail, and the verdict last", () => {
     const report: AuditReport = {
       verified: false,
+      assurance: "none",
       failedCheck: "blob-id",
       subject: { kind: "batch", root },
       checks: [pass(CheckName.findAnchor, "found it"), fail(CheckName.blobId, "content hashes elsewhere"), notRun(CheckName.proof, "no tree"), notApplicable(CheckName.teeSignature, "no signature")],
@@ -28,6 +29,9 @@ describe("renderReport", () => {
     expect(text.split("\n").at(-1)).toBe("NOT VERIFIED — failing check: blob-id: content hashes elsewhere");
     expect(text).not.toContain("\x1b[");
     expect(renderReport({ ...report, verified: true, failedCheck: undefined, checks: [pass(CheckName.findAnchor, "x")] }, { color: true })).toContain("\x1b[32mVERIFIED");
+    const verified = { ...report, verified: true, failedCheck: undefined, checks: [pass(CheckName.findAnchor, "x")] };
+    expect(renderReport({ ...verified, assurance: "anchored" }, { color: false }).split("\n").at(-1)).toMatch(/^VERIFIED — anchored: .*no approved enclave's attestation was proven/);
+    expect(renderReport({ ...verified, assurance: "attested" }, { color: false }).split("\n").at(-1)).toMatch(/^VERIFIED — anchored, and attested by an approved enclave/);
   });
 });
 

@@ -1,15 +1,16 @@
 /** What an audit answers: the checks and the verdict they add up to, and what was found on the way. */
 import type { Address, Hex } from "viem";
 import type { SettlementEvent } from "./chain.ts";
-import { firstFailure, isVerified, type CheckName, type CheckResult } from "./checks.ts";
+import { firstFailure, isAttested, isVerified, type CheckName, type CheckResult } from "./checks.ts";
+import type { LeafVersion } from "./formats.ts";
 
 export interface LeafSummary {
   /** Position in the dump's values (OpenZeppelin's value index). */
   index: number;
   treeIndex: number;
   recordId?: string;
-  /** Leaf encoding version (from the dump's format). */
-  version: 1 | 2;
+  /** Leaf encoding version (from the dump's format); "gateway" for the tee-gateway's layout. */
+  version: LeafVersion;
   teeId: Hex;
   inputHash: Hex;
   outputHash: Hex;
@@ -47,6 +48,11 @@ export type AuditSubject = { kind: "inference"; inputHash: Hex; outputHash: Hex 
 
 export interface AuditReport {
   verified: boolean;
+  /**
+   * What was proven: "attested" (anchored, and attested by an approved enclave: every trust check
+   * passed), "anchored" (the record is on chain as it says, its origin not proven), or "none".
+   */
+  assurance: "attested" | "anchored" | "none";
   subject: AuditSubject;
   /** The first failing check, when not verified. */
   failedCheck?: CheckName;
@@ -93,5 +99,6 @@ export function auditReport(
   found: Pick<AuditReport, "batch" | "settlement"> = {},
 ): AuditReport {
   const verified = isVerified(checks);
-  return { verified, subject, failedCheck: verified ? undefined : firstFailure(checks)?.name, checks, ...found, notes: [...notes] };
+  const assurance = !verified ? "none" : isAttested(checks) ? "attested" : "anchored";
+  return { verified, assurance, subject, failedCheck: verified ? undefined : firstFailure(checks)?.name, checks, ...found, notes: [...notes] };
 }

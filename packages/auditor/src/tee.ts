@@ -1,9 +1,12 @@
 /**
  * The TEE attestation check: the leaf's signature must come from the key registered for its teeId,
- * over the attestation version its dump names (v2: every leaf field, settlement type and metadata hash
- * included; v1: teeId, hashes and timestamp).
+ * over the attestation its dump's layout names (v2: every leaf field, settlement type and metadata hash
+ * included; v1: teeId, hashes and timestamp; gateway: RSA-PSS over keccak256(inputHash ‖ outputHash ‖
+ * timestamp)). The key is the one the TEE registry attested, when the auditor reads a registry and
+ * the TEE is in it, else the one the auditor was configured with (--tee-key, secp256k1 only).
  */
-import { isAddressEqual, recoverTypedDataAddress, type Address } from "viem";
+import { verifyGatewaySignature } from "@facilitator/tee";
+import { hexToBytes, isAddressEqual, recoverTypedDataAddress, type Address } from "viem";
 import {
   ZERO_BYTES32,
   teeAttestationDomain,
@@ -14,21 +17,30 @@ import {
   type TeeKeys,
 } from "./formats.ts";
 
+/** A key the registry attested for a TEE: a secp256k1 address (EIP-712) or an RSA DER SPKI (RSA-PSS). */
+export type AttestedKey = { scheme: "secp256k1-eip712"; address: Address } | { scheme: "rsa-pss-sha256"; publicKey: Uint8Array };
+
 export type TeeVerdict =
-  | { status: "valid"; signer: Address }
+  | { status: "valid"; signer: string; attested: boolean }
   | { status: "absent" }
   | { status: "unknown-tee" }
   | { status: "wrong-signer"; signer: Address; registered: Address }
+  | { status: "wrong-key"; error: string }
   | { status: "malformed"; error: string };
 
-/** No I/O: the registry is the caller's configuration, never the facilitator's word. */
-export async function checkTeeSignature(leaf: InferenceLeaf, teeKeys: TeeKeys): Promise<TeeVerdict> {
+/**
+ * No I/O: the keys are the caller's (its configuration, or the registry entry it read and checked),
+ * never the facilitator's word. An attested key, when given, is the only one a signature may be under.
+ */
+export async function checkTeeSignature(leaf: InferenceLeaf, teeKeys: TeeKeys, attested?: AttestedKey): Promise<TeeVerdict> {
   const hasSignature = leaf.teeSignature !== "0x";
   if (leaf.teeId === ZERO_BYTES32 && !hasSignature) return { status: "absent" };
   if (!hasSignature) return { status: "malformed", error: "the leaf names a TEE but carries no signature" };
+  if (leaf.version === "gateway") return gatewayVerdict(leaf, attested);
+  if (attested?.scheme === "rsa-pss-sha256") return { status: "wrong-key", error: `TEE ${leaf.teeId} is registered with an RSA-PSS key, but the leaf holds an EIP-712 attestation` };
   const shape = signatureShape(leaf.teeSignature, leaf.version);
   if (shape) return { status: "malformed", error: shape };
-  const registered = registeredKey(teeKeys, leaf.teeId);
+  const registered = attested?.address ?? registeredKey(teeKeys, leaf.teeId);
   if (!registered) return { status: "unknown-tee" };
   let signer: Address;
   try {
@@ -52,7 +64,17 @@ export async function checkTeeSignature(leaf: InferenceLeaf, teeKeys: TeeKeys): 
   } catch (e) {
     return { status: "malformed", error: `signature cannot be recovered (${(e as Error).message.split("\n")[0]})` };
   }
-  return isAddressEqual(signer, registered) ? { status: "valid", signer } : { status: "wrong-signer", signer, registered };
+  return isAddressEqual(signer, registered) ? { status: "valid", signer, attested: attested !== undefined } : { status: "wrong-signer", signer, registered };
+}
+
+/** A gateway leaf: RSA-PSS under the registry's key (TEE_KEYS cannot hold RSA keys). */
+function gatewayVerdict(leaf: InferenceLeaf, attested: AttestedKey | undefined): TeeVerdict {
+  if (!attested) return { status: "unknown-tee" };
+  if (attested.scheme !== "rsa-pss-sha256") return { status: "wrong-key", error: `TEE ${leaf.teeId} is registered with a secp256k1 key, but the leaf holds an RSA-PSS signature` };
+  const verdict = verifyGatewaySignature({ publicKey: attested.publicKey, inputHash: leaf.inputHash, outputHash: leaf.outputHash, timestamp: leaf.timestamp, signature: hexToBytes(leaf.teeSignature) });
+  return verdict.ok
+    ? { status: "valid", signer: `the RSA key registered for TEE ${leaf.teeId}`, attested: true }
+    : { status: "wrong-key", error: `the RSA-PSS signature is not under the key registered for TEE ${leaf.teeId} over keccak256(inputHash ‖ outputHash ‖ timestamp): ${verdict.message}` };
 }
 
 // Half the secp256k1 group order: a larger s is the malleable twin of a valid signature.
@@ -81,11 +103,15 @@ export function registeredKey(teeKeys: TeeKeys, teeId: string): Address | undefi
 export function describeTeeVerdict(verdict: TeeVerdict, teeId: string): string {
   switch (verdict.status) {
     case "valid":
-      return `signed by ${verdict.signer}, the key registered for TEE ${teeId}`;
+      return verdict.signer.startsWith("the RSA key")
+        ? `signed (RSA-PSS) by ${verdict.signer}, as the registry attested it`
+        : `signed by ${verdict.signer}, the key ${verdict.attested ? "the TEE registry attested" : "registered"} for TEE ${teeId}`;
     case "absent":
       return "the leaf carries no TEE signature (teeId zero)";
     case "unknown-tee":
-      return `TEE ${teeId} is not in the configured registry (pass --tee-key ${teeId}=0x...)`;
+      return `TEE ${teeId} is not in the configured registry (pass --tee-key ${teeId}=0x..., or --tee-registry 0x... for attested TEEs)`;
+    case "wrong-key":
+      return verdict.error;
     case "wrong-signer":
       return `signed by ${verdict.signer}, but TEE ${teeId} is registered to ${verdict.registered}`;
     case "malformed":

@@ -113,6 +113,13 @@ export const Reason = {
   unknownTee: "unknown_tee",
   teeSignatureRequired: "tee_signature_required",
   inferenceUnauthenticated: "inference_unauthenticated",
+  // trusted TEEs (TEERegistry) and the tee-gateway's /settle_data
+  teeRevoked: "tee_revoked",
+  teeMeasurementRevoked: "tee_measurement_revoked",
+  teeHeartbeatStale: "tee_heartbeat_stale",
+  invalidSettlementData: "invalid_settlement_data",
+  gatewayInputMismatch: "gateway_input_hash_mismatch",
+  gatewayOutputMismatch: "gateway_output_hash_mismatch",
   notFound: "not_found",
 } as const;
 

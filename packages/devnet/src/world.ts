@@ -2,7 +2,7 @@
  * The local world: the chains, tokens, funded payers and services that the embedded default and the
  * end-to-end tests share, described by `.devnet/devnet.json` (architecture.md, "The devnet contract").
  */
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { getAddress, type Address, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
@@ -36,7 +36,14 @@ export interface DevnetJson {
   settlementRelay?: { network: string; address: Address };
   walrus?: { publisherUrl: string; aggregatorUrl: string };
   inferenceApiKey?: string;
+  /** Opens POST /tees and /tees/nonce (OPERATOR_API_KEY). */
+  operatorApiKey?: string;
+  /** The secp256k1 TEE (TEE attestation v2, EIP-712), registered in `teeRegistry`. */
   tee?: { teeId: Hex; privateKey: Hex; address: Address };
+  /** The RSA TEE that signs as OpenGradient's tee-gateway does (RSA-PSS); its key as PKCS#8 PEM. */
+  gatewayTee?: { teeId: Hex; privateKeyPem: string };
+  /** The TEERegistry both TEEs are registered in, the test root their attestations chain to, and their approved measurement. */
+  teeRegistry?: { network: string; address: Address; attestationRootPem: string; measurement: Hex };
 }
 
 /**
@@ -125,7 +132,10 @@ export const devnetJsonPath = join(repoRoot, ".devnet", "devnet.json");
 
 export function writeDevnetJson(json: DevnetJson, path = devnetJsonPath): void {
   mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, JSON.stringify(json, null, 2) + "\n", { mode: 0o600 });
+  // Written aside and renamed, so a reader polling for the file never sees it half written.
+  const partial = `${path}.${process.pid}.partial`;
+  writeFileSync(partial, JSON.stringify(json, null, 2) + "\n", { mode: 0o600 });
+  renameSync(partial, path);
 }
 
 export function removeDevnetJson(path = devnetJsonPath): void {

@@ -6,7 +6,7 @@
  */
 import { open, type RootDatabase } from "lmdb";
 import type { Hex } from "viem";
-import { LANES, laneOf, RECORD_STATUSES, type Anchor, type Lane, type RecordEntry, type RecordStatus } from "./records.ts";
+import { LANES, recordLane, RECORD_STATUSES, type Anchor, type Lane, type RecordEntry, type RecordStatus } from "./records.ts";
 import {
   LeaseLostError,
   newBatch,
@@ -46,7 +46,7 @@ export class LmdbQueue implements InferenceQueue {
         this.db.put(["m", "seq"], seq);
         const entry: RecordEntry = { id, record, status: "queued", enqueuedAt: now };
         this.db.put(["r", id], entry);
-        this.db.put(["w", laneOf(record.settlementType), seq], { id, at: now });
+        this.db.put(["w", recordLane(record), seq], { id, at: now });
         this.bump("queued", 1);
         return { id, created: true, status: "queued" };
       }),

@@ -1,11 +1,29 @@
 /**
- * Merkle batches: leaf encoding v2, the tree (OpenZeppelin StandardMerkleTree: double-hashed leaves,
- * sorted pairs) and the versioned JSON dump stored on Walrus. See README.md, LEAF-ENCODING.
+ * Merkle batches of leaf encoding v2: the leaf, the tree (OpenZeppelin's StandardMerkleTree rules,
+ * built over raw bytes by @facilitator/merkle: root, nodes and proofs identical to the library's) and
+ * the versioned dump stored on Walrus (batch-dump.ts: "standard-v1", or "compact-v1" above
+ * `compactAbove` records). See README.md, LEAF-ENCODING.
  */
-import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
+import { siblingPath, verifyProof, type StandardTreeDump } from "@facilitator/merkle";
 import type { Hex } from "viem";
+import {
+  COMPACT_DUMP_ABOVE,
+  COMPACT_TREE_FORMAT,
+  dumpedTree,
+  dumpedTreeOffThread,
+  loadDump,
+  STANDARD_TREE_FORMAT,
+  type DumpEnvelope,
+  type DumpedTree,
+  type DumpLayout,
+  type DumpOptions,
+  type LoadedDump,
+  type StoredDump,
+} from "./batch-dump.ts";
 import type { InferenceRecord } from "./records.ts";
 import { recordMetadataHash } from "./tee.ts";
+
+export { COMPACT_DUMP_ABOVE, COMPACT_TREE_FORMAT, siblingPath, STANDARD_TREE_FORMAT };
 
 /**
  * Leaf encoding v2: every field of the TEE attestation (v2) and its signature are inside the leaf, so a
@@ -24,6 +42,7 @@ export const LEAF_ENCODING_V2 = [
 export const LEAF_TYPES_V2 = LEAF_ENCODING_V2.map((f) => f.split(" ")[0]!);
 
 export const BATCH_DUMP_FORMAT = "x402-inference-batch/2";
+export const LEAF_LAYOUT_V2: DumpLayout = { format: BATCH_DUMP_FORMAT, leafEncoding: LEAF_ENCODING_V2 };
 export const ZERO_BYTES32: Hex = `0x${"0".repeat(64)}`;
 
 /** [teeId, inputHash, outputHash, timestamp (decimal string), settlementType, metadataHash, teeSignature]; zero values when absent. */
@@ -39,64 +58,31 @@ export function leafStruct(r: InferenceRecord) {
   return { teeId, inputHash, outputHash, timestamp: BigInt(timestamp), settlementType, metadataHash, teeSignature };
 }
 
-export interface BatchDump {
-  format: typeof BATCH_DUMP_FORMAT;
-  leafEncoding: string[];
-  /** `StandardMerkleTree.dump()`: `tree.values[i]` is the leaf of `recordIds[i]`. */
-  tree: ReturnType<StandardMerkleTree<LeafValue>["dump"]>;
-  recordIds: string[];
-  /** ISO time the batch was formed; fixed then, so a rebuilt dump is byte for byte the same. */
-  createdAt: string;
-}
-
-export interface BatchTree {
-  root: Hex;
-  tree: StandardMerkleTree<LeafValue>;
-  dump: BatchDump;
-  /** The dump's exact bytes as stored on Walrus. */
-  dumpJson: string;
-  proof(index: number): Hex[];
-}
+/** A dump in the standard form: `tree` is `StandardMerkleTree.dump()`. */
+export type BatchDump = DumpEnvelope<StandardTreeDump<LeafValue>>;
+/** A dump as stored: the standard form, or the compact one whose `tree` holds the packed values only. */
+export type StoredBatchDump = StoredDump<LeafValue>;
+export type BatchTree = DumpedTree<LeafValue>;
+export type BatchTreeOptions = DumpOptions;
 
 /** Builds the tree of a batch. Deterministic: the same records in the same order give the same bytes. */
-export function buildBatchTree(records: readonly InferenceRecord[], recordIds: readonly string[], createdAt: string): BatchTree {
-  if (records.length === 0 || records.length !== recordIds.length) throw new Error("a batch needs one id per record, and at least one record");
-  const tree = StandardMerkleTree.of(records.map(leafValue), LEAF_TYPES_V2);
-  const dump: BatchDump = {
-    format: BATCH_DUMP_FORMAT,
-    leafEncoding: [...LEAF_ENCODING_V2],
-    tree: tree.dump(),
-    recordIds: [...recordIds],
-    createdAt,
-  };
-  return { root: tree.root as Hex, tree, dump, dumpJson: JSON.stringify(dump), proof: (i) => siblingPath(dump.tree.tree as Hex[], dump.tree.values[i]!.treeIndex) };
+export function buildBatchTree(records: readonly InferenceRecord[], recordIds: readonly string[], createdAt: string, opts: BatchTreeOptions = {}): BatchTree {
+  return dumpedTree(LEAF_LAYOUT_V2, records.map(leafValue), recordIds, createdAt, opts);
+}
+
+/** buildBatchTree with the hashing in a worker thread: the same bytes, the event loop free meanwhile. */
+export function buildBatchTreeOffThread(records: readonly InferenceRecord[], recordIds: readonly string[], createdAt: string, opts: BatchTreeOptions = {}): Promise<BatchTree> {
+  return dumpedTreeOffThread(LEAF_LAYOUT_V2, records.map(leafValue), recordIds, createdAt, opts);
 }
 
 /**
- * The proof of the node at `treeIndex`, read off the stored node array (OpenZeppelin's layout: the
- * root at 0, children of j at 2j+1 and 2j+2). `getProof` would re-hash the leaf for every record of a
- * batch; the nodes are already there, so a batch of a thousand takes milliseconds instead of seconds.
+ * Parses and checks a dump fetched from Walrus, recomputing every node from the values. Either form
+ * comes back as the standard one, with `stored` naming the form it was stored in.
  */
-export function siblingPath(nodes: readonly Hex[], treeIndex: number): Hex[] {
-  const proof: Hex[] = [];
-  for (let j = treeIndex; j > 0; j = (j - 1) >> 1) proof.push(nodes[j % 2 === 1 ? j + 1 : j - 1]!);
-  return proof;
-}
-
-/** Parses and checks a dump fetched from Walrus; returns the loaded tree (whose root it recomputes). */
-export function loadBatchDump(json: string | Uint8Array): { dump: BatchDump; tree: StandardMerkleTree<LeafValue>; root: Hex } {
-  const dump = JSON.parse(typeof json === "string" ? json : new TextDecoder().decode(json)) as BatchDump;
-  if (dump.format !== BATCH_DUMP_FORMAT) throw new Error(`unknown batch dump format ${JSON.stringify(dump.format)}`);
-  if (JSON.stringify(dump.leafEncoding) !== JSON.stringify(LEAF_ENCODING_V2)) throw new Error("unknown leaf encoding");
-  if (!Array.isArray(dump.recordIds) || dump.recordIds.length !== dump.tree.values.length) {
-    throw new Error("recordIds must list one id per tree value");
-  }
-  // load() trusts the stored hashes; validate() recomputes every node from the values.
-  const tree = StandardMerkleTree.load(dump.tree);
-  tree.validate();
-  return { dump, tree, root: tree.root as Hex };
+export function loadBatchDump(json: string | Uint8Array): LoadedDump<LeafValue> {
+  return loadDump<LeafValue>(LEAF_LAYOUT_V2, json);
 }
 
 export function verifyLeafProof(root: Hex, record: InferenceRecord, proof: readonly Hex[]): boolean {
-  return StandardMerkleTree.verify(root, LEAF_TYPES_V2, leafValue(record), [...proof]);
+  return verifyProof(root, LEAF_TYPES_V2, leafValue(record), proof);
 }

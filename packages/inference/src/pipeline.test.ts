@@ -1,7 +1,9 @@
 /**
  * 10,000 TEE-signed records through the service (LmdbQueue) onto anvil via the local Walrus
  * service: the expected number of batches, every proof checked off-chain and by the contract, every
- * tree fetched by its blob id reproducing its on-chain root, each root emitted once.
+ * tree fetched by its blob id reproducing its on-chain root, each root emitted once. The full batches
+ * (1,024) are built in the worker thread and stored as compact dumps, the last (784) inline as a
+ * standard dump.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -50,7 +52,7 @@ describe("10,000 records through the service", () => {
     // A repeat is the same record: same id, nothing new stored.
     expect(await service.submit([records[0]])).toEqual([{ id: ids[0], status: "queued", duplicate: true }]);
 
-    const worker = service.startWorker({ relay: world.relay(), blobs: world.blobs(), batchSize: BATCH_SIZE, batchTimeoutMs: 100, pollIntervalMs: 20 });
+    const worker = service.startWorker({ relay: world.relay(), blobs: world.blobs(), batchSize: BATCH_SIZE, batchTimeoutMs: 100, pollIntervalMs: 20, compactDumpAbove: 1000, treeThreadFrom: 1000 });
     await waitFor(async () => (await service.metrics()).records.anchored === TOTAL, "all records anchored", 120_000);
     await worker.stop();
     phase("anchored");
@@ -100,8 +102,9 @@ describe("10,000 records through the service", () => {
       const event = decodeEventLog({ abi: SETTLEMENT_RELAY_ABI, ...receipt.logs[0]! });
       expect(event.args).toMatchObject({ merkleRoot: root, batchSize: BigInt(members.length) });
       expect(Buffer.from((event.args as { walrusBlobId: Hex }).walrusBlobId.slice(2), "hex").toString()).toBe(first.walrusBlobId);
-      const { dump, root: rebuilt } = loadBatchDump(await blobs.read(first.walrusBlobId!));
+      const { dump, root: rebuilt, stored } = loadBatchDump(await blobs.read(first.walrusBlobId!));
       expect(rebuilt).toBe(root);
+      expect(stored).toBe(members.length > 1000 ? "compact-v1" : "standard-v1");
       for (const m of members) expect(dump.recordIds[m.index!]).toBe(m.id);
     }
     phase("trees checked");

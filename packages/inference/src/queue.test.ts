@@ -117,6 +117,25 @@ describe.each(implementations)("%s", (_, make) => {
     }
   });
 
+  it("keeps gateway (RSA-PSS) records in a lane of their own, enqueued in the same call as the others", async () => {
+    const { queue } = make();
+    try {
+      const gatewayItem = (label: string): EnqueueItem => {
+        const record: InferenceRecord = { ...item(label).record, teeId: h("gw"), teeTimestamp: "1", teeSignature: `0x${"ab".repeat(256)}`, signatureScheme: "rsa-pss-sha256" };
+        return { id: recordId(record), record };
+      };
+      const [g1, g2, plain] = [gatewayItem("g1"), gatewayItem("g2"), item("plain")];
+      await queue.enqueue([g1, plain, g2]);
+      const batch = await queue.formBatch("batch", { maxSize: 10, maxWaitMs: 0 });
+      expect(batch.batch?.recordIds).toEqual([plain.id]);
+      const gateway = await queue.formBatch("gateway", { maxSize: 10, maxWaitMs: 0 });
+      expect(gateway.batch).toMatchObject({ lane: "gateway", recordIds: [g1.id, g2.id] });
+      expect(await queue.get(g1.id)).toMatchObject({ status: "batched", record: g1.record });
+    } finally {
+      await queue.close();
+    }
+  });
+
   it("leases a batch to one holder, versions each save, and completes it with every record's anchor", async () => {
     const { queue } = make();
     try {

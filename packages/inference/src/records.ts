@@ -14,9 +14,17 @@ export interface InferenceRecord {
   teeTimestamp?: string;
   /**
    * 65-byte EIP-712 signature over TeeAttestation v2 (teeId, inputHash, outputHash, teeTimestamp,
-   * settlementType, metadataHash), in its normal form: lower-case, low s, v 27/28 (see tee.ts).
+   * settlementType, metadataHash), in its normal form: lower-case, low s, v 27/28 (see tee.ts); or,
+   * with `signatureScheme` "rsa-pss-sha256", the tee-gateway's RSA-PSS signature over
+   * keccak256(inputHash ‖ outputHash ‖ teeTimestamp), as lower-case hex.
    */
   teeSignature?: Hex;
+  /**
+   * Absent: TEE attestation v2 (secp256k1 EIP-712). "rsa-pss-sha256": a tee-gateway record, which its
+   * signature binds to nothing but the two hashes and the time; such records are anchored in gateway
+   * batches, whose leaves are the gateway facilitator's (see gateway-merkle.ts).
+   */
+  signatureScheme?: typeof GATEWAY_SCHEME;
   modelInfo?: string;
   inputData?: string;
   outputData?: string;
@@ -28,10 +36,21 @@ export interface InferenceRecord {
   payment?: { network: string; transaction: string };
 }
 
-/** `settle-batch` records go into Merkle batches; the others are anchored one transaction each. */
-export const LANES = ["batch", "single"] as const;
+/** The signature scheme of the tee-gateway's records. */
+export const GATEWAY_SCHEME = "rsa-pss-sha256";
+
+/**
+ * `settle-batch` records go into Merkle batches; the others are anchored one transaction each;
+ * gateway records (RSA-PSS) into Merkle batches of their own, in the gateway's leaf layout.
+ */
+export const LANES = ["batch", "single", "gateway"] as const;
 export type Lane = (typeof LANES)[number];
 export const laneOf = (type: SettlementType): Lane => (type === "settle-batch" ? "batch" : "single");
+/** The lane a record waits in. */
+export const recordLane = (r: Pick<InferenceRecord, "settlementType" | "signatureScheme">): Lane =>
+  r.signatureScheme === GATEWAY_SCHEME ? "gateway" : laneOf(r.settlementType);
+/** Lanes whose batches are Merkle trees on Walrus (the other anchors one record per transaction). */
+export const isMerkleLane = (lane: Lane): boolean => lane !== "single";
 
 /**
  * The record id: keccak256 over a versioned prefix and the canonical JSON (keys sorted, absent fields

@@ -6,7 +6,8 @@ import { Reason, reject, type Rejection } from "@facilitator/core";
 import type { Address, Hex } from "viem";
 import type { InferenceQueue, QueueStats } from "./queue.ts";
 import type { RecordEntry, RecordStatus, SettlementType } from "./records.ts";
-import { validateRecord, type ValidateOptions, type ValidationConfig } from "./validation.ts";
+import type { KnownTee, TeeLookup } from "./tee-directory.ts";
+import { validateRecord, type ValidateOptions, type ValidationConfig, type ValidationResult } from "./validation.ts";
 import { startWorker, type AnchorWorkerOptions, type WorkerHandle, type WorkerStats } from "./worker.ts";
 
 export type SubmitResult =
@@ -24,6 +25,8 @@ export interface RecordView {
   teeId?: Hex;
   teeTimestamp?: string;
   teeSignature?: Hex;
+  /** "rsa-pss-sha256" for a tee-gateway record (absent: TEE attestation v2). */
+  signatureScheme?: string;
   /** The x402 payment the inference was paid with, when it came through `/settle`. */
   payment?: { network: string; transaction: string };
   enqueuedAt: string;
@@ -60,6 +63,8 @@ export class InferenceUnavailableError extends Error {
 export interface InferenceServiceOptions {
   queue: InferenceQueue;
   validation: ValidationConfig;
+  /** Where the records' TEEs are looked up beside `validation.teeKeys` (the TEERegistry, cached). */
+  tees?: TeeLookup;
   /** Records accepted in one `submit` call (default 1000). */
   maxRecordsPerSubmit?: number;
 }
@@ -70,11 +75,13 @@ export class InferenceService {
   readonly queue: InferenceQueue;
   readonly maxRecordsPerSubmit: number;
   private readonly validation: ValidationConfig;
+  private readonly tees?: TeeLookup;
   private readonly workers = new Set<WorkerHandle>();
 
   constructor(opts: InferenceServiceOptions) {
     this.queue = opts.queue;
     this.validation = opts.validation;
+    this.tees = opts.tees;
     this.maxRecordsPerSubmit = opts.maxRecordsPerSubmit ?? 1000;
   }
 
@@ -89,7 +96,8 @@ export class InferenceService {
       const error = reject(Reason.payloadTooLarge, `at most ${this.maxRecordsPerSubmit} records per request`);
       return inputs.map(() => ({ error }));
     }
-    const checked = inputs.map((input) => validateRecord(input, this.validation, opts));
+    const known = await this.lookupTees(inputs);
+    const checked = inputs.map((input) => validateRecord(input, this.validation, { ...opts, ...known }));
     const valid = checked.flatMap((c) => (c.ok ? [{ id: c.id, record: c.record }] : []));
     let stored: Awaited<ReturnType<InferenceQueue["enqueue"]>> = [];
     if (valid.length) {
@@ -106,6 +114,26 @@ export class InferenceService {
       const s = stored[next++]!;
       return { id: s.id, status: s.status, duplicate: !s.created };
     });
+  }
+
+  /** Validates one record as `submit` would, storing nothing (the /settle headers' check before any payment moves). */
+  async check(input: unknown, opts: ValidateOptions = {}): Promise<ValidationResult> {
+    return validateRecord(input, this.validation, { ...opts, ...(await this.lookupTees([input])) });
+  }
+
+  /** The TEEs the inputs name, from the registry (an outage is InferenceUnavailableError: retry), and the time to judge them by. */
+  private async lookupTees(inputs: readonly unknown[]): Promise<Pick<ValidateOptions, "tees" | "nowSeconds">> {
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    const ids = inputs.flatMap(namedTeeId);
+    if (!this.tees || ids.length === 0) return { nowSeconds };
+    let tees: ReadonlyMap<string, KnownTee>;
+    try {
+      tees = await this.tees.lookup(ids);
+    } catch (e) {
+      // The RPC's error text can name its URL (and a key in it): callers get a plain sentence.
+      throw new InferenceUnavailableError(new Error("the TEE registry cannot be read now", { cause: e }));
+    }
+    return { tees, nowSeconds };
   }
 
   /** The record, its status and (once anchored) its proof; undefined for an unknown or malformed id. */
@@ -151,6 +179,14 @@ export class InferenceService {
   }
 }
 
+/** The teeId an input names (either spelling), when it is 32-byte hex: only those are worth a registry read. */
+function namedTeeId(input: unknown): string[] {
+  if (typeof input !== "object" || input === null) return [];
+  const r = input as Record<string, unknown>;
+  const id = r.teeId ?? r.tee_id;
+  return typeof id === "string" && /^0x[0-9a-fA-F]{64}$/.test(id) ? [id.toLowerCase()] : [];
+}
+
 export function toRecordView(entry: RecordEntry): RecordView {
   const r = entry.record;
   const a = entry.anchor;
@@ -163,6 +199,7 @@ export function toRecordView(entry: RecordEntry): RecordView {
     ...(r.teeId ? { teeId: r.teeId } : {}),
     ...(r.teeTimestamp !== undefined ? { teeTimestamp: r.teeTimestamp } : {}),
     ...(r.teeSignature ? { teeSignature: r.teeSignature } : {}),
+    ...(r.signatureScheme ? { signatureScheme: r.signatureScheme } : {}),
     ...(r.payment ? { payment: r.payment } : {}),
     enqueuedAt: new Date(entry.enqueuedAt).toISOString(),
     ...(entry.batchId ? { batchId: entry.batchId } : {}),

@@ -3,14 +3,19 @@
  * malformed record is refused with a reason and can never reach (and block) a batch.
  *
  * Only records whose origin is proven are accepted (checkOrigin):
- *   - a record signed by a registered TEE (TeeAttestation v2, see tee.ts) is accepted from anyone;
+ *   - a record signed by a known, active TEE is accepted from anyone: TeeAttestation v2 (see tee.ts)
+ *     by a TEE_KEYS or registry secp256k1 key, or the tee-gateway's RSA-PSS signature by a registry key;
  *   - without such a signature, only from a caller authenticated with an inference key, and only when
- *     the deployment does not require TEE signatures and the record does not name a registered TEE.
+ *     the deployment does not require TEE signatures and the record does not name a known TEE.
+ * Registry TEEs that are revoked, whose measurement is revoked, or (when liveness is required) whose
+ * last heartbeat is too old are refused whoever posts their records.
  */
 import { Reason, reject, type Rejection, describeValue } from "@facilitator/core";
+import { decodeBase64, verifyGatewaySignature } from "@facilitator/tee";
 import { getAddress, isAddress, type Address, type Hex } from "viem";
-import { recordId, SETTLEMENT_TYPES, type InferenceRecord, type SettlementType } from "./records.ts";
+import { GATEWAY_SCHEME, recordId, SETTLEMENT_TYPES, type InferenceRecord, type SettlementType } from "./records.ts";
 import { normaliseTeeSignature, recordAttestation, recoverTeeSigner } from "./tee.ts";
+import { configuredTee, type KnownTee } from "./tee-directory.ts";
 
 /** Known TEEs: teeId (lower-case 32-byte hex) -> the address of its signing key. */
 export type TeeRegistry = ReadonlyMap<string, Address>;
@@ -33,6 +38,11 @@ export interface ValidationConfig {
   requireTeeSignature: boolean;
   teeKeys: TeeRegistry;
   limits?: RecordLimits;
+  /**
+   * Registry TEEs whose last heartbeat (or registration, before any) is older than this many seconds
+   * are refused (`tee_heartbeat_stale`). Undefined: liveness is not required.
+   */
+  heartbeatMaxAgeSeconds?: number;
 }
 
 export interface ValidateOptions {
@@ -43,6 +53,10 @@ export interface ValidateOptions {
    * by a registered TEE are accepted. Default false.
    */
   authenticated?: boolean;
+  /** The registry's answer for the records' teeIds (TeeLookup), beside TEE_KEYS; registry entries win. */
+  tees?: ReadonlyMap<string, KnownTee>;
+  /** Unix seconds to judge heartbeat freshness by (default: now). */
+  nowSeconds?: number;
 }
 
 export type ValidationResult = { ok: true; id: Hex; record: InferenceRecord } | ({ ok: false } & Rejection);
@@ -60,14 +74,17 @@ const ALIASES: Record<string, keyof InferenceRecord> = {
   tee_id: "teeId",
   tee_timestamp: "teeTimestamp",
   tee_signature: "teeSignature",
+  signature_scheme: "signatureScheme",
   model_info: "modelInfo",
   input_data: "inputData",
   output_data: "outputData",
 };
 const FIELDS = new Set<string>([
   "inputHash", "outputHash", "settlementType", "teeId", "teeTimestamp", "teeSignature",
-  "modelInfo", "inputData", "outputData", "payment",
+  "modelInfo", "inputData", "outputData", "payment", "signatureScheme",
 ]);
+/** RSA-PSS signatures of 2,048- to 4,096-bit keys. */
+const RSA_SIGNATURE_BYTES = { min: 256, max: 512 };
 
 /** Checks one record and returns its normal form and id, or the first reason it is refused. */
 export function validateRecord(input: unknown, config: ValidationConfig, opts: ValidateOptions = {}): ValidationResult {
@@ -104,7 +121,18 @@ export function validateRecord(input: unknown, config: ValidationConfig, opts: V
     if (ts === undefined) return bad("teeTimestamp must be a non-negative integer (number or decimal string) below 2^256");
     record.teeTimestamp = ts;
   }
-  if (raw.teeSignature !== undefined) {
+  if (raw.signatureScheme !== undefined) {
+    if (raw.signatureScheme !== GATEWAY_SCHEME) return bad(`signatureScheme must be "${GATEWAY_SCHEME}" (the tee-gateway's) or absent (TEE attestation v2)`);
+    // The gateway's signature binds no settlement type, so its records go into gateway batches only.
+    if (type !== "settle-batch") {
+      return { ok: false, ...reject(Reason.invalidSettlementType, `${GATEWAY_SCHEME} records are anchored in gateway batches only (settlementType settle-batch)`) };
+    }
+    const sig = rsaSignatureHex(raw.teeSignature);
+    if (!sig) return { ok: false, ...reject(Reason.invalidTeeSignature, `an ${GATEWAY_SCHEME} teeSignature must be base64 or 0x-hex of ${RSA_SIGNATURE_BYTES.min} to ${RSA_SIGNATURE_BYTES.max} bytes`) };
+    if (!record.teeId || record.teeTimestamp === undefined) return bad("teeSignature needs teeId and teeTimestamp beside it");
+    record.signatureScheme = GATEWAY_SCHEME;
+    record.teeSignature = sig;
+  } else if (raw.teeSignature !== undefined) {
     if (typeof raw.teeSignature !== "string" || !SIG65.test(raw.teeSignature)) {
       return { ok: false, ...reject(Reason.invalidTeeSignature, "teeSignature must be a 65-byte hex string (r, s, v)") };
     }
@@ -139,47 +167,101 @@ export function validateRecord(input: unknown, config: ValidationConfig, opts: V
     record.payment = { network: p.network as string, transaction: p.transaction as string };
   }
 
-  const origin = checkOrigin(record, config, opts.authenticated === true);
+  const origin = checkOrigin(record, config, opts);
   if (origin) return { ok: false, ...origin };
   return { ok: true, id: recordId(record), record };
 }
 
 /**
  * Whether the record's origin is proven, in this order:
- *   1. it carries a signature and names a registered TEE: the signature must be that TEE's over the
- *      whole record (TeeAttestation v2), and then it is accepted from anyone;
+ *   1. it carries a signature and names a known TEE: a registry TEE must stand active (not revoked,
+ *      its measurement not revoked) and, when liveness is required, have a fresh heartbeat; the
+ *      signature must be that TEE's, in its scheme, over the record; then it is accepted from anyone;
  *   2. signatures are required (REQUIRE_TEE_SIGNATURE): refused (no signature, or an unknown TEE);
- *   3. it names a registered TEE without its signature: refused, whoever posts it (it would be shown
+ *   3. it names a known TEE without its signature: refused, whoever posts it (it would be shown
  *      as that TEE's inference);
- *   4. otherwise only an authenticated caller's record is accepted; an unregistered TEE's signature is
+ *   4. otherwise only an authenticated caller's record is accepted; an unknown TEE's signature is
  *      kept as it came (auditors check it against keys they trust).
  */
-function checkOrigin(record: InferenceRecord, config: ValidationConfig, authenticated: boolean): Rejection | undefined {
-  const registered = record.teeId ? config.teeKeys.get(record.teeId) : undefined;
-  if (record.teeSignature && registered) {
-    const signer = recoverTeeSigner(recordAttestation(record), record.teeSignature);
-    if (signer !== registered) {
-      return reject(
-        Reason.invalidTeeSignature,
-        `teeSignature is not TEE ${record.teeId}'s signature (key ${registered}) of this record's TeeAttestation v2 (teeId, inputHash, outputHash, timestamp, settlementType, metadataHash)`,
-      );
-    }
-    return undefined;
+function checkOrigin(record: InferenceRecord, config: ValidationConfig, opts: ValidateOptions): Rejection | undefined {
+  const known = knownTee(record, config, opts);
+  if (record.teeSignature && known) {
+    const standing = standingProblem(record.teeId!, known, config, opts.nowSeconds ?? Math.floor(Date.now() / 1000));
+    return standing ?? signatureProblem(record, known);
   }
   if (config.requireTeeSignature) {
     if (record.teeSignature) return reject(Reason.unknownTee, `teeId ${record.teeId} is not a registered TEE`);
     return reject(Reason.teeSignatureRequired, "this facilitator requires teeId, teeTimestamp and a registered TEE's teeSignature on every record");
   }
-  if (registered) {
+  if (known) {
     return reject(Reason.teeSignatureRequired, `the record names the registered TEE ${record.teeId} but carries no teeSignature`);
   }
-  if (!authenticated) {
+  if (opts.authenticated !== true) {
     return reject(
       Reason.inferenceUnauthenticated,
       "a record without a registered TEE's signature is accepted only from a caller with an inference API key (Authorization or X-Inference-Authorization: Bearer <key>)",
     );
   }
   return undefined;
+}
+
+function knownTee(record: InferenceRecord, config: ValidationConfig, opts: ValidateOptions): KnownTee | undefined {
+  if (!record.teeId) return undefined;
+  const fromRegistry = opts.tees?.get(record.teeId);
+  if (fromRegistry) return fromRegistry;
+  const address = config.teeKeys.get(record.teeId);
+  return address ? configuredTee(address) : undefined;
+}
+
+/** Why a known TEE may not have records anchored now, if it may not. */
+export function standingProblem(teeId: string, tee: KnownTee, config: Pick<ValidationConfig, "heartbeatMaxAgeSeconds">, nowSeconds: number): Rejection | undefined {
+  if (tee.standing === "revoked") return reject(Reason.teeRevoked, `TEE ${teeId} was revoked in the TEE registry`);
+  if (tee.standing !== "active") {
+    return reject(Reason.teeMeasurementRevoked, `the enclave measurement TEE ${teeId} attested is ${tee.standing === "measurement_revoked" ? "revoked" : "not approved"} in the TEE registry`);
+  }
+  const maxAge = config.heartbeatMaxAgeSeconds;
+  if (maxAge !== undefined && tee.source === "registry") {
+    const age = BigInt(nowSeconds) - (tee.aliveAt ?? 0n);
+    if (age > BigInt(maxAge)) {
+      return reject(Reason.teeHeartbeatStale, `TEE ${teeId} last proved alive ${age} s ago; this facilitator requires a heartbeat within ${maxAge} s`);
+    }
+  }
+  return undefined;
+}
+
+function signatureProblem(record: InferenceRecord, tee: KnownTee): Rejection | undefined {
+  const gateway = record.signatureScheme === GATEWAY_SCHEME;
+  if (gateway !== (tee.scheme === "rsa-pss-sha256")) {
+    return reject(Reason.invalidTeeSignature, `TEE ${record.teeId} signs with ${tee.scheme}; this record carries ${gateway ? "an RSA-PSS" : "an EIP-712"} signature`);
+  }
+  if (gateway) {
+    const verdict = verifyGatewaySignature({
+      publicKey: tee.publicKey!,
+      inputHash: record.inputHash,
+      outputHash: record.outputHash,
+      timestamp: BigInt(record.teeTimestamp!),
+      signature: Buffer.from(record.teeSignature!.slice(2), "hex"),
+    });
+    return verdict.ok
+      ? undefined
+      : reject(Reason.invalidTeeSignature, `teeSignature is not TEE ${record.teeId}'s RSA-PSS signature of keccak256(inputHash ‖ outputHash ‖ timestamp) (${verdict.message})`);
+  }
+  const signer = recoverTeeSigner(recordAttestation(record), record.teeSignature!);
+  if (signer !== tee.address) {
+    return reject(
+      Reason.invalidTeeSignature,
+      `teeSignature is not TEE ${record.teeId}'s signature (key ${tee.address}) of this record's TeeAttestation v2 (teeId, inputHash, outputHash, timestamp, settlementType, metadataHash)`,
+    );
+  }
+  return undefined;
+}
+
+/** An RSA signature as base64 (the gateway's spelling) or 0x-hex, as lower-case hex; undefined when neither. */
+function rsaSignatureHex(v: unknown): Hex | undefined {
+  if (typeof v !== "string") return undefined;
+  const bytes = /^0x[0-9a-fA-F]*$/.test(v) && v.length % 2 === 0 ? Buffer.from(v.slice(2), "hex") : decodeBase64(v);
+  if (!bytes || bytes.length < RSA_SIGNATURE_BYTES.min || bytes.length > RSA_SIGNATURE_BYTES.max) return undefined;
+  return `0x${Buffer.from(bytes).toString("hex")}`;
 }
 
 function normaliseUint(v: unknown): string | undefined {

@@ -16,9 +16,10 @@
  * parked and its records marked failed with the reason, until `retryParked`.
  */
 import { toHex, type Hex } from "viem";
-import { buildBatchTree, type BatchTree } from "./merkle.ts";
+import { buildGatewayBatchTree } from "./gateway-merkle.ts";
+import { buildBatchTree, buildBatchTreeOffThread, type BatchTree } from "./merkle.ts";
 import { LeaseLostError, type Batch, type InferenceQueue } from "./queue.ts";
-import type { Anchor, InferenceRecord } from "./records.ts";
+import { isMerkleLane, type Anchor, type InferenceRecord } from "./records.ts";
 import { AnchorError, classify, type RelayCall, type RelayClient } from "./relay.ts";
 import { WalrusError, type BlobStore } from "./walrus.ts";
 
@@ -44,6 +45,10 @@ export interface AnchorWorkerOptions {
   batchTimeoutMs: number;
   /** Idle wait between looks at the queue (ms). */
   pollIntervalMs?: number;
+  /** SETTLEMENT_COMPACT_DUMP_ABOVE: batches of more records are stored as compact dumps (default COMPACT_DUMP_ABOVE). */
+  compactDumpAbove?: number;
+  /** Batches of at least this many records have their tree built in a worker thread (default TREE_THREAD_FROM); smaller ones inline. */
+  treeThreadFrom?: number;
   /** Chain refusals tolerated before a batch is parked. */
   maxAttempts?: number;
   backoffBaseMs?: number;
@@ -52,6 +57,9 @@ export interface AnchorWorkerOptions {
   onStep?: (step: WorkerStep, batch: Batch) => void | Promise<void>;
   onEvent?: (event: WorkerEvent) => void;
 }
+
+/** From this many records a tree (about 5 µs a leaf) is built off the event loop, so intake and lease renewals keep running. */
+export const TREE_THREAD_FROM = 1_024;
 
 export interface WorkerStats {
   batchesAnchored: number;
@@ -118,12 +126,18 @@ class AnchorWorker {
           await this.o.onStep?.("formed", formed.batch);
           continue;
         }
+        // Gateway records (RSA-PSS) get Merkle batches of their own, in the gateway's leaf layout.
+        const gateway = await this.o.queue.formBatch("gateway", { maxSize: this.o.batchSize, maxWaitMs: this.o.batchTimeoutMs });
+        if (gateway.batch) {
+          await this.o.onStep?.("formed", gateway.batch);
+          continue;
+        }
         const single = await this.o.queue.formBatch("single", { maxSize: 1, maxWaitMs: 0 });
         if (single.batch) {
           await this.o.onStep?.("formed", single.batch);
           continue;
         }
-        if (formed.retryInMs !== undefined) idle = Math.max(1, Math.min(idle, formed.retryInMs));
+        for (const wait of [formed.retryInMs, gateway.retryInMs]) if (wait !== undefined) idle = Math.max(1, Math.min(idle, wait));
       } catch (e) {
         this.o.onEvent?.({ type: "loop_error", message: (e as Error).message });
       }
@@ -146,7 +160,7 @@ class AnchorWorker {
     let batch = leased;
     try {
       const records = await this.loadRecords(batch);
-      const tree = batch.lane === "batch" ? buildBatchTree(records, batch.recordIds, batch.createdAt) : undefined;
+      const tree = isMerkleLane(batch.lane) ? await this.buildTree(batch, records) : undefined;
       if (tree && batch.root && batch.root !== tree.root) {
         throw new AnchorError("batch_inconsistent", `batch ${batch.id}: rebuilt root ${tree.root} differs from recorded ${batch.root}`, false);
       }
@@ -208,7 +222,7 @@ class AnchorWorker {
         const found = await this.o.relay.findBatchAnchor(batch.root);
         if (found) {
           this.o.onEvent?.({ type: "root_already_anchored", batchId: batch.id });
-          await this.complete(batch, buildBatchTree(records, batch.recordIds, batch.createdAt), found.transactionHash, found.blockNumber);
+          await this.complete(batch, await this.buildTree(batch, records), found.transactionHash, found.blockNumber);
           return "anchored";
         }
       }
@@ -216,7 +230,15 @@ class AnchorWorker {
     }
   }
 
-  private async complete(batch: Batch, tree: BatchTree | undefined, transactionHash: Hex, blockNumber: number, feeWei?: bigint): Promise<void> {
+  private buildTree(batch: Batch, records: InferenceRecord[]): MerkleBatchTree | Promise<MerkleBatchTree> {
+    const opts = { compactAbove: this.o.compactDumpAbove };
+    if (batch.lane === "gateway") return buildGatewayBatchTree(records, batch.recordIds, batch.createdAt, opts);
+    return records.length >= (this.o.treeThreadFrom ?? TREE_THREAD_FROM)
+      ? buildBatchTreeOffThread(records, batch.recordIds, batch.createdAt, opts)
+      : buildBatchTree(records, batch.recordIds, batch.createdAt, opts);
+  }
+
+  private async complete(batch: Batch, tree: MerkleBatchTree | undefined, transactionHash: Hex, blockNumber: number, feeWei?: bigint): Promise<void> {
     const base = {
       batchId: batch.id,
       transactionHash,
@@ -282,8 +304,11 @@ class AnchorWorker {
   }
 }
 
+/** What the worker needs of a batch tree, whichever the leaf layout. */
+type MerkleBatchTree = Pick<BatchTree, "root" | "dumpJson" | "proof">;
+
 function relayCall(batch: Batch, records: InferenceRecord[]): RelayCall {
-  if (batch.lane === "batch") {
+  if (isMerkleLane(batch.lane)) {
     return { functionName: "settleBatch", args: [batch.root!, BigInt(batch.recordIds.length), toHex(batch.blobId!)] };
   }
   const r = records[0]!;

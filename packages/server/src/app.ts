@@ -4,9 +4,11 @@ import type { Socket } from "node:net";
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from "express";
 import type { Logger } from "pino";
 import { Reason } from "@facilitator/core";
+import { parseUsageMetadata, USAGE_METADATA_HEADER } from "@facilitator/payments";
 import { requestedNetwork, type Facilitator } from "./facilitator.ts";
 import type { InferencePipeline } from "./inference-pipeline.ts";
 import { refuse } from "./ops/rejection.ts";
+import type { SettledPayment } from "./payments/recorder.ts";
 import type { TrustProxy } from "./ops/trust-proxy.ts";
 
 export interface AppOptions {
@@ -25,7 +27,14 @@ export interface AppOptions {
    * `req.ip` (what rate limits count) is the client, not the load balancer. Default: trust nobody.
    */
   trustProxy?: TrustProxy;
+  /** Extensions' outcomes for a /verify or /settle, sent as the EXTENSION-RESPONSES header (bazaar: routes/discovery.ts). */
+  extensionResponses?: ExtensionResponder;
+  /** Told of each /settle answer to a well-formed payment (the payments record); not awaited, so it never slows or fails an answer. */
+  onSettled?: (s: SettledPayment) => void;
 }
+
+/** The EXTENSION-RESPONSES header value for a well-formed payment request and its outcome, if any extension has something to say. */
+export type ExtensionResponder = (action: "verify" | "settle", body: unknown, outcome: { ok: boolean; payer?: string }) => Promise<string | undefined>;
 
 export function createApp(opts: AppOptions): express.Express {
   const { facilitator, logger } = opts;
@@ -46,11 +55,15 @@ export function createApp(opts: AppOptions): express.Express {
     const answer = await facilitator.verify(req.body, res.locals.apiKeyId as string | undefined);
     res.locals.outcome = answer.body.isValid ? "valid" : answer.body.invalidReason;
     res.locals.network = answer.request?.network.name;
+    const extensions = answer.request && (await opts.extensionResponses?.("verify", req.body, { ok: answer.body.isValid, payer: answer.body.payer }));
+    if (extensions) res.set("EXTENSION-RESPONSES", extensions);
     res.status(answer.status).json(answer.body);
   });
   app.post("/settle", ...guards, json, async (req, res) => {
-    // A record the headers name is checked before any money moves: bad input changes nothing.
-    const refused = opts.inference?.precheck(req.headers);
+    const started = performance.now();
+    // A record the headers name, and the usageMetadata reported, are checked before any money moves: bad input changes nothing.
+    const usage = parseUsageMetadata(req.body, req.get(USAGE_METADATA_HEADER));
+    const refused = (await opts.inference?.precheck(req.headers)) ?? (usage.ok ? undefined : usage);
     if (refused) {
       res.locals.outcome = refused.reason;
       res.status(200).json({ success: false, errorReason: refused.reason, errorMessage: refused.message, transaction: "", network: requestedNetwork(req.body) });
@@ -65,6 +78,15 @@ export function createApp(opts: AppOptions): express.Express {
         // The record rides in `extensions`, which the official clients pass through untouched.
         answer.body.extensions = { ...answer.body.extensions, inferenceSettlement: record };
         if ("id" in record) res.set("x-inference-settlement-id", record.id);
+      }
+    }
+    const extensions = answer.request && (await opts.extensionResponses?.("settle", req.body, { ok: answer.body.success, payer: answer.body.payer }));
+    if (extensions) res.set("EXTENSION-RESPONSES", extensions);
+    if (answer.request) {
+      try {
+        opts.onSettled?.({ request: answer.request, body: answer.body, latencyMs: performance.now() - started, usage: usage.ok ? usage.value : undefined });
+      } catch (err) {
+        opts.logger.warn({ err }, "recording a settle answer failed; the answer goes out regardless");
       }
     }
     res.status(answer.status).json(answer.body);

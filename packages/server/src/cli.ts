@@ -77,7 +77,9 @@ function printWorld(url: string, json: LocalWorld["json"]): void {
   if (json.settlementRelay) lines.push(`\n  SettlementRelay ${json.settlementRelay.address} on ${json.settlementRelay.network}; explorer ${url}/explorer`);
   if (json.walrus) lines.push(`  Walrus publisher ${json.walrus.publisherUrl}  aggregator ${json.walrus.aggregatorUrl}`);
   if (json.inferenceApiKey) lines.push(`  inference door: POST ${url}/inference/settlements with Authorization: Bearer ${json.inferenceApiKey}`);
+  if (json.teeRegistry) lines.push(`  TEERegistry ${json.teeRegistry.address}: both local TEEs registered through their attestation (test root in devnet.json)`);
   if (json.tee) lines.push(`  local TEE ${json.tee.teeId} (key ${json.tee.address}): records must carry its signature (TEE attestation v2)`);
+  if (json.gatewayTee) lines.push(`  gateway TEE ${json.gatewayTee.teeId}: RSA-PSS as OpenGradient's tee-gateway signs; POST ${url}/settle_data, POST ${url}/heartbeat`);
   lines.push("\nCtrl-C stops everything.\n");
   console.log(lines.join("\n"));
 }

@@ -6,15 +6,21 @@ import express from "express";
 import type { Logger } from "pino";
 import { FacilitatorError, NetworkRegistry, type PaymentMechanism, type SettlementLedger } from "@facilitator/core";
 import { createEvmExactMechanism } from "@facilitator/evm";
-import { LmdbLedger, RedisLedger } from "@facilitator/ledger";
+import { Catalog } from "@facilitator/bazaar";
+import { LmdbBazaarStore, LmdbLedger, RedisBazaarStore, RedisLedger } from "@facilitator/ledger";
 import { createSvmExactMechanism } from "@facilitator/svm";
 import { createApp, expressServerClasses } from "./app.ts";
 import type { Config } from "./config.ts";
 import { Facilitator } from "./facilitator.ts";
 import { startCollector } from "./ops/collector.ts";
+import { openPayments, type PaymentsServices } from "./payments/compose-payments.ts";
 import { openInferencePipeline, type InferencePipeline } from "./inference-pipeline.ts";
 import { inferenceRoutes } from "./routes/inference.ts";
+import { gatewayRoutes } from "./routes/gateway.ts";
+import { teeRoutes } from "./routes/tees.ts";
+import { openTeeServices, type TeeServices } from "./tee-services.ts";
 import { explorerRoutes } from "./routes/explorer.ts";
+import { bazaarExtensionResponses, discoveryRoutes } from "./routes/discovery.ts";
 import {
   apiKeyGuard,
   checkEvmNetworks,
@@ -58,9 +64,15 @@ export interface Services {
   facilitator: Facilitator;
   metrics: Metrics;
   inference: InferencePipeline;
+  /** Trusted TEEs: the registry, its registrar and heartbeat relay (tee-services.ts). */
+  tees: TeeServices;
   registry: NetworkRegistry;
   ledger: SettlementLedger;
   mechanisms: PaymentMechanism[];
+  /** The bazaar discovery catalogue, when BAZAAR_ENABLED. */
+  bazaar?: Catalog;
+  /** The payments record, its webhook dispatcher and operator routes (payments/compose-payments.ts). */
+  payments: PaymentsServices;
   app: ReturnType<typeof createApp>;
   listen(): Promise<string>;
   /** Where /metrics listens when METRICS_PORT gives it a port of its own (set once `listen` resolved). */
@@ -132,7 +144,9 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
     );
   }
 
+  const bazaar = config.bazaar.enabled ? openBazaar(config) : undefined;
   const facilitator = new Facilitator(registry, mechanisms, {
+    extensions: bazaar ? ["bazaar"] : [],
     onUnexpected: (err, request, action) => logger.error({ err, network: request.networkId, action }, "unexpected error in mechanism"),
     // Answers never quote a key, a secret part of an RPC URL, or an RPC host.
     scrubMessage: scrubber([...configSecrets(config), ...enabled.flatMap((n) => urlSecrets(n.rpcUrl)), ...enabled.map((n) => urlHost(n.rpcUrl))]),
@@ -161,15 +175,20 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
           collect: (entry) => facilitator.collect(entry),
           afterMs: config.reconcileAfterMs,
           intervalMs: Math.min(30_000, Math.max(1_000, Math.floor(config.reconcileAfterMs / 4))),
-          onOutcome: (entry, outcome) =>
+          onOutcome: (entry, outcome) => {
+            payments.recorder.collected(entry, outcome);
             logger.info(
               { event: "reconciled", network: entry.network, transaction: entry.transaction, success: outcome.success, reason: outcome.success ? undefined : outcome.reason },
               "collected a settlement nobody came back for",
-            ),
+            );
+          },
           onError: (err, entry) => logger.warn({ err, network: entry?.network, transaction: entry?.transaction }, "collecting an unconfirmed settlement failed; trying again next round"),
         })
       : undefined;
   const rateStore = config.redisUrl ? new RedisRateLimitStore({ redis: config.redisUrl }) : new MemoryRateLimitStore();
+  // Its operator routes get a budget of their own per client, like the explorer's.
+  const operatorLimit = rateLimit({ perMinute: config.explorerRateLimitPerMinute, store: rateStore, logger, keyOf: (req) => `operator:ip:${clientKey(req.ip ?? req.socket.remoteAddress)}` });
+  const payments = openPayments(config, { logger, registry: metrics.registry, dir: config.redisUrl ? undefined : dataSubdir(config, "payments"), guards: [operatorLimit] });
   const readiness = [
     ...enabled.map((n) => rpcCheck(`rpc ${n.name}`, n.rpcUrl, { family: n.family, chainId: n.chainId })),
     ...(config.redisUrl ? [redisCheck(config.redisUrl)] : []),
@@ -177,7 +196,8 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
     // Named without their addresses (anonymous /ready callers see the names of failing checks).
     ...signerBalanceChecks(evmSigners.map(({ network, address }) => ({ network: network.name, rpcUrl: network.rpcUrl, address })), config.minSignerBalanceWei),
   ];
-  const inference = openInferencePipeline(config, registry, logger, metrics, { pollingIntervalMs: opts.pollingIntervalMs, runWorker: config.runWorker });
+  const tees = openTeeServices(config, registry, { pollingIntervalMs: opts.pollingIntervalMs });
+  const inference = openInferencePipeline(config, registry, logger, metrics, { pollingIntervalMs: opts.pollingIntervalMs, runWorker: config.runWorker, tees: tees.directory });
   const limiter = rateLimit({ perMinute: config.rateLimitPerMinute, store: rateStore, logger });
   // /metrics on the API port (behind METRICS_API_KEY when set), or alone on METRICS_PORT.
   const metricsRoutes = metricsRouter(metrics, { apiKey: config.metricsApiKey });
@@ -186,7 +206,15 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
     // One run of the checks per 15 s whatever the probes; details only with METRICS_API_KEY (and in the log).
     readinessRouter(readiness, { detailKeys: config.metricsApiKey ? [config.metricsApiKey] : [], logger: logger.child({ component: "readiness" }) }),
     inferenceRoutes(inference.service, { apiKeys: config.inferenceApiKeys, guards: [limiter] }),
+    gatewayRoutes(inference.service, { inferenceApiKeys: config.inferenceApiKeys, guards: [limiter] }),
+    teeRoutes({ registrar: tees.registrar, heartbeat: tees.heartbeat, operatorApiKey: config.tee.operatorApiKey, guards: [limiter] }),
   ];
+  if (bazaar) {
+    // Public reads with a budget of their own per client, apart from the payment routes'.
+    const guards = [rateLimit({ perMinute: config.rateLimitPerMinute, store: rateStore, logger, keyOf: (req) => `discovery:ip:${clientKey(req.ip ?? req.socket.remoteAddress)}` })];
+    routers.push(discoveryRoutes(bazaar, { guards, logger: logger.child({ component: "bazaar" }) }));
+  }
+  routers.push(payments.routes); // before the explorer's router: /explorer/payments is not the explorer's
   if (config.relay && config.walrus) {
     const relayNetwork = registry.get(config.relay.network);
     const explorer = express.Router();
@@ -215,6 +243,8 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
     routers,
     inference,
     trustProxy: config.trustProxy,
+    extensionResponses: bazaar && bazaarExtensionResponses(bazaar, logger.child({ component: "bazaar" })),
+    onSettled: (s) => payments.recorder.settled(s),
   });
   let server: Server | undefined;
   let metricsServer: Server | undefined;
@@ -223,9 +253,12 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
     facilitator,
     metrics,
     inference,
+    tees,
     registry,
     ledger,
     mechanisms,
+    bazaar,
+    payments,
     app,
     metricsUrl: () => metricsUrl,
     listen: async () => {
@@ -258,7 +291,7 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
       });
     },
     async close() {
-      const drain = [async () => collector?.stop(), () => inference.close(), () => ledger.close(), () => rateStore.close(), () => closeServer(metricsServer)];
+      const drain = [async () => collector?.stop(), () => payments.close(), () => inference.close(), () => ledger.close(), async () => bazaar?.close(), () => rateStore.close(), () => closeServer(metricsServer)];
       if (server) await gracefulShutdown({ server, timeoutMs: config.receiptTimeoutMs + 5_000, logger, drain });
       else for (const step of drain) await step();
     },
@@ -289,11 +322,21 @@ function openLedger(config: Config): SettlementLedger {
   const retentionMs = config.ledgerRetentionMs;
   // Its client fails fast while Redis is away, so /settle and /verify answer at once instead of waiting.
   if (config.redisUrl) return new RedisLedger({ redis: config.redisUrl, retentionMs });
-  const dir = join(config.dataDir, "ledger");
+  return new LmdbLedger(dataSubdir(config, "ledger"), { retentionMs });
+}
+
+/** The catalogue beside the ledger: in the same Redis, or in an LMDB directory of its own (its writes never wait on settlements'). */
+function openBazaar(config: Config): Catalog {
+  const store = config.redisUrl ? new RedisBazaarStore({ redis: config.redisUrl }) : new LmdbBazaarStore(dataSubdir(config, "bazaar"));
+  return new Catalog(store, config.bazaar);
+}
+
+function dataSubdir(config: Config, name: string): string {
+  const dir = join(config.dataDir, name);
   try {
     mkdirSync(dir, { recursive: true });
   } catch (e) {
     throw new StartupError(`DATA_DIR: cannot create ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-  return new LmdbLedger(dir, { retentionMs });
+  return dir;
 }

@@ -7,6 +7,8 @@ import { readFileSync } from "node:fs";
 import { BUILTIN_NETWORKS, DEFAULT_LEASE_MS, FacilitatorError, NetworkConfigError, NetworkRegistry, type NetworkOverride } from "@facilitator/core";
 import { DEFAULT_MAX_COMPUTE_UNITS, DEFAULT_MAX_PRIORITY_FEE_LAMPORTS, MAX_TRANSACTION_COMPUTE_UNITS } from "@facilitator/svm";
 import { parseTrustProxy } from "./ops/trust-proxy.ts";
+import { loadPaymentsConfig, type PaymentsConfig } from "./payments/config.ts";
+import { loadTeeConfig, type TeeConfig } from "./tee-config.ts";
 
 export interface Config {
   mode: "embedded" | "production";
@@ -35,6 +37,8 @@ export interface Config {
   reconcileAfterMs: number;
   batchSize: number;
   batchTimeoutMs: number;
+  /** Batches of more records are stored as compact dumps (SETTLEMENT_COMPACT_DUMP_ABOVE); unset: the inference package's default. */
+  compactDumpAbove?: number;
   /** A relay transaction pending this long and paying less than the chain now asks is replaced with higher fees (ms). */
   relayReplaceAfterMs: number;
   walrus?: { publisherUrl: string; aggregatorUrl: string; epochs: number; permanent: boolean };
@@ -43,9 +47,12 @@ export interface Config {
   teeKeys: Record<string, `0x${string}`>;
   /**
    * Refuse inference records without a registered TEE's signature, whoever posts them. Unset: true when
-   * `teeKeys` registers a TEE (an explicit false lets key-authenticated callers post unsigned records).
+   * `teeKeys` registers a TEE or a TEE registry is configured (an explicit false lets key-authenticated
+   * callers post unsigned records).
    */
   requireTeeSignature?: boolean;
+  /** Trusted TEEs: the TEERegistry, attestation roots, operator key, heartbeat relay (tee-config.ts). */
+  tee: TeeConfig;
   rateLimitPerMinute: number;
   runWorker: boolean;
   /** /ready fails while an EVM settlement signer holds less gas money than this (wei). */
@@ -74,6 +81,10 @@ export interface Config {
   metricsApiKey?: string;
   /** Requests per client per minute on /explorer (0: no limit). */
   explorerRateLimitPerMinute: number;
+  /** The bazaar discovery catalogue (BAZAAR_*): off, or its freshness and quotas. */
+  bazaar: { enabled: boolean; ttlMs: number; maxRoutesPerPayTo: number; maxRoutesPerPayer: number; maxResources: number };
+  /** The payments record and its outcome webhooks (PAYMENTS_*, WEBHOOK*). */
+  payments: PaymentsConfig;
 }
 
 /** Every problem of the configuration, found at once: `invalid configuration:` and one `  - ` line each. */
@@ -235,8 +246,9 @@ export function loadConfig(env: Env = process.env): Config {
       problems.push(`TEE_KEYS: entry "${pair}" must be <bytes32 teeId>=<address>`);
     } else teeKeys[teeId.toLowerCase()] = address as `0x${string}`;
   }
-  if (env.REQUIRE_TEE_SIGNATURE?.trim().toLowerCase() === "true" && Object.keys(teeKeys).length === 0) {
-    problems.push("REQUIRE_TEE_SIGNATURE: true, but TEE_KEYS registers no TEE, so every inference record would be refused (set TEE_KEYS, or leave REQUIRE_TEE_SIGNATURE unset)");
+  const tee = loadTeeConfig(env, problems);
+  if (env.REQUIRE_TEE_SIGNATURE?.trim().toLowerCase() === "true" && Object.keys(teeKeys).length === 0 && !tee.registryAddress) {
+    problems.push("REQUIRE_TEE_SIGNATURE: true, but neither TEE_KEYS nor TEE_REGISTRY_ADDRESS names a TEE, so every inference record would be refused (set one, or leave REQUIRE_TEE_SIGNATURE unset)");
   }
 
   const logLevel = env.LOG_LEVEL || "info";
@@ -263,6 +275,7 @@ export function loadConfig(env: Env = process.env): Config {
   for (const f of eip6492Factories) if (!/^0x[0-9a-fA-F]{40}$/.test(f)) problems.push(`EIP6492_ALLOWED_FACTORIES: "${f}" is not an address`);
   const metricsPort = env.METRICS_PORT ? int("METRICS_PORT", 0, 0, 65535) : undefined;
   const metricsApiKey = secretList("METRICS_API_KEY").values[0];
+  const payments = loadPaymentsConfig(env, { int, bool, list, production, problems });
 
   const apiKeys = secretList("API_KEYS").values;
   const inferenceApiKeys = secretList("INFERENCE_API_KEYS").values;
@@ -288,6 +301,7 @@ export function loadConfig(env: Env = process.env): Config {
     reconcileAfterMs: int("RECONCILE_AFTER_MS", 120_000, 0),
     batchSize: int("SETTLEMENT_BATCH_SIZE", 20, 1),
     batchTimeoutMs: int("SETTLEMENT_BATCH_TIMEOUT", 60_000, 1),
+    compactDumpAbove: env.SETTLEMENT_COMPACT_DUMP_ABOVE ? int("SETTLEMENT_COMPACT_DUMP_ABOVE", 0, 0) : undefined,
     relayReplaceAfterMs: int("SETTLEMENT_REPLACE_AFTER_MS", 60_000, 1_000),
     walrus,
     apiKeys,
@@ -295,6 +309,7 @@ export function loadConfig(env: Env = process.env): Config {
     teeKeys,
     // Unset: required when TEE_KEYS registers a TEE (resolved where the pipeline opens, so programmatic configs get the same default).
     requireTeeSignature: env.REQUIRE_TEE_SIGNATURE?.trim() ? bool("REQUIRE_TEE_SIGNATURE", false) : undefined,
+    tee,
     rateLimitPerMinute: int("RATE_LIMIT_PER_MINUTE", 0),
     runWorker: bool("RUN_WORKER", true),
     minSignerBalanceWei: wei("MIN_SIGNER_BALANCE_WEI", 10n ** 15n),
@@ -310,6 +325,15 @@ export function loadConfig(env: Env = process.env): Config {
     metricsPort,
     metricsApiKey,
     explorerRateLimitPerMinute: int("EXPLORER_RATE_LIMIT_PER_MINUTE", 120),
+    bazaar: {
+      enabled: bool("BAZAAR_ENABLED", true),
+      // A month: long enough for a service paid now and then, short enough that dead ones leave.
+      ttlMs: int("BAZAAR_TTL_SECONDS", 30 * 24 * 3600, 60) * 1000,
+      maxRoutesPerPayTo: int("BAZAAR_MAX_ROUTES_PER_PAYTO", 100, 1),
+      maxRoutesPerPayer: int("BAZAAR_MAX_ROUTES_PER_PAYER", 100, 1),
+      maxResources: int("BAZAAR_MAX_RESOURCES", 10_000, 1),
+    },
+    payments,
   };
   if (metricsPort && metricsPort === config.port) problems.push(`METRICS_PORT: ${metricsPort} is also PORT; give /metrics a port of its own or leave METRICS_PORT unset`);
   if (problems.length) throw new ConfigError(problems);

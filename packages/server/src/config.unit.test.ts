@@ -34,10 +34,10 @@ describe("loadConfig", () => {
       EVM_PRIVATE_KEY: KEY, SVM_PRIVATE_KEY: SVM_KEY, PORT: "3000", REDIS_HOST: "10.0.0.5", REDIS_PORT: "6380",
       SETTLEMENT_BATCH_SIZE: "50", SETTLEMENT_BATCH_TIMEOUT: "1000", WALRUS_PUBLISHER_URL: "http://localhost:9002/v1/blobs",
       SVM_RPC_URL: "http://sol", X402_SETTLEMENT_CONTRACT: "0x00000000000000000000000000000000000000aa", NETWORKS: "og-evm,solana-devnet",
-      SETTLEMENT_RELAY_FROM_BLOCK: "1234",
+      SETTLEMENT_RELAY_FROM_BLOCK: "1234", SETTLEMENT_COMPACT_DUMP_ABOVE: "4096",
     });
     expect(c).toMatchObject({
-      mode: "production", port: 3000, redisUrl: "redis://10.0.0.5:6380", batchSize: 50, batchTimeoutMs: 1000,
+      mode: "production", port: 3000, redisUrl: "redis://10.0.0.5:6380", batchSize: 50, batchTimeoutMs: 1000, compactDumpAbove: 4096,
       evmKeys: [KEY], svmKeys: [SVM_KEY], relay: { network: "og-evm", address: "0x00000000000000000000000000000000000000aa" },
       walrus: { publisherUrl: "http://localhost:9002/v1/blobs", aggregatorUrl: "http://localhost:9002" }, relayFromBlock: 1234n,
     });
@@ -82,6 +82,11 @@ describe("loadConfig", () => {
     ["a switch that is neither true nor false", { EVM_PRIVATE_KEY: KEY, REQUIRE_TEE_SIGNATURE: "yes" }, /^REQUIRE_TEE_SIGNATURE: must be true or false, got "yes"/],
     ["a negative retention", { EVM_PRIVATE_KEY: KEY, LEDGER_RETENTION_DAYS: "-1" }, /^LEDGER_RETENTION_DAYS: must be an integer >= 0/],
     ["a bad TEE key entry", { EVM_PRIVATE_KEY: KEY, TEE_KEYS: "tee=0x1" }, /^TEE_KEYS: entry "tee=0x1" must be/],
+    ["a TEE registry that is not an address", { EVM_PRIVATE_KEY: KEY, X402_SETTLEMENT_CONTRACT: "0x00000000000000000000000000000000000000aa", SETTLEMENT_RELAY_FROM_BLOCK: "0", TEE_REGISTRY_ADDRESS: "0x12" }, /^TEE_REGISTRY_ADDRESS: not an address, got "0x12"/],
+    ["a TEE registry without the relay", { EVM_PRIVATE_KEY: KEY, TEE_REGISTRY_ADDRESS: "0x00000000000000000000000000000000000000bb" }, /^TEE_REGISTRY_ADDRESS: needs X402_SETTLEMENT_CONTRACT/],
+    ["an unreadable attestation root", { EVM_PRIVATE_KEY: KEY, TEE_ATTESTATION_ROOTS: "/nonexistent/root.pem" }, /^TEE_ATTESTATION_ROOTS: \/nonexistent\/root.pem cannot be read/],
+    ["a short operator key", { EVM_PRIVATE_KEY: KEY, OPERATOR_API_KEY: "short" }, /^OPERATOR_API_KEY: shorter than 16 characters \(value not shown\)/],
+    ["a heartbeat gas cap below a transfer", { EVM_PRIVATE_KEY: KEY, HEARTBEAT_MAX_GAS: "100" }, /^HEARTBEAT_MAX_GAS: must be a whole number >= 21000/],
     ["an unreadable key file", { EVM_PRIVATE_KEYS_FILE: "/nonexistent/keys" }, /^EVM_PRIVATE_KEYS_FILE: points at \/nonexistent\/keys, which cannot be read/],
     ["a relay and Walrus without the relay's start block", { EVM_PRIVATE_KEY: KEY, X402_SETTLEMENT_CONTRACT: "0x00000000000000000000000000000000000000aa", WALRUS_PUBLISHER_URL: "http://w" }, /^SETTLEMENT_RELAY_FROM_BLOCK: required with X402_SETTLEMENT_CONTRACT and WALRUS_PUBLISHER_URL/],
     ["a start block that is not a block number", { EVM_PRIVATE_KEY: KEY, SETTLEMENT_RELAY_FROM_BLOCK: "-3" }, /^SETTLEMENT_RELAY_FROM_BLOCK: must be a block number \(a whole number >= 0\), got "-3"/],
@@ -131,7 +136,7 @@ describe("loadConfig", () => {
     expect(loadConfig({ TEE_KEYS: TEE, REQUIRE_TEE_SIGNATURE: "" }).requireTeeSignature).toBeUndefined();
     expect(loadConfig({ TEE_KEYS: TEE, REQUIRE_TEE_SIGNATURE: "false" }).requireTeeSignature).toBe(false);
     expect(loadConfig({ TEE_KEYS: TEE, REQUIRE_TEE_SIGNATURE: "true" }).requireTeeSignature).toBe(true);
-    expect(problemsOf({ EVM_PRIVATE_KEY: KEY, REQUIRE_TEE_SIGNATURE: "true" })).toContainEqual(expect.stringMatching(/^REQUIRE_TEE_SIGNATURE: true, but TEE_KEYS registers no TEE/));
+    expect(problemsOf({ EVM_PRIVATE_KEY: KEY, REQUIRE_TEE_SIGNATURE: "true" })).toContainEqual(expect.stringMatching(/^REQUIRE_TEE_SIGNATURE: true, but neither TEE_KEYS nor TEE_REGISTRY_ADDRESS names a TEE/));
   });
 
   it("accepts a network by its CAIP-2 id, and one NETWORK_OVERRIDES defines, with its RPC variable", () => {
@@ -144,6 +149,16 @@ describe("loadConfig", () => {
     });
     expect(c.networks).toEqual(["eip155:84532", "my-l2"]);
     expect(c.networkOverrides).toEqual([myL2, { name: "my-l2", rpcUrl: "https://other.my-l2.example/key" }]);
+  });
+
+  it("runs the bazaar catalogue for 30 days of freshness and 100 routes per payee and payer unless told, and names a bad value", () => {
+    expect(loadConfig({}).bazaar).toEqual({ enabled: true, ttlMs: 30 * 24 * 3600 * 1000, maxRoutesPerPayTo: 100, maxRoutesPerPayer: 100, maxResources: 10_000 });
+    const c = loadConfig({ BAZAAR_ENABLED: "false", BAZAAR_TTL_SECONDS: "3600", BAZAAR_MAX_ROUTES_PER_PAYTO: "5", BAZAAR_MAX_ROUTES_PER_PAYER: "7", BAZAAR_MAX_RESOURCES: "50" });
+    expect(c.bazaar).toEqual({ enabled: false, ttlMs: 3_600_000, maxRoutesPerPayTo: 5, maxRoutesPerPayer: 7, maxResources: 50 });
+    expect(problemsOf({ BAZAAR_TTL_SECONDS: "10", BAZAAR_MAX_RESOURCES: "0" })).toEqual([
+      'BAZAAR_TTL_SECONDS: must be an integer >= 60, got "10"',
+      'BAZAAR_MAX_RESOURCES: must be an integer >= 1, got "0"',
+    ]);
   });
 
   it("reports every problem at once and never prints a key", () => {

@@ -49,11 +49,14 @@ export interface FacilitatorOptions {
    * host, or a path holding an API key, and answers go to whoever calls.
    */
   scrubMessage?: (text: string) => string;
+  /** Extension keys /supported lists besides the mechanisms' own (e.g. `bazaar` when the catalogue is on). */
+  extensions?: readonly string[];
 }
 
 export class Facilitator {
   private readonly onUnexpected: UnexpectedErrorSink;
   private readonly scrub: (text: string) => string;
+  private readonly extensions: readonly string[];
 
   constructor(
     readonly registry: NetworkRegistry,
@@ -62,6 +65,7 @@ export class Facilitator {
   ) {
     this.onUnexpected = opts.onUnexpected ?? (() => {});
     this.scrub = opts.scrubMessage ?? ((text) => text);
+    this.extensions = opts.extensions ?? [];
   }
 
   supported(): SupportedResponse {
@@ -79,6 +83,7 @@ export class Facilitator {
       const family = m.family === "evm" ? "eip155:*" : "solana:*";
       signers[family] = [...new Set([...(signers[family] ?? []), ...m.signers()])];
     }
+    for (const e of this.extensions) extensions.add(e);
     return { kinds, extensions: [...extensions], signers };
   }
 

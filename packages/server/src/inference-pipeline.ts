@@ -9,10 +9,10 @@ import {
   recordInputFromSettleHeaders,
   RelayClient,
   SETTLE_HEADER_DEFAULT_TYPE,
-  validateRecord,
   WalrusClient,
   type HeaderBag,
   type InferenceQueue,
+  type TeeLookup,
   type ValidationConfig,
   type WorkerHandle,
 } from "@facilitator/inference";
@@ -28,7 +28,7 @@ export interface InferencePipeline {
    * Checks the /settle inference headers before any payment moves, origin included (a registered TEE's
    * signature, or an inference key: see inference-auth.ts); undefined when they are fine or absent.
    */
-  precheck(headers: HeaderBag): Rejection | undefined;
+  precheck(headers: HeaderBag): Promise<Rejection | undefined>;
   /** Queues the record the headers name, linked to the settled payment (checked again, with the same rules). */
   submitFromSettle(headers: HeaderBag, payment: { network: string; transaction: string }): Promise<{ id: string; status: string } | { error: Rejection } | undefined>;
   close(): Promise<void>;
@@ -39,16 +39,17 @@ export function openInferencePipeline(
   registry: NetworkRegistry,
   logger: Logger,
   metrics: Metrics,
-  opts: { pollingIntervalMs?: number; runWorker: boolean },
+  opts: { pollingIntervalMs?: number; runWorker: boolean; tees?: TeeLookup },
 ): InferencePipeline {
   const queue: InferenceQueue = config.redisUrl
     ? new BullQueue({ connection: config.redisUrl })
     : new LmdbQueue({ path: join(config.dataDir, "inference") });
   const teeKeys = new Map(Object.entries(config.teeKeys).map(([id, address]) => [id.toLowerCase(), address]));
   const validation: ValidationConfig = {
-    // Unset: required as soon as a TEE is registered.
-    requireTeeSignature: config.requireTeeSignature ?? teeKeys.size > 0,
+    // Unset: required as soon as a TEE is registered, in TEE_KEYS or a TEE registry.
+    requireTeeSignature: config.requireTeeSignature ?? (teeKeys.size > 0 || config.tee.registryAddress !== undefined),
     teeKeys,
+    heartbeatMaxAgeSeconds: config.tee.heartbeatMaxAgeSeconds,
   };
   const callerOf = inferenceCaller(config.inferenceApiKeys);
   /** Validation options for a /settle request: its inference key, if any, authenticates its record. */
@@ -57,7 +58,7 @@ export function openInferencePipeline(
     refused.reason === Reason.inferenceUnauthenticated && callerOf(headers).presentedInferenceHeader
       ? { reason: refused.reason, message: "X-Inference-Authorization does not carry a valid inference API key (Bearer <key>), and the record has no registered TEE's signature" }
       : refused;
-  const service = new InferenceService({ queue, validation });
+  const service = new InferenceService({ queue, validation, tees: opts.tees });
   metrics.setSources({
     queueDepth: async () => (await queue.stats()).records.queued,
     oldestQueuedAgeSeconds: async () => {
@@ -90,6 +91,7 @@ export function openInferencePipeline(
       blobs,
       batchSize: config.batchSize,
       batchTimeoutMs: config.batchTimeoutMs,
+      compactDumpAbove: config.compactDumpAbove,
       onEvent: (e) => {
         if (e.type === "anchored") {
           metrics.batchAnchored();
@@ -107,11 +109,16 @@ export function openInferencePipeline(
     service,
     validation,
     worker,
-    precheck(headers) {
+    async precheck(headers) {
       const parsed = recordInputFromSettleHeaders(headers, { network: "pending", transaction: "pending" });
       if (!parsed) return undefined;
       if ("error" in parsed) return parsed.error;
-      const checked = validateRecord(parsed.input, validation, settleOptions(headers));
+      let checked;
+      try {
+        checked = await service.check(parsed.input, settleOptions(headers));
+      } catch {
+        return { reason: Reason.unavailable, message: "the TEE registry cannot be read now; nothing was sent, retry shortly" };
+      }
       return checked.ok ? undefined : explain(headers, { reason: checked.reason, message: checked.message });
     },
     async submitFromSettle(headers, payment) {

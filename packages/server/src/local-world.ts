@@ -1,7 +1,7 @@
-/** The local world the embedded default runs on: chains, tokens, relay, Walrus and a TEE key on this machine, nothing to install. */
+/** The local world the embedded default runs on: chains, tokens, relay, Walrus and registered TEEs on this machine, nothing to install. */
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { keccak256, toHex, type Hex } from "viem";
+import { toHex, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import type { NetworkOverride } from "@facilitator/core";
 import {
@@ -17,19 +17,20 @@ import {
 } from "@facilitator/devnet";
 import { deploySettlementRelay } from "@facilitator/inference";
 import type { Config } from "./config.ts";
+import { startLocalTees } from "./local-tees.ts";
 
 export interface LocalWorld {
   json: Omit<DevnetJson, "facilitatorUrl">;
   config: Pick<
     Config,
     "networks" | "networkOverrides" | "evmKeys" | "svmKeys" | "relay" | "relayerKey" | "walrus" | "inferenceApiKeys" | "teeKeys" | "batchTimeoutMs"
-  >;
+  > & { tee: Pick<Config["tee"], "registryAddress" | "attestationRoots" | "operatorApiKey"> };
   /** The block the relay was deployed at: where audits and the explorer start. */
   relayFromBlock: bigint;
   stop(): Promise<void>;
 }
 
-/** The local TEE: a fixed test key, registered with the facilitator, so signed records can be checked end to end. */
+/** The local secp256k1 TEE: a fixed test key, registered in the local TEE registry beside the gateway-style RSA TEE. */
 const TEE_INDEX = 30;
 
 const SOLANA = { network: "solana-devnet", caip2: "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1" } as const;
@@ -57,9 +58,18 @@ export async function startLocalWorld(stateDir: string): Promise<LocalWorld> {
         pollingIntervalMs: 50,
       }),
     ]);
-    const teeKey = devKey(TEE_INDEX);
-    const tee = { teeId: keccak256(toHex("local-tee-1")), privateKey: teeKey, address: privateKeyToAccount(teeKey).address };
+    // Registered through the registrar (attestation verified, document on Walrus, entry on chain); TEE_KEYS stays empty.
+    const tees = await startLocalTees({
+      rpcUrl: relayChain.rpcUrl,
+      chainId: relayChain.chainId,
+      deployerKey: evm.deployerKey,
+      relayerKey,
+      walrus: { publisherUrl: walrus.publisherUrl, aggregatorUrl: walrus.aggregatorUrl },
+      secpKey: devKey(TEE_INDEX),
+    });
+    const tee = tees.secp;
     const inferenceApiKey: Hex = toHex(randomBytes(24));
+    const operatorApiKey: Hex = toHex(randomBytes(24));
     const solanaOverride: NetworkOverride = { name: SOLANA.network, rpcUrl: solanaRpc.rpcUrl, asset: { address: sol.mint } };
     return {
       json: {
@@ -78,7 +88,10 @@ export async function startLocalWorld(stateDir: string): Promise<LocalWorld> {
         settlementRelay: { network: relayChain.network, address: relay.address },
         walrus: { publisherUrl: walrus.publisherUrl, aggregatorUrl: walrus.aggregatorUrl },
         inferenceApiKey,
+        operatorApiKey,
         tee,
+        gatewayTee: tees.gateway,
+        teeRegistry: { network: relayChain.network, ...tees.registry },
       },
       config: {
         networks: [...Object.keys(evm.networks), SOLANA.network],
@@ -89,7 +102,8 @@ export async function startLocalWorld(stateDir: string): Promise<LocalWorld> {
         relayerKey,
         walrus: { publisherUrl: walrus.publisherUrl, aggregatorUrl: walrus.aggregatorUrl, epochs: 53, permanent: true },
         inferenceApiKeys: [inferenceApiKey],
-        teeKeys: { [tee.teeId]: tee.address },
+        teeKeys: {},
+        tee: { registryAddress: tees.registry.address, attestationRoots: [tees.registry.attestationRootPem], operatorApiKey },
         batchTimeoutMs: 2_000,
       },
       relayFromBlock: relay.blockNumber,
@@ -103,5 +117,5 @@ export async function startLocalWorld(stateDir: string): Promise<LocalWorld> {
 
 /** `config` run on the local world: its networks, keys and services, with state under `dataDir`. */
 export function localWorldConfig(config: Config, world: LocalWorld, dataDir: string): Config {
-  return { ...config, ...world.config, dataDir };
+  return { ...config, ...world.config, tee: { ...config.tee, ...world.config.tee }, dataDir };
 }

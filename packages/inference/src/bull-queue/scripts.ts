@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { Redis } from "ioredis";
 import type { Hex } from "viem";
-import { laneOf, RECORD_STATUSES, type Lane, type RecordStatus } from "../records.ts";
+import { recordLane, RECORD_STATUSES, type Lane, type RecordStatus } from "../records.ts";
 import type { Batch, BatchLimits, EnqueueItem } from "../queue.ts";
 import type { QueueKeys } from "./keys.ts";
 
@@ -31,7 +31,7 @@ function load(file: string): Script {
 }
 
 const SCRIPTS = {
-  infEnqueue: load("enqueue-4.lua"),
+  infEnqueue: load("enqueue-5.lua"),
   infFormBatch: load("formBatch-5.lua"),
   infSaveBatch: load("saveBatch-1.lua"),
   infFinishBatch: load("finishBatch-4.lua"),
@@ -69,8 +69,9 @@ export class QueueScripts {
   async enqueue(items: readonly EnqueueItem[], now: number): Promise<(RecordStatus | undefined)[]> {
     const k = this.keys;
     const argv: Arg[] = [k.recordPrefix, now, ANSWER_TTL_S];
-    for (const { id, record } of items) argv.push(id, laneOf(record.settlementType) === "batch" ? 2 : 3, JSON.stringify(record));
-    const letters = (await this.redis.infEnqueue(k.counts, k.waiting("batch"), k.waiting("single"), k.answer(randomUUID()), ...argv)) as string;
+    const keyIndex: Record<Lane, number> = { batch: 2, single: 3, gateway: 4 };
+    for (const { id, record } of items) argv.push(id, keyIndex[recordLane(record)], JSON.stringify(record));
+    const letters = (await this.redis.infEnqueue(k.counts, k.waiting("batch"), k.waiting("single"), k.waiting("gateway"), k.answer(randomUUID()), ...argv)) as string;
     return items.map((_, i) => (letters[i] === "n" ? undefined : STATUS_BY_LETTER[letters[i]!]!));
   }
 

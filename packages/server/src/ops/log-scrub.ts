@@ -12,11 +12,12 @@ const MIN_SECRET_LENGTH = 8;
 
 /** The configuration's secret values: keys of every role, API keys, Redis passwords, secret parts of RPC URLs. */
 export function configSecrets(
-  config: Partial<Pick<Config, "evmKeys" | "svmKeys" | "relayerKey" | "apiKeys" | "inferenceApiKeys" | "metricsApiKey" | "redisUrl" | "networkOverrides">>,
+  config: Partial<Pick<Config, "evmKeys" | "svmKeys" | "relayerKey" | "apiKeys" | "inferenceApiKeys" | "metricsApiKey" | "redisUrl" | "networkOverrides">> & { tee?: { operatorApiKey?: string }; payments?: { webhooks: { secret: string }[] } },
 ): string[] {
   const secrets: string[] = [];
   for (const k of [...(config.evmKeys ?? []), ...(config.relayerKey ? [config.relayerKey] : [])]) secrets.push(k, k.replace(/^0x/i, ""));
-  secrets.push(...(config.svmKeys ?? []), ...(config.apiKeys ?? []), ...(config.inferenceApiKeys ?? []), ...(config.metricsApiKey ? [config.metricsApiKey] : []));
+  secrets.push(...(config.svmKeys ?? []), ...(config.apiKeys ?? []), ...(config.inferenceApiKeys ?? []), ...(config.metricsApiKey ? [config.metricsApiKey] : []), ...(config.tee?.operatorApiKey ? [config.tee.operatorApiKey] : []));
+  secrets.push(...(config.payments?.webhooks ?? []).map((w) => w.secret)); // webhook secrets sign notices
   for (const url of [config.redisUrl, ...(config.networkOverrides ?? []).map((o) => o.rpcUrl)]) secrets.push(...urlSecrets(url));
   return [...new Set(secrets.filter((s) => s.length >= MIN_SECRET_LENGTH))];
 }

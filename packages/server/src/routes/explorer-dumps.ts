@@ -60,9 +60,9 @@ export class DumpCache {
     if (!blob.ok) return this.refuse(blobId, blob.error);
     const parsed = parseBatchDump(blob.bytes);
     if (!parsed.ok) return this.refuse(blobId, `not a batch dump: ${parsed.error}`);
-    const rebuilt = rebuildTree(parsed.value.leaves, parsed.value.treeIndices);
+    const rebuilt = rebuildTree(parsed.value.leaves, parsed.value.treeIndices, parsed.value.leafHashes);
     if (!rebuilt.ok) return this.refuse(blobId, "its tree cannot be rebuilt from its leaves");
-    const dump: SearchableDump = { leaves: parsed.value.leaves, recordIds: parsed.value.recordIds, treeIndices: parsed.value.treeIndices, tree: rebuilt.tree };
+    const dump: SearchableDump = { leaves: parsed.value.leaves, recordIds: parsed.value.recordIds, treeIndices: rebuilt.treeIndices, tree: rebuilt.tree };
     this.keep(blobId, dump, blob.bytes.length);
     return dump;
   }

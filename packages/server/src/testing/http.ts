@@ -30,3 +30,4 @@ export function listen(handler: RequestListener): Promise<Listening> {
 /** `fetch` POSTing `body` as JSON: the Response as it comes. */
 export const postJson = (url: string, body: unknown, headers: Record<string, string> = {}) =>
   fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
+export { webhookReceiver, type WebhookReceiver, type ReceivedNotice } from "./webhook-receiver.ts";

@@ -116,7 +116,9 @@ const ExplorerVerify = (() => {
    * The ABI encoding of a leaf. Leaf encoding v2 (dump format x402-inference-batch/2, leaves with
    * `version: 2`): abi.encode(bytes32 teeId, bytes32 inputHash, bytes32 outputHash, uint256 timestamp,
    * string settlementType, bytes32 metadataHash, bytes teeSignature). v1 (older dumps): abi.encode(bytes32
-   * teeId, bytes32 inputHash, bytes32 outputHash, uint256 timestamp, bytes teeSignature).
+   * teeId, bytes32 inputHash, bytes32 outputHash, uint256 timestamp, bytes teeSignature). Gateway batches
+   * (x402-inference-batch/gateway-1, `version: "gateway"`): the tee-gateway facilitator's
+   * abi.encode(bytes32 teeId, bytes32 inputHash, bytes32 outputHash, bytes teeSignature, uint256 timestamp).
    */
   function encodeLeaf(leaf) {
     const timestamp = BigInt(leaf.timestamp);
@@ -124,6 +126,8 @@ const ExplorerVerify = (() => {
     const head = bytes32(leaf.teeId, "teeId") + bytes32(leaf.inputHash, "inputHash") + bytes32(leaf.outputHash, "outputHash") + word(timestamp);
     const signature = dynamicTail(hexToBytes(leaf.teeSignature));
     if (leaf.version === 1) return "0x" + head + word(160n) + signature; // the one dynamic value starts after five head words
+    // The tee-gateway's layout (bytes32, bytes32, bytes32, bytes teeSignature, uint256 timestamp): the signature's offset, then the time.
+    if (leaf.version === "gateway") return "0x" + head.slice(0, 192) + word(160n) + word(timestamp) + signature;
     if (leaf.version !== 2) throw new Error(`unknown leaf version ${String(leaf.version)}`);
     if (typeof leaf.settlementType !== "string") throw new Error("settlementType is not a string");
     const type = dynamicTail(new TextEncoder().encode(leaf.settlementType));

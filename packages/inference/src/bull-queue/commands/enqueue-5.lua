@@ -4,12 +4,13 @@
     KEYS[1] counts hash (status -> number of records)
     KEYS[2] waiting list of the batch lane
     KEYS[3] waiting list of the single lane
-    KEYS[4] this call's answer
+    KEYS[4] waiting list of the gateway lane
+    KEYS[5] this call's answer
 
     ARGV[1] record key prefix
     ARGV[2] enqueuedAt (ms)
     ARGV[3] answer TTL (s)
-    ARGV[4...] per record: id, KEYS index of its waiting list (2 or 3), record JSON
+    ARGV[4...] per record: id, KEYS index of its waiting list (2, 3 or 4), record JSON
 
   Output:
     one letter per record: 'n' (new) or the first letter of the status it already had
@@ -18,7 +19,7 @@
   reply, and that second run must give the first run's answer (records it created are new to this
   call, not duplicates).
 ]]
-local answered = redis.call('GET', KEYS[4])
+local answered = redis.call('GET', KEYS[5])
 if answered then return answered end
 local out, added = {}, 0
 for i = 4, #ARGV, 3 do
@@ -36,5 +37,5 @@ for i = 4, #ARGV, 3 do
 end
 if added > 0 then redis.call('HINCRBY', KEYS[1], 'queued', added) end
 local answer = table.concat(out)
-redis.call('SET', KEYS[4], answer, 'EX', ARGV[3])
+redis.call('SET', KEYS[5], answer, 'EX', ARGV[3])
 return answer
