@@ -1,11 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { Reason, type NetworkInfo, type PaymentRequest, type Requirements } from "@facilitator/core";
-import type { Address } from "viem";
+import fc from "fast-check";
+import { getAddress, hashTypedData, toHex, type Address } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import {
   checkPermit2Payment,
   checkPermit2Time,
   EXACT_PERMIT2_PROXY,
+  permit2Digest,
   permit2LedgerKey,
   PERMIT2_ADDRESS,
   PERMIT2_WITNESS_TYPES,
@@ -167,3 +169,24 @@ describe("planPermit2Settlement", () => {
   });
 });
 
+
+describe("permit2Digest", () => {
+  const address = fc.uint8Array({ minLength: 20, maxLength: 20 }).map((b) => getAddress(toHex(b)));
+  const uint256 = fc.bigInt({ min: 0n, max: 2n ** 256n - 1n });
+  it("equals viem's hashTypedData over the proxies' witness types, for any values and both kinds", () => {
+    fc.assert(
+      fc.property(fc.constantFrom<Permit2Kind>("exact", "upto"), fc.integer({ min: 1, max: 2 ** 40 }), address, uint256, address, uint256, uint256, address, uint256, address, (kind, chainId, token, amount, spender, nonce, deadline, to, validAfter, facilitator) => {
+          const witness = kind === "exact" ? { to, validAfter } : { to, facilitator, validAfter };
+          const expected = hashTypedData({
+            domain: { name: "Permit2", chainId, verifyingContract: PERMIT2_ADDRESS },
+            types: PERMIT2_WITNESS_TYPES[kind],
+            primaryType: "PermitWitnessTransferFrom",
+            message: { permitted: { token, amount }, spender, nonce, deadline, witness },
+          } as never);
+          expect(permit2Digest(chainId, kind, { token, amount, spender, nonce, deadline, to, validAfter, facilitator })).toBe(expected);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
