@@ -14,9 +14,9 @@ import { UptoEvmScheme as UptoClient } from "@x402/evm/upto/client";
 import { UptoEvmScheme as UptoServer } from "@x402/evm/upto/server";
 import { setSettlementOverrides, x402ResourceServer } from "@x402/express";
 import { decodePaymentResponseHeader, wrapFetchWithPayment } from "@x402/fetch";
-import { deployErc1271Wallet, EVM_WORLD_CHAINS, localChain, mintTokens, PERMIT2_ADDRESS, type EvmWorldNetwork } from "@facilitator/devnet";
+import { deployErc1271Wallet, EVM_WORLD_CHAINS, evmWorldOverrides, localChain, mintTokens, PERMIT2_ADDRESS, type EvmWorldNetwork } from "@facilitator/devnet";
 import type { Listening } from "@facilitator/server/testing";
-import { startFacilitatorOnWorld, type FacilitatorFixture } from "./helpers/facilitator.ts";
+import { startFacilitator, startFacilitatorOnWorld, type FacilitatorFixture } from "./helpers/facilitator.ts";
 import { chainView, nodeRpc } from "./helpers/chain.ts";
 import { startPaidServer } from "./helpers/resource-server.ts";
 import { postForAnswer as postJson } from "./helpers/http.ts";
@@ -334,5 +334,32 @@ describe("routes priced the ordinary way (a dollar price, the official default a
     const res = await payingFetch(n, payer.key, "exact")(`${url}/report`);
     expect(res.status).toBe(200);
     expect(await chainView(n).balanceOf(payer.address)).toBe(10_000n - 1_000n);
+  });
+});
+
+describe("Permit2 payments inherit pending and reconcile from the settlement engine", () => {
+  it("an upto settle not mined within the bound answers settlement_pending; the retry collects the same transaction, once", async () => {
+    const n = fx.world.networks["megaeth"]!;
+    const slow = await startFacilitator({ networks: ["megaeth"], networkOverrides: evmWorldOverrides(fx.world), evmKeys: fx.world.facilitatorKeys, receiptTimeoutMs: 500 });
+    try {
+      const payer = await newPayer(n, 10n ** 18n);
+      await approvePermit2(n, payer);
+      const { body } = await uptoPayment(n, payer, 5000n);
+      await nodeRpc(n.rpcUrl, "evm_setAutomine", [false]);
+      let pending: Record<string, unknown>;
+      try {
+        pending = (await postJson(`${slow.url}/settle`, body(3000n))).body;
+      } finally {
+        await nodeRpc(n.rpcUrl, "evm_setAutomine", [true]);
+        await nodeRpc(n.rpcUrl, "evm_mine", []);
+      }
+      expect(pending).toMatchObject({ success: false, errorReason: "settlement_pending" });
+      const collected = (await postJson(`${slow.url}/settle`, body(3000n))).body;
+      expect(collected).toMatchObject({ success: true, transaction: pending.transaction, amount: "3000" });
+      expect((await postJson(`${slow.url}/settle`, body(3000n))).body).toMatchObject({ success: false, errorReason: "duplicate_settlement" });
+      expect(await chainView(n).balanceOf(payer.address)).toBe(10n ** 18n - 3000n);
+    } finally {
+      await slow.stop();
+    }
   });
 });
