@@ -136,7 +136,7 @@ describe("production configuration that is wrong", () => {
     expect(await r.exited).toBe(2);
     expect(r.output()).toMatch(/^\s*- LOG_LEVEL: unknown level "verbose" \(valid: fatal, error, warn, info, debug, trace, silent\)$/m);
     expect(r.output()).toMatch(/^\s*- RUN_WORKER: must be true or false, got "no"$/m);
-    expect(r.output()).toMatch(/^\s*- REDIS_URL: not a redis:\/\/ or rediss:\/\/ URL \(value not shown\)$/m);
+    expect(r.output()).toMatch(/^\s*- REDIS_URL: not a redis:\/\/, rediss:\/\/, redis\+cluster:\/\/ or rediss\+cluster:\/\/ URL \(value not shown\)$/m);
     expect(r.output()).not.toContain(password);
     expect(r.output()).not.toMatch(STACK_FRAME);
   });

@@ -96,4 +96,9 @@ describe("the scrubbing destination", () => {
     for (const s of ALL_SECRETS) expect(secrets.some((x) => x.includes(s))).toBe(true);
     expect(configSecrets({ evmKeys: [], networkOverrides: [{ name: "og-evm", rpcUrl: "https://ogevmdevnet.opengradient.ai/" }] })).toEqual([]);
   });
+
+  it("finds a Redis Cluster URL's password on its own, as written and decoded", () => {
+    const secrets = configSecrets({ redisUrl: "redis+cluster://app:cluster%2Fpass-42@10.0.0.1:7000,10.0.0.2:7000" });
+    expect(secrets).toEqual(expect.arrayContaining(["cluster/pass-42", "cluster%2Fpass-42"]));
+  });
 });

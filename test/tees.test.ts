@@ -5,7 +5,8 @@
  *     written; every refusal leaves the registry, Walrus and the relayer's nonce as they were;
  *   - heartbeats (POST /heartbeat) in the gateway's format relayed on chain, rate limited per TEE;
  *   - the gateway drop-in (POST /settle_data) refusing revoked measurements and, where liveness is
- *     required, TEEs without a fresh heartbeat, each with its reason.
+ *     required, TEEs without a fresh heartbeat, each with its reason;
+ *   - several API processes on one Redis sharing the registrar's nonces and the heartbeat slots.
  */
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
@@ -25,6 +26,7 @@ import {
   testPcrs,
   type GatewayKey,
 } from "@facilitator/tee";
+import { startRedis, type RedisServer } from "@facilitator/devnet";
 import { listen, postJson } from "@facilitator/server/testing";
 import { teeCli } from "../packages/server/src/tee-cli.ts";
 import { OPERATOR_KEY, startTeeWorld, type TeeWorld } from "./helpers/tees.ts";
@@ -41,8 +43,11 @@ beforeAll(async () => {
   fx = await w.facilitator();
 }, 120_000);
 
+let redis: RedisServer | undefined;
+
 afterAll(async () => {
   await w?.stop();
+  await redis?.stop();
 });
 
 async function nonce(url = fx.url): Promise<Hex> {
@@ -230,6 +235,25 @@ describe("heartbeats", () => {
     const res = await beat(generateGatewayKey(), 1n);
     expect(res.status).toBe(404);
     expect(await res.json()).toMatchObject({ success: false, error: "unknown_tee" });
+  });
+});
+
+describe("several API processes on one Redis (REDIS_URL)", () => {
+  it("redeem a nonce another issued, once, and relay one heartbeat per TEE per interval between them", async () => {
+    redis = await startRedis();
+    const [a, b] = [await w.facilitator({ redisUrl: redis.url, runWorker: false }), await w.facilitator({ redisUrl: redis.url, runWorker: false })];
+    const gw = generateGatewayKey();
+    const n = await nonce(a.url);
+    const registered = await postJson(`${b.url}/tees`, await registration(gw, { nonce: n }), operator);
+    expect(registered.status, await registered.clone().text()).toBe(201);
+    const again = await postJson(`${a.url}/tees`, await registration(generateGatewayKey(), { nonce: n }), operator);
+    expect(((await again.json()) as { error: string }).error).toBe("attestation_nonce_reused");
+
+    const ts = (await w.client.getBlock()).timestamp;
+    const beat = (url: string, t: bigint) => postJson(`${url}/heartbeat`, { teeId: gw.teeId, timestamp: String(t), signature: signRsaPss(gw.privateKeyPem, heartbeatMessageHash(gw.teeId, t)) });
+    expect((await beat(a.url, ts)).status).toBe(200);
+    const other = await beat(b.url, ts + 1n);
+    expect([other.status, ((await other.json()) as { error: string }).error]).toEqual([429, "heartbeat_rate_limited"]);
   });
 });
 

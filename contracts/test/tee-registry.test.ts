@@ -79,7 +79,7 @@ const latestTimestamp = async () => (await client.getBlock()).timestamp;
  */
 async function registerGateway(key: GatewayKey, image: typeof IMAGE_A, teeId: Hex = key.teeId) {
   const nonces = new NonceBook({ ttlMs: 60_000 });
-  const document = await authority.attest({ signingKey: key.publicKey, nonce: nonces.issue().nonce, pcrs: testPcrs(image === IMAGE_A ? "image-a" : "image-b") });
+  const document = await authority.attest({ signingKey: key.publicKey, nonce: (await nonces.issue()).nonce, pcrs: testPcrs(image === IMAGE_A ? "image-a" : "image-b") });
   const verdict = await verifyNitroAttestation(document, {
     roots: [authority.rootPem],
     approvedMeasurements: async (m) => (await read<{ status: number }>("measurementStatus", [NITRO, m.hash])).status === MeasurementStatus.Approved,

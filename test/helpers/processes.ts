@@ -16,9 +16,11 @@ import {
   repoRoot,
   startEvmWorld,
   startRedis,
+  startRedisCluster,
   startWalrusService,
   type EvmWorld,
   type EvmWorldNetwork,
+  type RedisCluster,
   type RedisServer,
   type WalrusService,
   waitFor,
@@ -136,6 +138,9 @@ export interface ProductionEnvOptions {
   /** false: API only (the batch worker runs in `worker` processes). */
   runWorker?: boolean;
   logLevel?: string;
+  /** REDIS_WAIT_REPLICAS and SETTLEMENT_QUEUE_PARTITIONS. */
+  redisWaitReplicas?: number;
+  queuePartitions?: number;
 }
 
 /** The environment of one production facilitator process on the local world. Nothing else is inherited. */
@@ -168,6 +173,8 @@ export function productionEnv(o: ProductionEnvOptions): Record<string, string> {
   if (o.batchTimeoutMs !== undefined) env.SETTLEMENT_BATCH_TIMEOUT = String(o.batchTimeoutMs);
   if (o.receiptTimeoutMs !== undefined) env.SETTLE_RECEIPT_TIMEOUT_MS = String(o.receiptTimeoutMs);
   if (o.leaseMs !== undefined) env.SETTLE_LEASE_MS = String(o.leaseMs);
+  if (o.redisWaitReplicas) env.REDIS_WAIT_REPLICAS = String(o.redisWaitReplicas);
+  if (o.queuePartitions) env.SETTLEMENT_QUEUE_PARTITIONS = String(o.queuePartitions);
   return env;
 }
 
@@ -176,10 +183,17 @@ export async function stopAll(procs: readonly (FacilitatorProcess | undefined)[]
   await Promise.all(procs.map((p) => p?.stop(5_000).catch(() => undefined)));
 }
 
+/** The world's Redis: one server, or every node of a cluster at once (kill: all of them). */
+export type WorldRedis = Pick<RedisServer, "url" | "kill" | "restart">;
+
 export interface ProcessWorld {
   world: EvmWorld;
   chain: EvmWorldNetwork;
-  redis: RedisServer;
+  redis: WorldRedis;
+  /** With `cluster`: the Redis Cluster itself, for failovers of one primary. */
+  cluster?: RedisCluster;
+  /** How this world's processes open the queue; a test reading the store opens it the same way. */
+  queue: { partitions: number };
   walrus: WalrusService;
   relay: { address: Address; network: string; relayerKey: Hex; fromBlock: bigint };
   inferenceApiKey: string;
@@ -188,13 +202,30 @@ export interface ProcessWorld {
   stop(): Promise<void>;
 }
 
+export interface ProcessWorldOptions {
+  /**
+   * A Redis Cluster (3 primaries with a replica each, append-only) instead of one redis-server; its
+   * processes wait for a replica on every write and split the queue in 3 partitions.
+   */
+  cluster?: boolean;
+}
+
 /**
- * One base-sepolia anvil with TestUSDC and a funded payer, a private append-only redis-server, the
- * local Walrus service and a SettlementRelay whose relayer is `DevRole.relayer`.
+ * One base-sepolia anvil with TestUSDC and a funded payer, a private append-only redis-server (or
+ * Redis Cluster), the local Walrus service and a SettlementRelay whose relayer is `DevRole.relayer`.
  */
-export async function startProcessWorld(): Promise<ProcessWorld> {
+export async function startProcessWorld(opts: ProcessWorldOptions = {}): Promise<ProcessWorld> {
   const walrusDir = mkdtempSync(join(tmpdir(), "walrus-"));
-  const [world, redis, walrus] = await Promise.all([startEvmWorld({ networks: ["base-sepolia"] }), startRedis({ appendOnly: true }), startWalrusService({ dir: walrusDir })]);
+  const [world, store, walrus] = await Promise.all([
+    startEvmWorld({ networks: ["base-sepolia"] }),
+    opts.cluster ? startRedisCluster({ appendOnly: true }) : startRedis({ appendOnly: true }),
+    startWalrusService({ dir: walrusDir }),
+  ]);
+  const cluster = opts.cluster ? (store as RedisCluster) : undefined;
+  const redis: WorldRedis & { stop(): Promise<void> } = cluster
+    ? { url: cluster.url, kill: () => cluster.killAll(), restart: () => cluster.restartAll(), stop: () => cluster.stop() }
+    : (store as RedisServer);
+  const clustered = cluster ? { redisWaitReplicas: 1, queuePartitions: 3 } : {};
   const { address, blockNumber, relayerKey } = await deployRelay(world);
   const relay = { address, network: "base-sepolia", relayerKey, fromBlock: blockNumber };
   const inferenceApiKey = "grid-router-test-key";
@@ -202,17 +233,20 @@ export async function startProcessWorld(): Promise<ProcessWorld> {
     world,
     chain: world.networks["base-sepolia"]!,
     redis,
+    cluster,
+    queue: { partitions: cluster ? 3 : 1 },
     walrus,
     relay,
     inferenceApiKey,
-    env: (opts) =>
+    env: (envOpts) =>
       productionEnv({
         world,
         redisUrl: redis.url,
         relay,
         walrus: { publisherUrl: walrus.publisherUrl, aggregatorUrl: walrus.aggregatorUrl },
         inferenceApiKey,
-        ...opts,
+        ...clustered,
+        ...envOpts,
       }),
     async stop() {
       await Promise.all([world.stop(), redis.stop(), walrus.stop()]);

@@ -13,3 +13,4 @@ export * from "./report.ts";
 export type { AuditConfig } from "./context.ts";
 export type { InferenceQuery, Located, LocateQuery } from "./locate.ts";
 export * from "./verify.ts";
+export { teeEvidence, type RegistryEntry, type TeeEvidence } from "./tee-trust.ts";

@@ -20,7 +20,7 @@
  * not verify, a revoked measurement or TEE) always fails.
  */
 import { hexToBytes, keccak256, type Address, type Hex } from "viem";
-import { keySchemeName, MeasurementStatus, NONCE_NOT_CHECKED, secp256k1Address, TEE_REGISTRY_ABI, verifyNitroAttestation, type TrustedRoot } from "@facilitator/tee";
+import { keySchemeName, MeasurementStatus, NONCE_NOT_CHECKED, secp256k1Address, TEE_REGISTRY_ABI, verifierFor, type TrustedRoot } from "@facilitator/tee";
 import type { BlobFetch } from "./aggregator.ts";
 import type { ChainReader } from "./chain.ts";
 import type { AttestedKey } from "./tee.ts";
@@ -51,7 +51,7 @@ export interface TeeEvidence {
   entry?: RegistryEntry;
   measurement?: { status: number; approvedBlock: bigint; revokedBlock: bigint };
   /** The attestation document's verdict, when there is an entry. */
-  attestation?: { ok: true; rootSha256: string; pcr0: Hex } | { ok: false; detail: string };
+  attestation?: { ok: true; rootSha256: string; registers: Readonly<Record<string, Hex>> } | { ok: false; detail: string };
   /** The key the registry holds, as the signature check uses it. */
   key?: AttestedKey;
 }
@@ -89,8 +89,10 @@ async function attestationVerdict(entry: RegistryEntry, roots: readonly TrustedR
   if (!blob.ok) return { ok: false, detail: `the attestation document (blob ${entry.attestationBlobId}) cannot be fetched: ${blob.error}` };
   const hash = keccak256(blob.bytes);
   if (hash !== entry.attestationHash) return { ok: false, detail: `blob ${entry.attestationBlobId} hashes to ${hash}, not to the registry's attestation hash ${entry.attestationHash}` };
+  const verifier = verifierFor(entry.teeType);
+  if (!verifier) return { ok: false, detail: `TEE type ${entry.teeType} has no attestation verifier in this auditor` };
   // Signing certificates live hours: the document is judged at the registration time, its nonce was the registrar's to check.
-  const verdict = await verifyNitroAttestation(blob.bytes, {
+  const verdict = await verifier.verify(blob.bytes, {
     roots,
     approvedMeasurements: (m) => m.hash === entry.measurement.toLowerCase(),
     nonce: NONCE_NOT_CHECKED,
@@ -101,7 +103,7 @@ async function attestationVerdict(entry: RegistryEntry, roots: readonly TrustedR
     const why = verdict.reason === "attestation_measurement_not_approved" ? "its PCRs are not the measurement the registry recorded" : verdict.message;
     return { ok: false, detail: `the attestation document does not verify (${verdict.reason}): ${why}` };
   }
-  return { ok: true, rootSha256: verdict.attestation.rootSha256, pcr0: verdict.attestation.measurement.pcr0 };
+  return { ok: true, rootSha256: verdict.attestation.rootSha256, registers: verdict.attestation.registers };
 }
 
 /** The leaf names no TEE, or its kind of anchor carries none: every trust check judges the same. */
@@ -121,7 +123,9 @@ export function judgeRegistered(setup: TeeTrustSetup, ev: TeeEvidence | undefine
 export function judgeAttestation(setup: TeeTrustSetup, ev: TeeEvidence | undefined): Judgment {
   if (!setup.registry || !ev?.entry || !ev.attestation) return missing(setup, "no registered attestation to check");
   if (!ev.attestation.ok) return fail(ev.attestation.detail);
-  return pass(`document ${ev.entry.attestationBlobId} matches the registry's hash and chains to the root ${ev.attestation.rootSha256.slice(0, 16)}… (PCR0 ${ev.attestation.pcr0.slice(0, 18)}…)`);
+  const [first] = Object.entries(ev.attestation.registers);
+  const register = first ? ` (${first[0]} ${first[1].slice(0, 18)}…)` : "";
+  return pass(`document ${ev.entry.attestationBlobId} matches the registry's hash and chains to the root ${ev.attestation.rootSha256.slice(0, 16)}…${register}`);
 }
 
 export function judgeMeasurement(setup: TeeTrustSetup, ev: TeeEvidence | undefined, anchorBlock: bigint): Judgment {

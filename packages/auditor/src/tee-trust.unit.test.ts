@@ -23,7 +23,7 @@ const entry = {
   attestationBlobId: "blob",
 };
 const approved = { status: MeasurementStatus.Approved, approvedBlock: 5n, revokedBlock: 0n };
-const ev = (over: Partial<TeeEvidence> = {}): TeeEvidence => ({ teeId, entry, measurement: approved, attestation: { ok: true, rootSha256: "ab".repeat(32), pcr0: `0x${"00".repeat(48)}` }, ...over });
+const ev = (over: Partial<TeeEvidence> = {}): TeeEvidence => ({ teeId, entry, measurement: approved, attestation: { ok: true, rootSha256: "ab".repeat(32), registers: { PCR0: `0x${"00".repeat(48)}` } }, ...over });
 
 describe("trust judgments", () => {
   it.each<[string, () => ReturnType<typeof judgeRegistered>, string, RegExp]>([

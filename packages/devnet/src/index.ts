@@ -10,3 +10,5 @@ export * from "./walrus.ts";
 export * from "./solana/index.ts";
 export * from "./wait.ts";
 export * from "./permit2.ts";
+export * from "./redis-cluster.ts";
+export * from "./redis-backends.ts";

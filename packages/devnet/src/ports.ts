@@ -19,6 +19,19 @@ export async function freePort(): Promise<number> {
   return osPickedPort();
 }
 
+/**
+ * A port free now whose `offset` companion is free too (a Redis Cluster node listens on its port and
+ * on port + 10000 for the cluster bus), both below the ephemeral range.
+ */
+export async function freePortPair(offset: number): Promise<number> {
+  const [from, to] = [10_000, ephemeralRange()[0] - 1 - offset];
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = from + Math.floor(Math.random() * (to - from + 1));
+    if ((await canListen(port)) && (await canListen(port + offset))) return port;
+  }
+  throw new Error(`no free port pair ${offset} apart below the ephemeral range`);
+}
+
 /** The range the OS draws ephemeral ports from (Linux: ip_local_port_range; elsewhere the IANA range). */
 function ephemeralRange(): [number, number] {
   try {

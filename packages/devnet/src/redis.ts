@@ -11,6 +11,8 @@ export interface RedisOptions {
   /** Data directory for the append-only file; a temporary one (removed by `stop`) when omitted. */
   dir?: string;
   port?: number;
+  /** More redis-server arguments (a cluster node's, see redis-cluster.ts). */
+  args?: string[];
 }
 
 export interface RedisServer {
@@ -42,8 +44,10 @@ async function startRedisOn(port: number, opts: RedisOptions): Promise<RedisServ
   const ownDir = opts.appendOnly && !opts.dir ? mkdtempSync(join(tmpdir(), "redis-")) : undefined;
   const dir = opts.dir ?? ownDir;
   const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--daemonize", "no", "--logfile", ""];
-  if (opts.appendOnly) args.push("--appendonly", "yes", "--appendfsync", "always", "--dir", dir!);
+  if (opts.appendOnly) args.push("--appendonly", "yes", "--appendfsync", "always");
   else args.push("--appendonly", "no");
+  if (dir) args.push("--dir", dir);
+  args.push(...(opts.args ?? []));
 
   let child: ChildProcess;
   let exited: Promise<void>;

@@ -21,13 +21,18 @@
  * Redis should run with `appendonly yes` and `appendfsync always`: then every acknowledged write is
  * on disk before the reply, and a restarted Redis loses nothing.
  *
- * The parts, in ./bull-queue/: keys.ts (the Redis key layout), leases.ts (BullMQ job locks held per
- * batch), scripts.ts (loads commands/*.lua and calls them with their KEYS and ARGV).
+ * On a Redis Cluster (a `redis+cluster://` connection) every script's keys share a slot: the queue's
+ * state lives in partitions, one hash tag each, and BullMQ's keys under a prefix with a hash tag
+ * (`{bull}`), as BullMQ documents for clusters (see bull-queue/keys.ts).
+ *
+ * The parts, in ./bull-queue/: keys.ts (the Redis key layout and its partitions), leases.ts (BullMQ job
+ * locks held per batch), scripts.ts (loads commands/*.lua and calls them with their KEYS and ARGV).
  */
 import { randomUUID } from "node:crypto";
 import { Queue, Worker, type ConnectionOptions } from "bullmq";
 import { Redis, type RedisOptions } from "ioredis";
 import type { Hex } from "viem";
+import { hashedPart, isClusterUrl, openRedis, type RedisClient, type Replication } from "@facilitator/redis";
 import { LANES, RECORD_STATUSES, type Anchor, type Lane, type RecordEntry, type RecordStatus } from "./records.ts";
 import {
   LeaseLostError,
@@ -40,17 +45,21 @@ import {
   type InferenceQueue,
   type QueueStats,
 } from "./queue.ts";
-import { QueueKeys } from "./bull-queue/keys.ts";
+import { QueueLayout, type QueueKeys } from "./bull-queue/keys.ts";
 import { BatchLeases } from "./bull-queue/leases.ts";
 import { QueueScripts, type RecordMove } from "./bull-queue/scripts.ts";
 
 export interface BullQueueOptions {
-  /** `redis://host:port` or ioredis options. */
+  /** A REDIS_URL (`redis://host:port`, or `redis+cluster://host:port,host:port` for a Redis Cluster), or ioredis options for one Redis. */
   connection: string | RedisOptions;
   /** Name shared by every process of one deployment (default `inference`). */
   name?: string;
-  /** BullMQ key prefix (default `bull`). */
+  /** BullMQ key prefix: default `bull`, and `{bull}` on a Redis Cluster, where it must carry a hash tag. */
   prefix?: string;
+  /** Partitions of the queue's records and batches (bull-queue/keys.ts); default 1. Fixed for a deployment's life. */
+  partitions?: number;
+  /** Acknowledge the queue's writes only once this many replicas hold them (WAIT); default: don't wait. */
+  replication?: Replication;
   /** A leased batch whose worker stops renewing its lock for this long is taken over. */
   lockDurationMs?: number;
   /** How often stalled (lock-expired) jobs are looked for. */
@@ -58,64 +67,97 @@ export interface BullQueueOptions {
 }
 
 export class BullQueue implements InferenceQueue {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
+  /** One Redis: the options BullMQ opens its connections with. */
   private readonly connection: RedisOptions;
+  /** A Redis Cluster: BullMQ is handed clients (it cannot open a cluster from options); closed here. */
+  private readonly clusterUrl?: string;
+  private readonly bullClients: RedisClient[] = [];
   private readonly prefix: string;
   private readonly lockDurationMs: number;
   private readonly stalledIntervalMs: number;
-  private readonly keys: QueueKeys;
+  private readonly layout: QueueLayout;
   private readonly scripts: QueueScripts;
   private readonly leases: BatchLeases;
   private readonly anchorQueue: Queue;
   private anchorWorker?: Promise<Worker>;
   private lastOrphanSweep = 0;
+  /** Where the next `formBatch` starts looking, so every partition gets its turn. */
+  private nextPartition = 0;
 
   constructor(opts: BullQueueOptions) {
-    this.connection = typeof opts.connection === "string" ? redisOptionsFromUrl(opts.connection) : opts.connection;
-    this.prefix = opts.prefix ?? "bull";
-    this.keys = new QueueKeys(this.prefix, opts.name ?? "inference");
+    const url = typeof opts.connection === "string" ? opts.connection : undefined;
+    if (url && isClusterUrl(url)) this.clusterUrl = url;
+    this.connection = typeof opts.connection === "string" ? (this.clusterUrl ? {} : redisOptionsFromUrl(opts.connection)) : opts.connection;
+    this.prefix = opts.prefix ?? (this.clusterUrl ? "{bull}" : "bull");
+    if (this.clusterUrl && hashedPart(this.prefix) === this.prefix) throw new Error(`BullQueue on a Redis Cluster: the prefix needs a hash tag, such as {bull} (got "${this.prefix}")`);
+    this.layout = new QueueLayout(this.prefix, opts.name ?? "inference", opts.partitions ?? 1);
     this.lockDurationMs = opts.lockDurationMs ?? 30_000;
     this.stalledIntervalMs = opts.stalledIntervalMs ?? Math.max(1000, Math.floor(this.lockDurationMs / 2));
     this.leases = new BatchLeases(this.lockDurationMs);
-    this.redis = new Redis({ maxRetriesPerRequest: 1, ...this.connection });
+    this.redis = this.clusterUrl ? openRedis(this.clusterUrl, { maxRetriesPerRequest: 1 }) : new Redis({ maxRetriesPerRequest: 1, ...this.connection });
     this.redis.on("error", () => undefined); // reconnects on its own; failed commands reject to their callers
     // Once connected, a command fails at once while Redis is away (the intake door answers 503 now, not
     // after ioredis's 20 reconnect attempts); until then, the first commands wait for the connection.
     // One in flight when the connection drops is sent again after the reconnect, or fails if that fails.
     this.redis.once("ready", () => void (this.redis.options.enableOfflineQueue = false));
-    this.scripts = new QueueScripts(this.redis, this.keys);
-    this.anchorQueue = new Queue(this.keys.anchorQueueName, { connection: this.connection as ConnectionOptions, prefix: this.prefix });
+    this.scripts = new QueueScripts(this.redis, opts.replication);
+    this.anchorQueue = new Queue(this.layout.anchorQueueName, { connection: this.bullConnection(false), prefix: this.prefix });
     this.anchorQueue.on("error", () => undefined);
   }
 
   async enqueue(items: readonly EnqueueItem[]): Promise<EnqueueResult[]> {
     if (items.length === 0) return [];
-    const known = await this.scripts.enqueue(items, Date.now());
+    const now = Date.now();
+    const known: (RecordStatus | undefined)[] = [];
+    // One script per partition: each record is stored with its place in line, or not at all.
+    await Promise.all(
+      [...this.byPartition(items.map((item) => item.id))].map(async ([p, indexes]) => {
+        const statuses = await this.scripts.enqueue(this.layout.partitions[p]!, indexes.map((i) => items[i]!), now);
+        indexes.forEach((i, n) => (known[i] = statuses[n]));
+      }),
+    );
     return items.map(({ id }, i) => (known[i] ? { id, created: false, status: known[i] } : { id, created: true, status: "queued" }));
   }
 
   async get(id: Hex): Promise<RecordEntry | undefined> {
-    return parseRecord(await this.redis.hgetall(this.keys.record(id)));
+    return parseRecord(await this.redis.hgetall(this.recordKeys(id).record(id)));
   }
 
   async getMany(ids: readonly Hex[]): Promise<(RecordEntry | undefined)[]> {
-    const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hgetall(this.keys.record(id));
-    const replies = (await pipeline.exec()) ?? [];
-    return replies.map(([err, value]) => {
-      if (err) throw err;
-      return parseRecord(value as Record<string, string>);
-    });
+    const out: (RecordEntry | undefined)[] = [];
+    // A pipeline per partition: on a cluster a pipeline's keys must share a slot.
+    await Promise.all(
+      [...this.byPartition(ids)].map(async ([p, indexes]) => {
+        const pipeline = this.redis.pipeline();
+        for (const i of indexes) pipeline.hgetall(this.layout.partitions[p]!.record(ids[i]!));
+        const replies = (await pipeline.exec()) ?? [];
+        replies.forEach(([err, value], n) => {
+          if (err) throw err;
+          out[indexes[n]!] = parseRecord(value as Record<string, string>);
+        });
+      }),
+    );
+    return ids.map((_, i) => out[i]);
   }
 
   async formBatch(lane: Lane, limits: BatchLimits): Promise<FormResult> {
     const now = Date.now();
-    const skeleton = newBatch(lane, now);
-    const formed = await this.scripts.formBatch(lane, limits, now, skeleton);
-    if ("retryInMs" in formed) return { retryInMs: formed.retryInMs };
-    if (!("recordIds" in formed)) return {};
-    await this.schedule(skeleton.id);
-    return { batch: { ...skeleton, recordIds: formed.recordIds } };
+    const count = this.layout.partitions.length;
+    const start = this.nextPartition++ % count;
+    let retryInMs: number | undefined;
+    for (let n = 0; n < count; n++) {
+      const p = (start + n) % count;
+      const fresh = newBatch(lane, now);
+      const skeleton = { ...fresh, id: this.layout.batchIdIn(fresh.id, p) };
+      const formed = await this.scripts.formBatch(this.layout.partitions[p]!, lane, limits, now, skeleton);
+      if ("recordIds" in formed) {
+        await this.schedule(skeleton.id);
+        return { batch: { ...skeleton, recordIds: formed.recordIds } };
+      }
+      if ("retryInMs" in formed) retryInMs = Math.min(retryInMs ?? Infinity, formed.retryInMs);
+    }
+    return retryInMs === undefined ? {} : { retryInMs };
   }
 
   async leaseBatch(): Promise<Batch | undefined> {
@@ -143,7 +185,7 @@ export class BullQueue implements InferenceQueue {
   async saveBatch(batch: Batch): Promise<Batch> {
     const next = { ...batch, version: batch.version + 1 };
     this.leases.assertHeld(batch.id);
-    if (!(await this.scripts.saveBatch(batch.version, next))) throw new LeaseLostError(batch.id);
+    if (!(await this.scripts.saveBatch(this.batchKeys(batch.id), batch.version, next))) throw new LeaseLostError(batch.id);
     return next;
   }
 
@@ -181,13 +223,13 @@ export class BullQueue implements InferenceQueue {
   }
 
   async retryParked(batchId?: string): Promise<number> {
-    const ids = batchId ? [batchId] : await this.redis.smembers(this.keys.parked);
+    const ids = batchId ? [batchId] : (await Promise.all(this.layout.partitions.map((k) => this.redis.smembers(k.parked)))).flat();
     let count = 0;
     for (const id of ids) {
       const batch = await this.getBatch(id);
       if (!batch || batch.state !== "parked") continue;
       const doc = { ...batch, state: "open" as const, attempts: 0, retryAt: undefined, version: batch.version + 1 };
-      if (!(await this.scripts.reopenBatch(batch, doc))) continue;
+      if (!(await this.scripts.reopenBatch(this.batchKeys(id), batch, doc))) continue;
       const job = await this.anchorQueue.getJob(id);
       if (job && (await job.isFailed())) await job.retry("failed");
       else await this.schedule(id);
@@ -197,22 +239,17 @@ export class BullQueue implements InferenceQueue {
   }
 
   async getBatch(id: string): Promise<Batch | undefined> {
-    const [doc, version, state] = await this.redis.hmget(this.keys.batch(id), "doc", "version", "state");
+    const [doc, version, state] = await this.redis.hmget(this.batchKeys(id).batch(id), "doc", "version", "state");
     if (!doc) return undefined;
     return { ...(JSON.parse(doc) as Batch), version: Number(version), state: state as Batch["state"] };
   }
 
   async stats(): Promise<QueueStats> {
-    const [counts, open, parked, ...heads] = await Promise.all([
-      this.redis.hgetall(this.keys.counts),
-      this.redis.scard(this.keys.open),
-      this.redis.scard(this.keys.parked),
-      ...LANES.map((lane) => this.redis.lindex(this.keys.waiting(lane), 0)),
-    ]);
-    const records = Object.fromEntries(RECORD_STATUSES.map((s) => [s, Number(counts[s] ?? 0)])) as QueueStats["records"];
-    const waitingSince = await Promise.all(heads.flatMap((id) => (id ? [this.redis.hget(this.keys.record(id), "enqueuedAt")] : [])));
-    const oldest = waitingSince.flatMap((at) => (at ? [Number(at)] : []));
-    return { records, ...(oldest.length ? { oldestQueuedAt: Math.min(...oldest) } : {}), openBatches: open, parkedBatches: parked };
+    const parts = await Promise.all(this.layout.partitions.map((k) => partitionStats(this.redis, k)));
+    const records = Object.fromEntries(RECORD_STATUSES.map((s) => [s, parts.reduce((sum, p) => sum + Number(p.counts[s] ?? 0), 0)])) as QueueStats["records"];
+    const oldest = parts.flatMap((p) => p.oldest);
+    const sum = (field: "open" | "parked") => parts.reduce((total, p) => total + p[field], 0);
+    return { records, ...(oldest.length ? { oldestQueuedAt: Math.min(...oldest) } : {}), openBatches: sum("open"), parkedBatches: sum("parked") };
   }
 
   async close(): Promise<void> {
@@ -220,7 +257,34 @@ export class BullQueue implements InferenceQueue {
     const worker = await this.anchorWorker?.catch(() => undefined);
     await worker?.close(true).catch(() => undefined);
     await this.anchorQueue.close().catch(() => undefined);
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    for (const c of [...this.bullClients, this.redis]) await c.quit().catch(() => c.disconnect());
+  }
+
+  /** What BullMQ connects with: options for one Redis, a client of ours for a cluster. Workers block, so they never give up on a command. */
+  private bullConnection(worker: boolean): ConnectionOptions {
+    if (!this.clusterUrl) return (worker ? { ...this.connection, maxRetriesPerRequest: null } : this.connection) as ConnectionOptions;
+    const client = openRedis(this.clusterUrl, { maxRetriesPerRequest: worker ? null : 1 });
+    client.on("error", () => undefined);
+    this.bullClients.push(client);
+    return client as ConnectionOptions;
+  }
+
+  private recordKeys(id: string): QueueKeys {
+    return this.layout.partitions[this.layout.recordPartition(id)]!;
+  }
+
+  private batchKeys(batchId: string): QueueKeys {
+    return this.layout.partitions[this.layout.batchPartition(batchId)]!;
+  }
+
+  /** Indexes of `ids` grouped by the partition of each id, in order. */
+  private byPartition(ids: readonly string[]): Map<number, number[]> {
+    const groups = new Map<number, number[]>();
+    ids.forEach((id, i) => {
+      const p = this.layout.recordPartition(id);
+      groups.set(p, [...(groups.get(p) ?? []), i]);
+    });
+    return groups;
   }
 
   /** The manual-fetch BullMQ worker of the anchor queue, created on first use (API-only processes never make one). */
@@ -228,7 +292,7 @@ export class BullQueue implements InferenceQueue {
     if (!this.anchorWorker) {
       const created = (async () => {
         const worker = new Worker(this.anchorQueue.name, null, {
-          connection: { ...this.connection, maxRetriesPerRequest: null } as ConnectionOptions,
+          connection: this.bullConnection(true),
           prefix: this.prefix,
           autorun: false,
           lockDuration: this.lockDurationMs,
@@ -251,25 +315,39 @@ export class BullQueue implements InferenceQueue {
 
   private async schedule(batchId: string): Promise<void> {
     await this.anchorQueue.add("batch", { batchId }, { jobId: batchId, removeOnComplete: true, removeOnFail: false });
-    await this.redis.srem(this.keys.unscheduled, batchId);
+    await this.redis.srem(this.batchKeys(batchId).unscheduled, batchId);
   }
 
   /** Batches formed by a worker that died before adding their anchor job get one here. */
   private async sweepUnscheduled(): Promise<void> {
     if (Date.now() - this.lastOrphanSweep < this.stalledIntervalMs) return;
     this.lastOrphanSweep = Date.now();
-    for (const id of await this.redis.smembers(this.keys.unscheduled)) {
-      const state = await this.redis.hget(this.keys.batch(id), "state");
-      if (state === "open") await this.schedule(id);
-      else await this.redis.srem(this.keys.unscheduled, id);
+    for (const k of this.layout.partitions) {
+      for (const id of await this.redis.smembers(k.unscheduled)) {
+        const state = await this.redis.hget(k.batch(id), "state");
+        if (state === "open") await this.schedule(id);
+        else await this.redis.srem(k.unscheduled, id);
+      }
     }
   }
 
   /** Ends a leased batch as `doc` and moves its records, or throws LeaseLostError. */
   private async finish(batch: Batch, doc: Batch, move: RecordMove): Promise<void> {
     this.leases.assertHeld(batch.id);
-    if (!(await this.scripts.finishBatch(batch, doc, move))) throw new LeaseLostError(batch.id);
+    if (!(await this.scripts.finishBatch(this.batchKeys(batch.id), batch, doc, move))) throw new LeaseLostError(batch.id);
   }
+}
+
+/** One partition's counts, batch sets and the enqueue time of each lane's oldest waiting record. */
+async function partitionStats(redis: RedisClient, k: QueueKeys): Promise<{ counts: Record<string, string>; open: number; parked: number; oldest: number[] }> {
+  const [counts, open, parked, ...heads] = await Promise.all([
+    redis.hgetall(k.counts),
+    redis.scard(k.open),
+    redis.scard(k.parked),
+    ...LANES.map((lane) => redis.lindex(k.waiting(lane), 0)),
+  ]);
+  const waitingSince = await Promise.all(heads.flatMap((id) => (id ? [redis.hget(k.record(id), "enqueuedAt")] : [])));
+  return { counts, open, parked, oldest: waitingSince.flatMap((at) => (at ? [Number(at)] : [])) };
 }
 
 function parseRecord(h: Record<string, string> | null): RecordEntry | undefined {

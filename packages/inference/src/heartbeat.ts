@@ -13,7 +13,7 @@
 import { getAddress, isAddress, recoverAddress, toHex, type Address, type Hex } from "viem";
 import { decodeBase64, heartbeatMessageHash, verifyHeartbeatSignature } from "@facilitator/tee";
 import { registryTee } from "./tee-directory.ts";
-import { classifyRegistry, type TeeRegistryClient, type WriteCaps } from "./tee-registry.ts";
+import { classifyRegistry, RegistryError, type TeeRegistryClient, type WriteCaps } from "./tee-registry.ts";
 
 export interface HeartbeatRequest {
   teeId: Hex;
@@ -51,10 +51,39 @@ export function parseHeartbeat(body: unknown): { ok: true; value: HeartbeatReque
   };
 }
 
+/**
+ * Each TEE's heartbeat slot: at most one relayed heartbeat per TEE per interval, across every process
+ * sharing the store (Redis or LMDB, tee-state-*.ts; MemoryHeartbeatSlots for one process).
+ */
+export interface HeartbeatSlots {
+  /** Takes `teeId`'s slot at `now` (ms) unless it was taken less than `intervalMs` ago: undefined when taken, else when it was. */
+  take(teeId: Hex, now: number, intervalMs: number): Promise<number | undefined>;
+}
+
+/** Whether a slot taken at `takenAt` is still held at `now`. The one rule every store applies, atomically. */
+export const slotHeld = (takenAt: number | undefined, now: number, intervalMs: number): takenAt is number => takenAt !== undefined && now - takenAt < intervalMs;
+
+/** Slots in this process's memory: enough for one API process. */
+export class MemoryHeartbeatSlots implements HeartbeatSlots {
+  /** teeId -> ms the slot was taken. */
+  private readonly slots = new Map<string, number>();
+
+  async take(teeId: Hex, now: number, intervalMs: number): Promise<number | undefined> {
+    const last = this.slots.get(teeId);
+    if (slotHeld(last, now, intervalMs)) return last;
+    this.slots.set(teeId, now);
+    // Slots older than the interval say nothing any more.
+    if (this.slots.size >= 1_000) for (const [id, at] of this.slots) if (!slotHeld(at, now, intervalMs)) this.slots.delete(id);
+    return undefined;
+  }
+}
+
 export interface HeartbeatRelayOptions {
   registry: TeeRegistryClient;
   /** Heartbeats relayed per TEE at most once per this many seconds (default 60; the gateway sends one per 900 s). */
   minIntervalSeconds?: number;
+  /** Where each TEE's slot is kept (default: this process's memory). */
+  slots?: HeartbeatSlots;
   caps?: WriteCaps;
   /** Told after a heartbeat is on chain (the door's cache forgets the TEE, so its freshness shows at once). */
   onRelayed?: (teeId: Hex) => void;
@@ -62,14 +91,14 @@ export interface HeartbeatRelayOptions {
 }
 
 export class HeartbeatRelay {
-  /** teeId -> ms of the last heartbeat that passed verification (its slot). */
-  private readonly slots = new Map<string, number>();
+  private readonly slots: HeartbeatSlots;
   private readonly minIntervalMs: number;
   private readonly now: () => number;
 
   constructor(private readonly o: HeartbeatRelayOptions) {
     this.minIntervalMs = (o.minIntervalSeconds ?? 60) * 1000;
     this.now = o.now ?? Date.now;
+    this.slots = o.slots ?? new MemoryHeartbeatSlots();
   }
 
   get registryAddress(): Address {
@@ -96,13 +125,13 @@ export class HeartbeatRelay {
       if (problem) return refuse("invalid_heartbeat_signature", problem);
 
       // Taken only once the TEE's own signature is proven, so nobody else can use up its slot.
-      const last = this.slots.get(h.teeId);
       const now = this.now();
-      if (last !== undefined && now - last < this.minIntervalMs) {
+      const last = await this.slots.take(h.teeId, now, this.minIntervalMs).catch(() => {
+        throw new RegistryError("tee_state_unavailable", "the shared TEE state (Redis or LMDB) cannot be read", true);
+      });
+      if (last !== undefined) {
         return refuse("heartbeat_rate_limited", `a heartbeat of TEE ${h.teeId} was relayed ${Math.round((now - last) / 1000)} s ago; at most one per ${this.minIntervalMs / 1000} s`, 429);
       }
-      this.slots.set(h.teeId, now);
-      this.prune(now);
 
       const sent = await registry.write({ functionName: "heartbeat", args: [h.teeId, h.timestamp, toHex(h.signature)] }, this.o.caps);
       this.o.onRelayed?.(h.teeId);
@@ -112,12 +141,6 @@ export class HeartbeatRelay {
       // Anyone may call: a transport failure is named, never quoted (RPC errors can carry the node's URL).
       return err.transient ? refuse(err.reason, "the TEE registry cannot be reached or the transaction is not mined yet; retry later", 503) : refuse(err.reason, err.message, 400);
     }
-  }
-
-  /** Slots older than the interval say nothing any more. */
-  private prune(now: number): void {
-    if (this.slots.size < 1_000) return;
-    for (const [id, at] of this.slots) if (now - at >= this.minIntervalMs) this.slots.delete(id);
   }
 }
 

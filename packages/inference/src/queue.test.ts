@@ -1,13 +1,20 @@
-/** One contract suite for every InferenceQueue: LmdbQueue and BullQueue (BullMQ on a private redis-server). */
+/**
+ * One contract suite for every InferenceQueue: LmdbQueue, and BullQueue (BullMQ) on a private
+ * redis-server and on a private Redis Cluster (3 primaries with a replica each, every write waiting for
+ * a replica). A partitioned BullQueue forms each batch within one partition, so it has checks of its own
+ * at the end.
+ */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { keccak256, toHex, type Hex } from "viem";
-import { startRedis, waitFor, type RedisServer } from "@facilitator/devnet";
+import { startRedis, startRedisCluster, waitFor, type RedisCluster, type RedisServer } from "@facilitator/devnet";
+import { hashedPart } from "@facilitator/redis";
 import { BullQueue } from "./bull-queue.ts";
+import { QueueLayout } from "./bull-queue/keys.ts";
 import { LmdbQueue } from "./lmdb-queue.ts";
-import { LeaseLostError, type EnqueueItem, type InferenceQueue } from "./queue.ts";
+import { LeaseLostError, type Batch, type EnqueueItem, type InferenceQueue } from "./queue.ts";
 import { recordId, type Anchor, type InferenceRecord, type SettlementType } from "./records.ts";
 
 interface Harness {
@@ -17,6 +24,8 @@ interface Harness {
 }
 
 let redis: RedisServer;
+let cluster: RedisCluster;
+const REPLICATED = { replicas: 1, timeoutMs: 5_000 };
 const dirs: string[] = [];
 let n = 0;
 
@@ -29,22 +38,27 @@ const implementations: [string, () => Harness][] = [
       return { queue: new LmdbQueue({ path }), another: () => new LmdbQueue({ path }) };
     },
   ],
-  [
-    "BullQueue",
+  ...(
+    [
+      ["BullQueue", () => ({ connection: redis.url })],
+      ["BullQueue on a Redis Cluster, WAIT 1", () => ({ connection: cluster.url, replication: REPLICATED })],
+    ] as const
+  ).map(([label, where]): [string, () => Harness] => [
+    label,
     () => {
       const name = `contract-${++n}`;
-      const make = () => new BullQueue({ connection: redis.url, name, lockDurationMs: 1000, stalledIntervalMs: 300 });
+      const make = () => new BullQueue({ ...where(), name, lockDurationMs: 1000, stalledIntervalMs: 300 });
       return { queue: make(), another: make };
     },
-  ],
+  ]),
 ];
 
 beforeAll(async () => {
-  redis = await startRedis();
+  [redis, cluster] = await Promise.all([startRedis(), startRedisCluster()]);
 });
 
 afterAll(async () => {
-  await redis?.stop();
+  await Promise.all([redis?.stop(), cluster?.stop()]);
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
@@ -223,3 +237,53 @@ describe.each(implementations)("%s", (_, make) => {
     }
   });
 });
+
+describe("BullQueue on a Redis Cluster with 3 partitions", () => {
+  const open = (name: string) => new BullQueue({ connection: cluster.url, name, partitions: 3, replication: REPLICATED, lockDurationMs: 1000, stalledIntervalMs: 300 });
+
+  it("spreads records over the primaries, batches each partition's own records, and finds, counts and anchors every one once", async () => {
+    const name = `partitions-${++n}`;
+    const queue = open(name);
+    const other = open(name);
+    try {
+      const items = Array.from({ length: 30 }, (_, i) => item(`part-${i}`));
+      expect((await queue.enqueue(items)).every((r) => r.created)).toBe(true);
+      expect((await other.enqueue(items.slice(0, 5))).map((r) => r.created)).toEqual([false, false, false, false, false]);
+      expect((await other.getMany(items.map((i) => i.id))).map((e) => e?.status)).toEqual(items.map(() => "queued"));
+      expect(await other.stats()).toMatchObject({ records: { queued: 30 }, openBatches: 0 });
+
+      const primaries = new Set(await Promise.all(items.map((i) => cluster.primaryOf(partitionTagOf(name, i.id)))));
+      expect(primaries.size).toBe(3);
+
+      const batches: Batch[] = [];
+      for (;;) {
+        const formed = await queue.formBatch("batch", { maxSize: 4, maxWaitMs: 0 });
+        if (!formed.batch) break;
+        batches.push(formed.batch);
+      }
+      expect(batches.flatMap((b) => b.recordIds).sort()).toEqual(items.map((i) => i.id).sort());
+      for (const b of batches) expect(new Set(b.recordIds.map((id) => partitionTagOf(name, id))).size).toBe(1);
+      expect(await other.stats()).toMatchObject({ records: { queued: 0, batched: 30 }, openBatches: batches.length });
+
+      // Leased by either handle, each batch exactly once; completing one anchors its records.
+      const leased = new Set<string>();
+      for (;;) {
+        const b = (await queue.leaseBatch()) ?? (await other.leaseBatch());
+        if (!b) break;
+        expect(leased.has(b.id)).toBe(false);
+        leased.add(b.id);
+        await (b.id.length % 2 ? queue : other).completeBatch(b, new Map(b.recordIds.map((id, i) => [id, anchorFor(b.id, i)])));
+      }
+      expect(leased).toEqual(new Set(batches.map((b) => b.id)));
+      expect(await queue.stats()).toMatchObject({ records: { batched: 0, anchored: 30 }, openBatches: 0 });
+    } finally {
+      await Promise.all([queue.close(), other.close()]);
+    }
+  });
+});
+
+/** The hash tag of a record's partition in a 3-partition queue named `name`. */
+function partitionTagOf(name: string, id: Hex): string {
+  const layout = new QueueLayout("{bull}", name, 3);
+  return hashedPart(layout.partitions[layout.recordPartition(id)]!.record(id));
+}

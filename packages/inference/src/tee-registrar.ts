@@ -5,9 +5,10 @@
  *
  *   1. the request is well formed (parseRegistration, pure);
  *   2. neither the TEE nor its key is registered yet (registry reads);
- *   3. verifyNitroAttestation: COSE signature, chain to a configured root at `now`, the measurement
- *      approved on chain for the TEE type, the key (and TLS certificate) bound, the nonce this
- *      registrar issued (redeemed last: a refused document does not use it up);
+ *   3. the TEE type's attestation verifier (verifierFor; AWS Nitro: COSE signature, chain to a
+ *      configured root at `now`), the measurement approved on chain for the TEE type, the key (and TLS
+ *      certificate) bound, the nonce this registrar issued (redeemed last: a refused document does
+ *      not use it up);
  *   4. the registry call is simulated (role, key, measurement: a refusal here writes nothing);
  *   5. the document is stored on Walrus; 6. `register` is sent; 7. `describeTee` (endpoint, payment
  *   address) when given, which the enclave does not attest and the contract keeps apart.
@@ -22,8 +23,11 @@ import {
   parseSigningKey,
   keySchemeValue,
   teeIdOf,
+  teeTypeOfSlug,
+  unsupportedTeeType,
   TeeType,
-  verifyNitroAttestation,
+  verifierFor,
+  type NonceStore,
   type SigningKey,
   type TrustedRoot,
 } from "@facilitator/tee";
@@ -58,7 +62,6 @@ export interface Registered {
   describeError?: string;
 }
 
-const TEE_TYPES: Record<string, TeeType> = { "aws-nitro": TeeType.AwsNitro };
 const MAX_ENDPOINT = 256;
 const refuse = (reason: string, message: string, status = 400): RegistrationRefusal => ({ ok: false, status, reason, message });
 
@@ -73,8 +76,8 @@ export function parseRegistration(body: unknown): { ok: true; value: Registratio
   if (typeof b.signingKey !== "string") return refuse("invalid_registration", "signingKey must be the public key (PEM, 0x-hex or base64 DER)");
   const key = parseSigningKey(b.signingKey);
   if (!key.ok) return refuse("invalid_signing_key", key.error);
-  const teeType = b.teeType === undefined ? TeeType.AwsNitro : typeof b.teeType === "string" ? TEE_TYPES[b.teeType] : undefined;
-  if (teeType === undefined) return refuse("unsupported_tee_type", `teeType must be one of ${Object.keys(TEE_TYPES).join(", ")} (Intel TDX is not supported yet)`);
+  const teeType = b.teeType === undefined ? TeeType.AwsNitro : typeof b.teeType === "string" ? teeTypeOfSlug(b.teeType) : undefined;
+  if (teeType === undefined) return refuse("unsupported_tee_type", unsupportedTeeType("teeType"));
   if (b.endpoint !== undefined && !(typeof b.endpoint === "string" && b.endpoint.length <= MAX_ENDPOINT && /^https?:$/.test(URL.parse(b.endpoint)?.protocol ?? ""))) {
     return refuse("invalid_registration", `endpoint must be an http(s) URL of at most ${MAX_ENDPOINT} characters`);
   }
@@ -104,8 +107,8 @@ export interface TeeRegistrarOptions {
   blobs: BlobStore;
   /** The roots a document's chain may end at: the AWS Nitro root in production. */
   roots: readonly TrustedRoot[];
-  /** Nonces this registrar issues (default: 10 minutes each). */
-  nonces?: NonceBook;
+  /** Where this registrar's nonces (10 minutes each) are kept: default, this process's memory. */
+  nonceStore?: NonceStore;
   now?: () => Date;
   /** Told after a registration (the door's cache forgets the TEE, so it is known at once). */
   onRegistered?: (teeId: Hex) => void;
@@ -113,19 +116,24 @@ export interface TeeRegistrarOptions {
 
 const ZERO_ADDRESS = "0x0000000000000000000000000000000000000000";
 
+/** A nonce store that cannot be reached: an outage (503), not a refusal. */
+const stateUnavailable = (): never => {
+  throw new RegistryError("tee_state_unavailable", "the shared TEE state (Redis or LMDB) holding the registrar's nonces cannot be reached", true);
+};
+
 export class TeeRegistrar {
   private readonly nonces: NonceBook;
   private readonly now: () => Date;
 
   constructor(private readonly o: TeeRegistrarOptions) {
     if (o.roots.length === 0) throw new Error("a registrar needs at least one trusted attestation root");
-    this.nonces = o.nonces ?? new NonceBook({ ttlMs: 10 * 60_000 });
+    this.nonces = new NonceBook({ ttlMs: 10 * 60_000, store: o.nonceStore });
     this.now = o.now ?? (() => new Date());
   }
 
   /** A fresh nonce for the enclave to put in its document (`GET /enclave/attestation?nonce=<40 hex digits>`). */
-  issueNonce(): { nonce: Hex; expiresAt: Date } {
-    return this.nonces.issue(this.now());
+  issueNonce(): Promise<{ nonce: Hex; expiresAt: Date }> {
+    return this.nonces.issue(this.now()).catch(stateUnavailable);
   }
 
   async register(r: Registration): Promise<Registered | RegistrationRefusal> {
@@ -137,10 +145,12 @@ export class TeeRegistrar {
       const holder = await registry.teeIdOfKey(keccak256(r.key.bytes));
       if (holder) return refuse("tee_key_already_registered", `this signing key is registered already, under TEE ${holder}`, 409);
 
-      const verdict = await verifyNitroAttestation(r.document, {
+      const verifier = verifierFor(r.teeType);
+      if (!verifier) return refuse("unsupported_tee_type", `TEE type ${r.teeType} has no attestation verifier here`);
+      const verdict = await verifier.verify(r.document, {
         roots: this.o.roots,
         approvedMeasurements: async (m) => (await registry.measurementStatus(r.teeType, m.hash)).status === MeasurementStatus.Approved,
-        nonce: this.nonces,
+        nonce: { redeem: (nonce, now) => this.nonces.redeem(nonce, now).catch(stateUnavailable) },
         expectedKey: r.key.bytes,
         expectedTlsCertificate: r.tlsCertificate,
         now: this.now(),

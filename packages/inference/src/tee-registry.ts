@@ -63,7 +63,12 @@ export class RegistryError extends Error {
 export type RegistryCall =
   | { functionName: "register"; args: readonly [Hex, number, number, Hex, Hex, Hex, Hex] }
   | { functionName: "describeTee"; args: readonly [Hex, string, Address] }
-  | { functionName: "heartbeat"; args: readonly [Hex, bigint, Hex] };
+  | { functionName: "heartbeat"; args: readonly [Hex, bigint, Hex] }
+  // The admin's (a client whose writer key holds DEFAULT_ADMIN_ROLE: the deploy and admin commands).
+  | { functionName: "approveMeasurement"; args: readonly [number, Hex, string] }
+  | { functionName: "revokeMeasurement"; args: readonly [number, Hex] }
+  | { functionName: "revokeTee"; args: readonly [Hex] }
+  | { functionName: "grantRole" | "renounceRole"; args: readonly [Hex, Address] };
 
 export interface WriteCaps {
   /** Most gas the transaction may need (the estimate plus a quarter). */
@@ -76,7 +81,7 @@ export interface TeeRegistryClientOptions {
   rpcUrl: string;
   chainId: number;
   address: Address;
-  /** Holds REGISTRAR_ROLE and HEARTBEAT_ROLE (the relayer key); without it the client only reads. Never logged. */
+  /** Holds REGISTRAR_ROLE and HEARTBEAT_ROLE (the relayer key), or the admin's role; without it the client only reads. Never logged. */
   writerKey?: Hex;
   pollingIntervalMs?: number;
   /** How long a write waits for its receipt. */
@@ -125,6 +130,10 @@ export class TeeRegistryClient {
   async teeIdOfKey(keyHash: Hex): Promise<Hex | undefined> {
     const id = await this.client.readContract({ address: this.address, abi: TEE_REGISTRY_ABI, functionName: "teeIdByKeyHash", args: [keyHash] });
     return /^0x0{64}$/.test(id) ? undefined : id;
+  }
+
+  hasRole(role: Hex, account: Address): Promise<boolean> {
+    return this.client.readContract({ address: this.address, abi: TEE_REGISTRY_ABI, functionName: "hasRole", args: [role, account] });
   }
 
   /** The latest block's timestamp: the clock heartbeat freshness is measured by. */

@@ -1,6 +1,7 @@
 /**
  * The anchoring worker. One loop per worker: resume any open batch that is due, otherwise form a new
- * one (by size, or by the age of its oldest record), and take it through its steps, persisting each:
+ * one (by size, or by the age of its oldest record), and take it through its steps, persisting each,
+ * with up to `batchesInFlight` batches at once (each leased on its own, each through its own steps):
  *
  *   formed    records assigned; the tree is fixed by them and `createdAt`
  *   uploaded  dump stored on Walrus; root and blob id recorded          (Merkle batches only)
@@ -14,6 +15,11 @@
  * mined). Failures are retried with exponential backoff; transport trouble (Walrus 5xx, RPC down)
  * forever, chain refusals (role revoked, no gas money, revert) `maxAttempts` times, then the batch is
  * parked and its records marked failed with the reason, until `retryParked`.
+ *
+ * Batches in flight share the relayer's key, so their transactions share its nonces. A transaction is
+ * signed at the node's pending nonce; this worker signs, records and sends one transaction at a time
+ * (`sendTurn`), so the next batch signs only once the one before is in the node's pool, at the nonce
+ * after it. Everything slow (the tree, the upload, waiting for the receipt) runs side by side.
  */
 import { toHex, type Hex } from "viem";
 import { buildGatewayBatchTree } from "./gateway-merkle.ts";
@@ -43,6 +49,8 @@ export interface AnchorWorkerOptions {
   batchSize: number;
   /** SETTLEMENT_BATCH_TIMEOUT: a smaller batch forms once its oldest record waited this long (ms). */
   batchTimeoutMs: number;
+  /** SETTLEMENT_BATCHES_IN_FLIGHT: batches taken through their steps at the same time (default DEFAULT_BATCHES_IN_FLIGHT). */
+  batchesInFlight?: number;
   /** Idle wait between looks at the queue (ms). */
   pollIntervalMs?: number;
   /** SETTLEMENT_COMPACT_DUMP_ABOVE: batches of more records are stored as compact dumps (default COMPACT_DUMP_ABOVE). */
@@ -58,6 +66,9 @@ export interface AnchorWorkerOptions {
   onEvent?: (event: WorkerEvent) => void;
 }
 
+/** Enough to keep the chain busy while the next batches are built and uploaded; few enough to bound the trees held in memory. */
+export const DEFAULT_BATCHES_IN_FLIGHT = 3;
+
 /** From this many records a tree (about 5 µs a leaf) is built off the event loop, so intake and lease renewals keep running. */
 export const TREE_THREAD_FROM = 1_024;
 
@@ -70,7 +81,7 @@ export interface WorkerStats {
 }
 
 export interface WorkerHandle {
-  /** Finishes the current step, gives the batch back, and resolves when the loop has ended. */
+  /** Finishes the current step of each batch in flight, gives them back, and resolves when the loop has ended. */
   stop(): Promise<void>;
   /** Looks at the queue now instead of after the idle wait (e.g. right after an enqueue). */
   wake(): void;
@@ -99,9 +110,16 @@ class AnchorWorker {
   private readonly maxAttempts: number;
   private readonly backoffBase: number;
   private readonly backoffMax: number;
+  private readonly inFlightMax: number;
+  /** Until the next look: the poll interval, or sooner when waiting records come of age. */
+  private idle = 0;
+  /** The end of the last batch's turn to sign and send (see `sendTurn`). */
+  private sending: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: AnchorWorkerOptions) {
     this.poll = o.pollIntervalMs ?? 250;
+    this.inFlightMax = o.batchesInFlight ?? DEFAULT_BATCHES_IN_FLIGHT;
+    if (!(Number.isInteger(this.inFlightMax) && this.inFlightMax >= 1)) throw new Error("batchesInFlight must be a whole number >= 1");
     this.maxAttempts = o.maxAttempts ?? 5;
     this.backoffBase = o.backoffBaseMs ?? 1000;
     this.backoffMax = o.backoffMaxMs ?? 60_000;
@@ -113,36 +131,60 @@ class AnchorWorker {
   }
 
   async run(): Promise<void> {
+    const inFlight = new Set<Promise<void>>();
     while (!this.stopping) {
-      let idle = this.poll;
-      try {
-        const leased = await this.o.queue.leaseBatch();
-        if (leased) {
-          await this.work(leased);
-          continue;
-        }
-        const formed = await this.o.queue.formBatch("batch", { maxSize: this.o.batchSize, maxWaitMs: this.o.batchTimeoutMs });
-        if (formed.batch) {
-          await this.o.onStep?.("formed", formed.batch);
-          continue;
-        }
-        // Gateway records (RSA-PSS) get Merkle batches of their own, in the gateway's leaf layout.
-        const gateway = await this.o.queue.formBatch("gateway", { maxSize: this.o.batchSize, maxWaitMs: this.o.batchTimeoutMs });
-        if (gateway.batch) {
-          await this.o.onStep?.("formed", gateway.batch);
-          continue;
-        }
-        const single = await this.o.queue.formBatch("single", { maxSize: 1, maxWaitMs: 0 });
-        if (single.batch) {
-          await this.o.onStep?.("formed", single.batch);
-          continue;
-        }
-        for (const wait of [formed.retryInMs, gateway.retryInMs]) if (wait !== undefined) idle = Math.max(1, Math.min(idle, wait));
-      } catch (e) {
-        this.o.onEvent?.({ type: "loop_error", message: (e as Error).message });
-      }
-      await this.sleep(idle);
+      // Full: wait for a batch to finish (it wakes the loop) or for the next look.
+      if (inFlight.size >= this.inFlightMax || !(await this.startNext(inFlight))) await this.sleep(this.idle);
     }
+    await Promise.all(inFlight);
+  }
+
+  /** Leases or forms one batch; true when there was something to do (look again at once). */
+  private async startNext(inFlight: Set<Promise<void>>): Promise<boolean> {
+    this.idle = this.poll;
+    try {
+      const leased = await this.o.queue.leaseBatch();
+      if (leased) {
+        const working = this.work(leased).finally(() => {
+          inFlight.delete(working);
+          this.wake(); // a place is free
+        });
+        inFlight.add(working);
+        return true;
+      }
+      const formed = await this.o.queue.formBatch("batch", { maxSize: this.o.batchSize, maxWaitMs: this.o.batchTimeoutMs });
+      if (formed.batch) {
+        await this.o.onStep?.("formed", formed.batch);
+        return true;
+      }
+      // Gateway records (RSA-PSS) get Merkle batches of their own, in the gateway's leaf layout.
+      const gateway = await this.o.queue.formBatch("gateway", { maxSize: this.o.batchSize, maxWaitMs: this.o.batchTimeoutMs });
+      if (gateway.batch) {
+        await this.o.onStep?.("formed", gateway.batch);
+        return true;
+      }
+      const single = await this.o.queue.formBatch("single", { maxSize: 1, maxWaitMs: 0 });
+      if (single.batch) {
+        await this.o.onStep?.("formed", single.batch);
+        return true;
+      }
+      for (const wait of [formed.retryInMs, gateway.retryInMs]) if (wait !== undefined) this.idle = Math.max(1, Math.min(this.idle, wait));
+    } catch (e) {
+      this.o.onEvent?.({ type: "loop_error", message: (e as Error).message });
+    }
+    return false;
+  }
+
+  /**
+   * Waits for this worker's turn to sign and send; call the function it resolves with once the signed
+   * transaction is sent (or will not be), letting the next batch sign at the nonce after it.
+   */
+  private async sendTurn(): Promise<() => void> {
+    let release!: () => void;
+    const previous = this.sending;
+    this.sending = new Promise((resolve) => (release = resolve));
+    await previous;
+    return release;
   }
 
   private sleep(ms: number): Promise<void> {
@@ -158,6 +200,8 @@ class AnchorWorker {
 
   private async work(leased: Batch): Promise<void> {
     let batch = leased;
+    /** Held from signing until the transaction is sent (see sendTurn). */
+    let endTurn: (() => void) | undefined;
     try {
       const records = await this.loadRecords(batch);
       const tree = isMerkleLane(batch.lane) ? await this.buildTree(batch, records) : undefined;
@@ -173,6 +217,7 @@ class AnchorWorker {
           batch = await this.o.queue.saveBatch({ ...batch, progress: "uploaded", root: tree.root, blobId: stored.blobId });
           await this.o.onStep?.("uploaded", batch);
         } else if (batch.progress === "formed" || batch.progress === "uploaded") {
+          endTurn ??= await this.sendTurn();
           const signed = await this.sign(batch, records);
           if (signed === "anchored") return;
           batch = signed;
@@ -188,6 +233,8 @@ class AnchorWorker {
               tx = replacement;
             }
             await this.o.relay.broadcast(tx);
+            endTurn?.();
+            endTurn = undefined;
             await this.o.onStep?.("sent", batch);
             outcome = await this.o.relay.waitSettled(tx);
           }
@@ -207,6 +254,8 @@ class AnchorWorker {
       }
     } catch (e) {
       await this.failed(batch, e);
+    } finally {
+      endTurn?.();
     }
   }
 

@@ -1,15 +1,17 @@
-import { Redis } from "ioredis";
+import { openRedis, writeReplicated, type RedisClient, type Replication } from "@facilitator/redis";
 import type { BazaarStore, PutResult, StoredResource } from "@facilitator/bazaar";
 import { FAIL_FAST_REDIS_OPTIONS } from "./redis.ts";
 
 export interface RedisBazaarStoreOptions {
-  /** A `redis://` URL (this store opens and closes its own client) or a client it borrows. */
-  redis: string | Redis;
+  /** A REDIS_URL (`redis://`, or `redis+cluster://` for a Redis Cluster; this store opens and closes its own client) or a client it borrows. */
+  redis: string | RedisClient;
   /**
    * Prefix of every key; default `x402:{bazaar}:`. Every key shares the `{bazaar}` hash tag, so the
    * put script's keys sit in one Redis Cluster slot.
    */
   prefix?: string;
+  /** Acknowledge a put only once this many replicas hold it (WAIT); default: don't wait. */
+  replication?: Replication;
 }
 
 /** Records swept per put at most (more wait for the next put; counts look at fresh scores anyway). */
@@ -49,15 +51,14 @@ if fresh then return 'updated' end
 return 'created'
 `;
 
-type BazaarCommands = { bazaarPut(...args: (string | number)[]): Promise<string> };
-
 /**
  * The bazaar catalogue on Redis, shared by every API process: a hash of records, a sorted set of
  * their expiry times (what is fresh is what scores after now), and a sorted set per quota group.
  * Group sets expire by themselves once their last record would have.
  */
 export class RedisBazaarStore implements BazaarStore {
-  private readonly redis: Redis & BazaarCommands;
+  private readonly redis: RedisClient;
+  private readonly replication?: Replication;
   private readonly owned: boolean;
   private readonly prefix: string;
   /** Commands wait for the first connection of an owned client (it has no offline queue), later ones fail fast. */
@@ -65,10 +66,11 @@ export class RedisBazaarStore implements BazaarStore {
 
   constructor(opts: RedisBazaarStoreOptions) {
     this.owned = typeof opts.redis === "string";
-    const client = typeof opts.redis === "string" ? new Redis(opts.redis, { ...FAIL_FAST_REDIS_OPTIONS, lazyConnect: true }) : opts.redis;
+    const client = typeof opts.redis === "string" ? openRedis(opts.redis, { ...FAIL_FAST_REDIS_OPTIONS, lazyConnect: true }) : opts.redis;
     if (this.owned) client.on("error", () => undefined);
     client.defineCommand("bazaarPut", { lua: PUT_SCRIPT });
-    this.redis = client as Redis & BazaarCommands;
+    this.redis = client;
+    this.replication = opts.replication;
     this.connected = this.owned ? client.connect().catch(() => undefined) : Promise.resolve();
     this.prefix = opts.prefix ?? "x402:{bazaar}:";
   }
@@ -85,7 +87,7 @@ export class RedisBazaarStore implements BazaarStore {
     const args = [record.id, JSON.stringify(record), record.expiresAt, opts.now, opts.maxTotal, Math.max(1, record.expiresAt - opts.now)];
     for (const g of record.groups) args.push(g.max, g.reason);
     await this.connected;
-    const outcome = await this.redis.bazaarPut(keys.length, ...keys, ...args);
+    const outcome = await writeReplicated<string>(this.redis, this.replication, "bazaarPut", [keys.length, ...keys, ...args], keys[0]);
     return outcome === "created" || outcome === "updated" ? { ok: true, created: outcome === "created" } : { ok: false, reason: outcome };
   }
 

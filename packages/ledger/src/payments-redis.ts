@@ -1,4 +1,4 @@
-import { Redis } from "ioredis";
+import { openRedis, writeReplicated, type RedisClient, type Replication } from "@facilitator/redis";
 import {
   BIG_COUNTERS, COUNTER_NAMES, countersFrom, countersJson,
   type Bucket, type Delivery, type PaymentRecord, type PaymentsStore, type RecentQuery, type WritePlan,
@@ -6,8 +6,8 @@ import {
 import { FAIL_FAST_REDIS_OPTIONS } from "./redis.ts";
 
 export interface RedisPaymentsStoreOptions {
-  /** A `redis://` URL (this store opens and closes its own client) or a client it borrows. */
-  redis: string | Redis;
+  /** A REDIS_URL (`redis://`, or `redis+cluster://` for a Redis Cluster; this store opens and closes its own client) or a client it borrows. */
+  redis: string | RedisClient;
   /** How long a record (and a finished delivery) is kept, ms. */
   retentionMs: number;
   /**
@@ -15,6 +15,8 @@ export interface RedisPaymentsStoreOptions {
    * script's keys sit in one Redis Cluster slot.
    */
   prefix?: string;
+  /** Acknowledge a write only once this many replicas hold it (WAIT); default: don't wait. */
+  replication?: Replication;
 }
 
 const DAY_MS = 86_400_000;
@@ -108,36 +110,32 @@ end
 return 1
 `;
 
-type Commands = {
-  paymentsWrite(n: number, ...args: (string | number)[]): Promise<number>;
-  paymentsClaim(n: number, ...args: (string | number)[]): Promise<string[]>;
-  paymentsFinish(...args: (string | number)[]): Promise<number>;
-};
-
 /**
  * The payments record on Redis, shared by every API process: a JSON string per record (expiring after
  * the retention), sorted sets by time (all, per network, per outcome), a hash of day totals per day, and
  * the webhook outbox (a JSON string per delivery, a sorted set of when each is due).
  */
 export class RedisPaymentsStore implements PaymentsStore {
-  private readonly redis: Redis & Commands;
+  private readonly redis: RedisClient;
   private readonly owned: boolean;
   private readonly prefix: string;
   private readonly retentionMs: number;
+  private readonly replication?: Replication;
   /** Commands wait for the first connection of an owned client (it has no offline queue), later ones fail fast. */
   private readonly connected: Promise<unknown>;
 
   constructor(opts: RedisPaymentsStoreOptions) {
     this.owned = typeof opts.redis === "string";
-    const client = typeof opts.redis === "string" ? new Redis(opts.redis, { ...FAIL_FAST_REDIS_OPTIONS, lazyConnect: true }) : opts.redis;
+    const client = typeof opts.redis === "string" ? openRedis(opts.redis, { ...FAIL_FAST_REDIS_OPTIONS, lazyConnect: true }) : opts.redis;
     if (this.owned) client.on("error", () => undefined);
     client.defineCommand("paymentsWrite", { lua: WRITE_SCRIPT });
     client.defineCommand("paymentsClaim", { lua: CLAIM_SCRIPT });
     client.defineCommand("paymentsFinish", { numberOfKeys: 2, lua: FINISH_SCRIPT });
-    this.redis = client as Redis & Commands;
+    this.redis = client;
     this.connected = this.owned ? client.connect().catch(() => undefined) : Promise.resolve();
     this.prefix = opts.prefix ?? "x402:{payments}:";
     this.retentionMs = opts.retentionMs;
+    this.replication = opts.replication;
   }
 
   private key = (...parts: string[]) => this.prefix + parts.join(":");
@@ -167,7 +165,7 @@ export class RedisPaymentsStore implements PaymentsStore {
         if (delta[name] === 0 || delta[name] === "0") continue;
         args.push(`${bucket}\t${name}`, BIG_COUNTERS.includes(name) ? "b" : "i", delta[name]);
       }
-      if ((await this.redis.paymentsWrite(keys.length, ...keys, ...args)) === 1) return record;
+      if ((await writeReplicated<number>(this.redis, this.replication, "paymentsWrite", [keys.length, ...keys, ...args], keys[0])) === 1) return record;
     }
     throw new Error(`payments record ${id}: still written by others after ${MAX_WRITE_ATTEMPTS} attempts`);
   }
@@ -230,14 +228,15 @@ export class RedisPaymentsStore implements PaymentsStore {
     const ids = await this.redis.zrangebyscore(this.key("due"), "-inf", now, "LIMIT", 0, limit);
     if (!ids.length) return [];
     const keys = [this.key("due"), ...ids.map((id) => this.key("d", id))];
-    const jsons = await this.redis.paymentsClaim(keys.length, ...keys, now, now + leaseMs, ...ids);
+    const jsons = await writeReplicated<string[]>(this.redis, this.replication, "paymentsClaim", [keys.length, ...keys, now, now + leaseMs, ...ids], keys[0]);
     return jsons.map((j) => JSON.parse(j) as Delivery).filter((d) => d.state === "pending");
   }
 
   async finishDelivery(d: Delivery, now: number): Promise<boolean> {
     await this.connected;
     const pending = d.state === "pending" ? "1" : "0";
-    return (await this.redis.paymentsFinish(this.key("due"), this.key("d", d.id), d.id, JSON.stringify(d), d.attempts - 1, pending, d.nextAt, this.retentionMs)) === 1;
+    const args = [this.key("due"), this.key("d", d.id), d.id, JSON.stringify(d), d.attempts - 1, pending, d.nextAt, this.retentionMs];
+    return (await writeReplicated<number>(this.redis, this.replication, "paymentsFinish", args)) === 1;
   }
 
   async close(): Promise<void> {

@@ -1,53 +1,52 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startRedis, type RedisServer } from "@facilitator/devnet";
+import { redisBackends, startRedis, type RedisServer } from "@facilitator/devnet";
 import { RedisLedger } from "./redis.ts";
 import { describeLedgerContract } from "./testing/ledger-contract-suite.ts";
 
-let server: RedisServer | undefined;
-let prefixes = 0;
-
-const ensureServer = async () => (server ??= await startRedis({ appendOnly: true }));
-/** Each ledger under its own key prefix on the one server, so tests do not see each other's entries. */
-const prefixOf = new WeakMap<object, string>();
-
-const open = (prefix: string, retentionMs?: number) => {
-  const ledger = new RedisLedger({ redis: server!.url, prefix, retentionMs });
-  prefixOf.set(ledger, prefix);
-  return ledger;
-};
-
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-describeLedgerContract("RedisLedger (append-only redis-server)", {
-  async create() {
-    await ensureServer();
-    return open(`test${++prefixes}:`);
-  },
-  async another(ledger) {
-    return open(prefixOf.get(ledger)!);
-  },
-  async reopen(ledger) {
-    await ledger.close();
-    await server!.restart();
-    return open(prefixOf.get(ledger)!);
-  },
-  crashes: {
-    "a SIGKILL of redis-server": async (ledger) => {
-      server!.kill();
-      await ledger.close();
-      await server!.restart();
-      return open(prefixOf.get(ledger)!);
+/**
+ * On one append-only redis-server, and on a Redis Cluster whose writes wait for a replica (WAIT 1), where
+ * the ledger's shards spread over every primary and each primary is killed in turn (its replica promoted).
+ */
+for (const backend of redisBackends()) {
+  let prefixes = 0;
+  /** Each ledger under its own key prefix, so tests do not see each other's entries. */
+  const settings = new WeakMap<object, { url: string; prefix: string }>();
+  const open = (url: string, prefix: string, retentionMs?: number) => {
+    const ledger = new RedisLedger({ redis: url, prefix, retentionMs, replication: backend.replication });
+    settings.set(ledger, { url, prefix });
+    return ledger;
+  };
+  const reopenLike = (ledger: object) => open(settings.get(ledger)!.url, settings.get(ledger)!.prefix);
+
+  describeLedgerContract(`RedisLedger (${backend.label})`, {
+    async create() {
+      return open(await backend.url(), `test${++prefixes}:`);
     },
-  },
-  // Redis expires keys on its own clock: time passes for real here.
-  async createWithRetention(retentionMs) {
-    await ensureServer();
-    return { ledger: open(`test${++prefixes}:`, retentionMs), now: Date.now, elapse: sleep };
-  },
-  async cleanup() {
-    await server?.stop();
-  },
-});
+    async another(ledger) {
+      return reopenLike(ledger);
+    },
+    async reopen(ledger) {
+      await ledger.close();
+      return reopenLike(ledger);
+    },
+    crashes: {
+      "the loss of every Redis server in turn (a SIGKILL; on the cluster each primary, its replica promoted)": async (ledger) => {
+        await ledger.close();
+        await backend.crashEach();
+        return reopenLike(ledger);
+      },
+    },
+    // Redis expires keys on its own clock: time passes for real here.
+    async createWithRetention(retentionMs) {
+      return { ledger: open(await backend.url(), `test${++prefixes}:`, retentionMs), now: Date.now, elapse: sleep };
+    },
+    async cleanup() {
+      await backend.stop();
+    },
+  });
+}
 
 describe("RedisLedger while Redis is away", () => {
   let redis: RedisServer;

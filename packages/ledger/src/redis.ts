@@ -1,13 +1,19 @@
 import { randomBytes } from "node:crypto";
-import { Redis, type RedisOptions } from "ioredis";
+import type { RedisOptions } from "ioredis";
 import type { LedgerEntry, SettlementLedger } from "@facilitator/core";
+import { isCluster, openRedis, writeReplicated, type RedisClient, type Replication } from "@facilitator/redis";
 import { keepForMs, nextStored } from "./entry.ts";
+import { CLUSTER_LEDGER_SHARDS, clusterReady, ledgerLayout, type LedgerLayout } from "./redis-layout.ts";
 
 export interface RedisLedgerOptions {
-  /** A `redis://` URL, or a client this ledger borrows (and then does not close). */
-  redis: string | Redis;
+  /** A REDIS_URL (`redis://`, or `redis+cluster://` for a Redis Cluster), or a client this ledger borrows (and then does not close). */
+  redis: string | RedisClient;
   /** Prefix of every key this ledger writes; default `x402:ledger:`. */
   prefix?: string;
+  /** Shards of the key layout (redis-layout.ts); default 1 on one Redis (its names since the start), CLUSTER_LEDGER_SHARDS on a cluster. */
+  shards?: number;
+  /** Acknowledge a write only once this many replicas hold it (WAIT); default: don't wait. */
+  replication?: Replication;
   /**
    * Connection errors of a client this ledger created (it reconnects by itself; commands still fail
    * or retry on their own). Without a listener ioredis prints "Unhandled error event" for each.
@@ -60,10 +66,6 @@ redis.call('SREM', KEYS[2], ARGV[2])
 return 1
 `;
 
-type LedgerCommands = {
-  ledgerCas(entryKey: string, setKey: string, expected: number, version: number, json: string, state: string, key: string, token: string, keepMs: number): Promise<number>;
-  ledgerRelease(entryKey: string, setKey: string, expected: number, key: string): Promise<number>;
-};
 
 /**
  * Settlement ledger on Redis, shared by every API process. Durable before resolving only when the
@@ -71,9 +73,10 @@ type LedgerCommands = {
  * that is the operator's configuration to set.
  */
 export class RedisLedger implements SettlementLedger {
-  private readonly redis: Redis & LedgerCommands;
+  private readonly redis: RedisClient;
   private readonly ownsClient: boolean;
-  private readonly prefix: string;
+  private readonly keys: LedgerLayout;
+  private readonly replication?: Replication;
   private readonly retentionMs: number | undefined;
   private readonly now: () => number;
   /**
@@ -85,29 +88,25 @@ export class RedisLedger implements SettlementLedger {
 
   constructor(opts: RedisLedgerOptions) {
     this.ownsClient = typeof opts.redis === "string";
-    const client = typeof opts.redis === "string" ? new Redis(opts.redis, { ...FAIL_FAST_REDIS_OPTIONS, lazyConnect: true }) : opts.redis;
+    const client = typeof opts.redis === "string" ? openRedis(opts.redis, { ...FAIL_FAST_REDIS_OPTIONS, lazyConnect: true }) : opts.redis;
+    const prefix = opts.prefix ?? "x402:ledger:";
+    const shards = opts.shards ?? (isCluster(client) ? CLUSTER_LEDGER_SHARDS : 1);
+    if (isCluster(client) && !clusterReady(prefix, shards)) throw new Error(`RedisLedger on a Redis Cluster: one shard needs a hash tag in the prefix ("${prefix}")`);
+    this.keys = ledgerLayout(prefix, shards);
+    this.replication = opts.replication;
     if (this.ownsClient) client.on("error", opts.onConnectionError ?? (() => undefined));
     client.defineCommand("ledgerCas", { numberOfKeys: 2, lua: CAS_SCRIPT });
     client.defineCommand("ledgerRelease", { numberOfKeys: 2, lua: RELEASE_SCRIPT });
-    this.redis = client as Redis & LedgerCommands;
+    this.redis = client;
     // A failed first attempt rejects here; the client goes on reconnecting by itself.
     this.firstConnection = this.ownsClient ? client.connect().catch(() => undefined) : Promise.resolve();
-    this.prefix = opts.prefix ?? "x402:ledger:";
     this.retentionMs = opts.retentionMs;
     this.now = opts.now ?? Date.now;
   }
 
-  private entryKey(key: string): string {
-    return `${this.prefix}entry:${key}`;
-  }
-
-  private get setKey(): string {
-    return `${this.prefix}unconfirmed`;
-  }
-
   async get(key: string): Promise<LedgerEntry | undefined> {
     await this.firstConnection;
-    const json = await this.redis.hget(this.entryKey(key), "d");
+    const json = await this.redis.hget(this.keys.entry(key), "d");
     return json === null ? undefined : (JSON.parse(json) as LedgerEntry);
   }
 
@@ -115,27 +114,33 @@ export class RedisLedger implements SettlementLedger {
     const stored = nextStored(next, expectedVersion);
     const json = JSON.stringify(stored);
     const keepMs = keepForMs(stored, this.retentionMs, this.now()) ?? 0;
+    const token = randomBytes(12).toString("hex");
     await this.firstConnection;
-    const won = await this.redis.ledgerCas(
-      this.entryKey(stored.key), this.setKey, expectedVersion, stored.version, json, stored.state, stored.key, randomBytes(12).toString("hex"), keepMs,
-    );
+    const args = [this.keys.entry(stored.key), this.keys.unconfirmed(stored.key), expectedVersion, stored.version, json, stored.state, stored.key, token, keepMs];
+    const won = await writeReplicated<number>(this.redis, this.replication, "ledgerCas", args);
     return won === 1 ? stored : undefined;
   }
 
   async release(key: string, expectedVersion: number): Promise<boolean> {
     await this.firstConnection;
-    return (await this.redis.ledgerRelease(this.entryKey(key), this.setKey, expectedVersion, key)) === 1;
+    return (await writeReplicated<number>(this.redis, this.replication, "ledgerRelease", [this.keys.entry(key), this.keys.unconfirmed(key), expectedVersion, key])) === 1;
   }
 
   async countUnconfirmed(): Promise<number> {
     await this.firstConnection;
-    return this.redis.scard(this.setKey);
+    const counts = await Promise.all(this.keys.allUnconfirmed.map((set) => this.redis.scard(set)));
+    return counts.reduce((a, b) => a + b, 0);
   }
 
   async listUnconfirmed(limit: number, _after?: string): Promise<LedgerEntry[]> {
     await this.firstConnection;
-    // A random sample when there are more: repeated calls reach every one, and none is starved by a stuck few.
-    const keys = await this.redis.srandmember(this.setKey, limit);
+    // A random sample when there are more (shards in random order, a random few of each): repeated calls
+    // reach every one, and none is starved by a stuck few.
+    const keys: string[] = [];
+    for (const set of shuffled(this.keys.allUnconfirmed)) {
+      if (keys.length >= limit) break;
+      keys.push(...(await this.redis.srandmember(set, limit - keys.length)));
+    }
     const entries = await Promise.all(keys.map((k) => this.get(k)));
     return entries.filter((e): e is LedgerEntry => e?.state === "broadcast");
   }
@@ -143,4 +148,13 @@ export class RedisLedger implements SettlementLedger {
   async close(): Promise<void> {
     if (this.ownsClient) await this.redis.quit().catch(() => this.redis.disconnect());
   }
+}
+
+function shuffled<T>(items: readonly T[]): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
 }

@@ -10,7 +10,7 @@ import { Catalog } from "@facilitator/bazaar";
 import { LmdbBazaarStore, LmdbLedger, RedisBazaarStore, RedisLedger } from "@facilitator/ledger";
 import { createSvmExactMechanism } from "@facilitator/svm";
 import { createApp, expressServerClasses } from "./app.ts";
-import type { Config } from "./config.ts";
+import { redisReplication, type Config } from "./config.ts";
 import { Facilitator } from "./facilitator.ts";
 import { startCollector } from "./ops/collector.ts";
 import { openPayments, type PaymentsServices } from "./payments/compose-payments.ts";
@@ -196,7 +196,7 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
     // Named without their addresses (anonymous /ready callers see the names of failing checks).
     ...signerBalanceChecks(evmSigners.map(({ network, address }) => ({ network: network.name, rpcUrl: network.rpcUrl, address })), config.minSignerBalanceWei),
   ];
-  const tees = openTeeServices(config, registry, { pollingIntervalMs: opts.pollingIntervalMs });
+  const tees = openTeeServices(config, registry, { pollingIntervalMs: opts.pollingIntervalMs, stateDir: () => dataSubdir(config, "tees") });
   const inference = openInferencePipeline(config, registry, logger, metrics, { pollingIntervalMs: opts.pollingIntervalMs, runWorker: config.runWorker, tees: tees.directory });
   const limiter = rateLimit({ perMinute: config.rateLimitPerMinute, store: rateStore, logger });
   // /metrics on the API port (behind METRICS_API_KEY when set), or alone on METRICS_PORT.
@@ -226,6 +226,7 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
         chainId: relayNetwork.chainId!,
         aggregatorUrl: config.walrus.aggregatorUrl,
         statusLookup: (q) => inference.service.status(q),
+        teeRegistry: config.tee.registryAddress && { address: config.tee.registryAddress, roots: config.tee.attestationRoots },
         fromBlock: opts.relayFromBlock ?? config.relayFromBlock,
         // Its own budget per client, apart from the payment routes', in the same store.
         guards: [
@@ -291,7 +292,7 @@ export async function composeServices(config: Config, logger: Logger, opts: Comp
       });
     },
     async close() {
-      const drain = [async () => collector?.stop(), () => payments.close(), () => inference.close(), () => ledger.close(), async () => bazaar?.close(), () => rateStore.close(), () => closeServer(metricsServer)];
+      const drain = [async () => collector?.stop(), () => payments.close(), () => inference.close(), () => ledger.close(), () => tees.close(), async () => bazaar?.close(), () => rateStore.close(), () => closeServer(metricsServer)];
       if (server) await gracefulShutdown({ server, timeoutMs: config.receiptTimeoutMs + 5_000, logger, drain });
       else for (const step of drain) await step();
     },
@@ -321,13 +322,13 @@ async function nativeBalance(rpcUrl: string, address: string): Promise<bigint> {
 function openLedger(config: Config): SettlementLedger {
   const retentionMs = config.ledgerRetentionMs;
   // Its client fails fast while Redis is away, so /settle and /verify answer at once instead of waiting.
-  if (config.redisUrl) return new RedisLedger({ redis: config.redisUrl, retentionMs });
+  if (config.redisUrl) return new RedisLedger({ redis: config.redisUrl, retentionMs, replication: redisReplication(config) });
   return new LmdbLedger(dataSubdir(config, "ledger"), { retentionMs });
 }
 
 /** The catalogue beside the ledger: in the same Redis, or in an LMDB directory of its own (its writes never wait on settlements'). */
 function openBazaar(config: Config): Catalog {
-  const store = config.redisUrl ? new RedisBazaarStore({ redis: config.redisUrl }) : new LmdbBazaarStore(dataSubdir(config, "bazaar"));
+  const store = config.redisUrl ? new RedisBazaarStore({ redis: config.redisUrl, replication: redisReplication(config) }) : new LmdbBazaarStore(dataSubdir(config, "bazaar"));
   return new Catalog(store, config.bazaar);
 }
 

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { BUILTIN_NETWORKS, DEFAULT_LEASE_MS, FacilitatorError, NetworkConfigError, NetworkRegistry, type NetworkOverride } from "@facilitator/core";
+import { parseRedisUrl, type Replication } from "@facilitator/redis";
 import { DEFAULT_MAX_COMPUTE_UNITS, DEFAULT_MAX_PRIORITY_FEE_LAMPORTS, MAX_TRANSACTION_COMPUTE_UNITS } from "@facilitator/svm";
 import { parseTrustProxy } from "./ops/trust-proxy.ts";
 import { loadPaymentsConfig, type PaymentsConfig } from "./payments/config.ts";
@@ -26,7 +27,10 @@ export interface Config {
   svmMaxPriorityFeeLamports: number;
   relayerKey?: `0x${string}`;
   relay?: { network: string; address: `0x${string}` };
+  /** REDIS_URL: one Redis, or a Redis Cluster (`redis+cluster://host:port,host:port`, see @facilitator/redis). */
   redisUrl?: string;
+  /** REDIS_WAIT_REPLICAS: a Redis write counts as done once this many replicas hold it (WAIT); 0 does not wait. */
+  redisWaitReplicas: number;
   dataDir: string;
   /** How long finished ledger entries are kept (ms); undefined keeps them for good. */
   ledgerRetentionMs?: number;
@@ -37,6 +41,10 @@ export interface Config {
   reconcileAfterMs: number;
   batchSize: number;
   batchTimeoutMs: number;
+  /** SETTLEMENT_BATCHES_IN_FLIGHT: batches each worker builds and anchors at the same time; unset: the inference package's default. */
+  batchesInFlight?: number;
+  /** SETTLEMENT_QUEUE_PARTITIONS: the Redis queue's partitions, each under a hash tag of its own (fixed for a deployment's life). */
+  queuePartitions: number;
   /** Batches of more records are stored as compact dumps (SETTLEMENT_COMPACT_DUMP_ABOVE); unset: the inference package's default. */
   compactDumpAbove?: number;
   /** A relay transaction pending this long and paying less than the chain now asks is replaced with higher fees (ms). */
@@ -150,6 +158,16 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push(`${name}: not a ${protocols.map((p) => `${p}//`).join(" or ")} URL (value not shown)`);
     return undefined;
   };
+  /** REDIS_URL's own rules (parseRedisUrl); its messages never quote the password. */
+  const redis = (value: string): string | undefined => {
+    try {
+      parseRedisUrl(value);
+      return value;
+    } catch (e) {
+      problems.push(`REDIS_URL: ${(e as Error).message} (value not shown)`);
+      return undefined;
+    }
+  };
   const list = (name: string): string[] => (env[name] ?? "").split(",").map((s) => s.trim()).filter(Boolean);
   /** A list from `<name>_FILE` when set, else from `<name>`; each value tagged with the variable it came from. */
   const secretList = (name: string): { from: string; values: string[] } => {
@@ -222,7 +240,7 @@ export function loadConfig(env: Env = process.env): Config {
   }
 
   const redisUrl = env.REDIS_URL
-    ? url("REDIS_URL", env.REDIS_URL, ["redis:", "rediss:"])
+    ? redis(env.REDIS_URL)
     : env.REDIS_HOST
       ? `redis://${env.REDIS_HOST}:${int("REDIS_PORT", 6379, 1, 65535)}`
       : undefined;
@@ -277,6 +295,11 @@ export function loadConfig(env: Env = process.env): Config {
   const metricsApiKey = secretList("METRICS_API_KEY").values[0];
   const payments = loadPaymentsConfig(env, { int, bool, list, production, problems });
 
+  const redisWaitReplicas = int("REDIS_WAIT_REPLICAS", 0, 0, 16);
+  const queuePartitions = int("SETTLEMENT_QUEUE_PARTITIONS", 1, 1, 64);
+  if (!redisUrl && redisWaitReplicas > 0) problems.push("REDIS_WAIT_REPLICAS: waits for Redis replicas, but no REDIS_URL is set");
+  if (!redisUrl && queuePartitions > 1) problems.push("SETTLEMENT_QUEUE_PARTITIONS: partitions the Redis queue, but no REDIS_URL is set (the embedded queue is one file)");
+
   const apiKeys = secretList("API_KEYS").values;
   const inferenceApiKeys = secretList("INFERENCE_API_KEYS").values;
   const config: Config = {
@@ -294,6 +317,7 @@ export function loadConfig(env: Env = process.env): Config {
     relayerKey: relayerKey as `0x${string}` | undefined,
     relay: relayAddress && relayNetwork ? { network: relayNetwork, address: relayAddress as `0x${string}` } : undefined,
     redisUrl,
+    redisWaitReplicas,
     dataDir: env.DATA_DIR || ".data",
     ledgerRetentionMs: retentionDays > 0 ? retentionDays * DAY_MS : undefined,
     receiptTimeoutMs,
@@ -301,6 +325,8 @@ export function loadConfig(env: Env = process.env): Config {
     reconcileAfterMs: int("RECONCILE_AFTER_MS", 120_000, 0),
     batchSize: int("SETTLEMENT_BATCH_SIZE", 20, 1),
     batchTimeoutMs: int("SETTLEMENT_BATCH_TIMEOUT", 60_000, 1),
+    batchesInFlight: env.SETTLEMENT_BATCHES_IN_FLIGHT ? int("SETTLEMENT_BATCHES_IN_FLIGHT", 0, 1, 64) : undefined,
+    queuePartitions,
     compactDumpAbove: env.SETTLEMENT_COMPACT_DUMP_ABOVE ? int("SETTLEMENT_COMPACT_DUMP_ABOVE", 0, 0) : undefined,
     relayReplaceAfterMs: int("SETTLEMENT_REPLACE_AFTER_MS", 60_000, 1_000),
     walrus,
@@ -338,6 +364,13 @@ export function loadConfig(env: Env = process.env): Config {
   if (metricsPort && metricsPort === config.port) problems.push(`METRICS_PORT: ${metricsPort} is also PORT; give /metrics a port of its own or leave METRICS_PORT unset`);
   if (problems.length) throw new ConfigError(problems);
   return config;
+}
+
+/** How long a Redis write waits for its replicas (REDIS_WAIT_REPLICAS) before it counts as failed. */
+export const REDIS_WAIT_TIMEOUT_MS = 2_000;
+/** What the Redis stores WAIT for, if anything. */
+export function redisReplication(config: Pick<Config, "redisWaitReplicas">): Replication | undefined {
+  return config.redisWaitReplicas > 0 ? { replicas: config.redisWaitReplicas, timeoutMs: REDIS_WAIT_TIMEOUT_MS } : undefined;
 }
 
 /** NETWORK_OVERRIDES: a JSON array of objects, each naming its network. */

@@ -76,7 +76,12 @@ describe("loadConfig", () => {
     ["a relay on a Solana network", { EVM_PRIVATE_KEY: KEY, X402_SETTLEMENT_CONTRACT: "0x00000000000000000000000000000000000000aa", SETTLEMENT_NETWORK: "solana-devnet" }, /^SETTLEMENT_NETWORK: "solana-devnet" is not an EVM network \(valid: base, /],
     ["an RPC variable for no network", { EVM_PRIVATE_KEY: KEY, BASE_SEPOLA_RPC_URL: "http://rpc" }, /^BASE_SEPOLA_RPC_URL: no network is named base-sepola \(.*one of: base, base-sepolia/],
     ["an RPC URL that is not one", { EVM_PRIVATE_KEY: KEY, BASE_RPC_URL: "base.example/key" }, /^BASE_RPC_URL: not a http:\/\/ or https:\/\/ URL \(value not shown\)/],
-    ["a Redis URL that is not one", { EVM_PRIVATE_KEY: KEY, REDIS_URL: "localhost:6379" }, /^REDIS_URL: not a redis:\/\/ or rediss:\/\/ URL/],
+    ["a Redis URL that is not one", { EVM_PRIVATE_KEY: KEY, REDIS_URL: "localhost:6379" }, /^REDIS_URL: not a redis:\/\/, rediss:\/\/, redis\+cluster:\/\/ or rediss\+cluster:\/\/ URL \(value not shown\)/],
+    ["several Redis hosts without the cluster scheme", { EVM_PRIVATE_KEY: KEY, REDIS_URL: "redis://:pw@h1:7000,h2:7001" }, /^REDIS_URL: several hosts: a cluster is written redis\+cluster:\/\/host:port,host:port \(value not shown\)/],
+    ["a cluster with a database number", { EVM_PRIVATE_KEY: KEY, REDIS_URL: "redis+cluster://h1:7000,h2:7001/2" }, /^REDIS_URL: a Redis Cluster has only database 0/],
+    ["replicas to wait for without Redis", { EVM_PRIVATE_KEY: KEY, REDIS_WAIT_REPLICAS: "1" }, /^REDIS_WAIT_REPLICAS: waits for Redis replicas, but no REDIS_URL is set/],
+    ["queue partitions without Redis", { EVM_PRIVATE_KEY: KEY, SETTLEMENT_QUEUE_PARTITIONS: "3" }, /^SETTLEMENT_QUEUE_PARTITIONS: partitions the Redis queue, but no REDIS_URL/],
+    ["no batch in flight", { EVM_PRIVATE_KEY: KEY, SETTLEMENT_BATCHES_IN_FLIGHT: "0" }, /^SETTLEMENT_BATCHES_IN_FLIGHT: must be an integer from 1 to 64, got "0"/],
     ["a Redis port that is not one", { EVM_PRIVATE_KEY: KEY, REDIS_HOST: "10.0.0.5", REDIS_PORT: "six" }, /^REDIS_PORT: must be an integer from 1 to 65535/],
     ["an unknown log level", { LOG_LEVEL: "verbose" }, /^LOG_LEVEL: unknown level "verbose" \(valid: fatal, error, warn, info, debug, trace, silent\)/],
     ["a switch that is neither true nor false", { EVM_PRIVATE_KEY: KEY, REQUIRE_TEE_SIGNATURE: "yes" }, /^REQUIRE_TEE_SIGNATURE: must be true or false, got "yes"/],
@@ -108,6 +113,15 @@ describe("loadConfig", () => {
     const problems = problemsOf(env as Record<string, string>);
     expect(problems.find((p) => message.test(p)), problems.join("\n")).toBeDefined();
     for (const p of problems) expect(p).not.toContain("\n");
+  });
+
+  it("reads a Redis Cluster, the replicas its writes wait for, the queue's partitions and the batches in flight", () => {
+    const c = loadConfig({
+      EVM_PRIVATE_KEY: KEY, REDIS_URL: "redis+cluster://:pw-of-the-cluster@10.0.0.1:7000,10.0.0.2:7000", REDIS_WAIT_REPLICAS: "1",
+      SETTLEMENT_QUEUE_PARTITIONS: "3", SETTLEMENT_BATCHES_IN_FLIGHT: "4",
+    });
+    expect(c).toMatchObject({ redisUrl: "redis+cluster://:pw-of-the-cluster@10.0.0.1:7000,10.0.0.2:7000", redisWaitReplicas: 1, queuePartitions: 3, batchesInFlight: 4 });
+    expect(loadConfig({ EVM_PRIVATE_KEY: KEY })).toMatchObject({ redisWaitReplicas: 0, queuePartitions: 1, batchesInFlight: undefined });
   });
 
   it("needs no relay start block in the local world or without the explorer, and reads one when given", () => {

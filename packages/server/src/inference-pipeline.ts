@@ -16,7 +16,7 @@ import {
   type ValidationConfig,
   type WorkerHandle,
 } from "@facilitator/inference";
-import type { Config } from "./config.ts";
+import { redisReplication, type Config } from "./config.ts";
 import { inferenceCaller } from "./inference-auth.ts";
 import type { Metrics } from "./ops/index.ts";
 
@@ -42,7 +42,7 @@ export function openInferencePipeline(
   opts: { pollingIntervalMs?: number; runWorker: boolean; tees?: TeeLookup },
 ): InferencePipeline {
   const queue: InferenceQueue = config.redisUrl
-    ? new BullQueue({ connection: config.redisUrl })
+    ? new BullQueue({ connection: config.redisUrl, partitions: config.queuePartitions, replication: redisReplication(config) })
     : new LmdbQueue({ path: join(config.dataDir, "inference") });
   const teeKeys = new Map(Object.entries(config.teeKeys).map(([id, address]) => [id.toLowerCase(), address]));
   const validation: ValidationConfig = {
@@ -91,6 +91,7 @@ export function openInferencePipeline(
       blobs,
       batchSize: config.batchSize,
       batchTimeoutMs: config.batchTimeoutMs,
+      batchesInFlight: config.batchesInFlight,
       compactDumpAbove: config.compactDumpAbove,
       onEvent: (e) => {
         if (e.type === "anchored") {

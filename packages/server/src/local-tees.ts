@@ -59,7 +59,7 @@ export async function startLocalTees(o: LocalTeesOptions): Promise<LocalTees> {
     roots: [authority.rootPem],
   });
   const register = async (key: SigningKey): Promise<Hex> => {
-    const { nonce } = registrar.issueNonce();
+    const { nonce } = await registrar.issueNonce();
     const document = await authority.attest({ signingKey: key.bytes, nonce, pcrs });
     const outcome = await registrar.register({ document: encodeBase64(document), key, teeType: TeeType.AwsNitro });
     if (!outcome.ok) throw new Error(`the local world could not register its TEE: ${outcome.reason}: ${outcome.message}`);

@@ -38,9 +38,9 @@ beforeAll(async () => {
 });
 
 /** A nonce book whose nonces live 10 minutes, and one nonce issued from it at T0. */
-function freshNonce() {
+async function freshNonce() {
   const book = new NonceBook({ ttlMs: 10 * MINUTE });
-  return { book, nonce: book.issue(T0).nonce };
+  return { book, nonce: (await book.issue(T0)).nonce };
 }
 
 function attest(nonce: Hex | undefined, opts: Partial<AttestOptions> = {}) {
@@ -68,7 +68,7 @@ function withPayload(doc: Uint8Array, edit: (payload: Map<string, unknown>) => v
 
 describe("verifyNitroAttestation accepts", () => {
   it("a document of an approved image, chained to the configured root, binding the key, with a fresh nonce", async () => {
-    const { book, nonce } = freshNonce();
+    const { book, nonce } = await freshNonce();
     const doc = await attest(nonce);
     const verdict = await verifyNitroAttestation(doc, options(book));
     expect(verdict).toMatchObject({ ok: true });
@@ -84,7 +84,7 @@ describe("verifyNitroAttestation accepts", () => {
   });
 
   it("the same document as base64 text, as the gateway serves it, and a measurement approved by lookup", async () => {
-    const { book, nonce } = freshNonce();
+    const { book, nonce } = await freshNonce();
     const text = `${encodeBase64(await attest(nonce))}\n`;
     const verdict = await verifyNitroAttestation(text, options(book, { approvedMeasurements: (m) => m.pcr2 === APPROVED.pcr2 }));
     expect(verdict.ok).toBe(true);
@@ -182,7 +182,7 @@ const ROWS: Row[] = [
 
 describe("verifyNitroAttestation refuses, before anything is written", () => {
   it.each(ROWS)("$name: $reason", async (row) => {
-    const { book, nonce } = freshNonce();
+    const { book, nonce } = await freshNonce();
     const doc = await row.doc(nonce);
     await row.before?.({ doc, book, nonce });
     const verdict = await verifyNitroAttestation(doc, options(book, row.opts?.(book)));
@@ -191,13 +191,13 @@ describe("verifyNitroAttestation refuses, before anything is written", () => {
   });
 
   it("a refused document does not use up its nonce", async () => {
-    const { book, nonce } = freshNonce();
+    const { book, nonce } = await freshNonce();
     expect(await verifyNitroAttestation(await attest(nonce, { pcrs: testPcrs("unknown-image") }), options(book))).toMatchObject({ ok: false });
     expect(await verifyNitroAttestation(await attest(nonce), options(book))).toMatchObject({ ok: true });
   });
 
   it("of two documents verified at once with one nonce, exactly one is accepted", async () => {
-    const { book, nonce } = freshNonce();
+    const { book, nonce } = await freshNonce();
     const docs = await Promise.all([attest(nonce), attest(nonce)]);
     const verdicts = await Promise.all(docs.map((d) => verifyNitroAttestation(d, options(book))));
     expect(verdicts.map((v) => v.ok).sort()).toEqual([false, true]);

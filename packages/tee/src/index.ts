@@ -3,6 +3,7 @@
  *
  *   verifyNitroAttestation(doc, {roots, approvedMeasurements, nonce, expectedKey, now})
  *       -> {ok: true, attestation} | {ok: false, reason, message}
+ *   verifierFor(teeType) the attestation verifier of a TEE type (AWS Nitro today; the seam for Intel TDX)
  *   NonceBook            the registrar's fresh, single-use, expiring nonces
  *   verifyGatewaySignature / verifyHeartbeatSignature   the tee-gateway's RSA-PSS scheme
  *   parseSigningKey      a registrar's key input (PEM, hex, base64) -> scheme and registry bytes
@@ -20,6 +21,17 @@ export {
   type NitroRefusalReason,
   type VerifiedNitroAttestation,
 } from "./attestation.ts";
+export {
+  ATTESTATION_VERIFIERS,
+  teeTypeName,
+  teeTypeOfSlug,
+  unsupportedTeeType,
+  verifierFor,
+  type AttestationVerdict,
+  type AttestationVerifier,
+  type AttestationVerifyOptions,
+  type VerifiedAttestation,
+} from "./verifiers.ts";
 export { verifyCertificateChain, rootFingerprint, type TrustedRoot, type ChainVerdict, type ChainRefusal } from "./chain.ts";
 export { parseCoseSign1, sigStructure, COSE_ALG_ES384, type CoseSign1 } from "./cose.ts";
 export { parseNitroPayload, type NitroDocument } from "./nitro-document.ts";
@@ -34,7 +46,20 @@ export {
   type Measurement,
   type NitridingHashes,
 } from "./binding.ts";
-export { NonceBook, NONCE_NOT_CHECKED, NONCE_BYTES, type NonceCheck, type NonceVerdict, type NonceRefusal, type NonceBookOptions } from "./nonces.ts";
+export {
+  MemoryNonceStore,
+  NonceBook,
+  nonceVerdict,
+  redeemable,
+  NONCE_NOT_CHECKED,
+  NONCE_BYTES,
+  type NonceCheck,
+  type NonceRecord,
+  type NonceStore,
+  type NonceVerdict,
+  type NonceRefusal,
+  type NonceBookOptions,
+} from "./nonces.ts";
 export {
   generateGatewayKey,
   heartbeatMessageHash,
@@ -70,6 +95,7 @@ export {
   TeeType,
   KeyScheme,
   MeasurementStatus,
+  DEFAULT_ADMIN_ROLE,
   REGISTRAR_ROLE,
   HEARTBEAT_ROLE,
   ANY_HEARTBEAT_AGE,

@@ -12,6 +12,8 @@ export type KeyScheme = (typeof KeyScheme)[keyof typeof KeyScheme];
 /** The contract's `MeasurementStatus` enum, by value. */
 export const MeasurementStatus = { None: 0, Approved: 1, Revoked: 2 } as const;
 
+/** OpenZeppelin AccessControl's admin role: approves and revokes measurements, revokes TEEs, grants roles. */
+export const DEFAULT_ADMIN_ROLE: Hex = `0x${"00".repeat(32)}`;
 export const REGISTRAR_ROLE: Hex = keccak256(toBytes("REGISTRAR_ROLE"));
 export const HEARTBEAT_ROLE: Hex = keccak256(toBytes("HEARTBEAT_ROLE"));
 
@@ -37,6 +39,7 @@ export const TEE_REGISTRY_ABI = parseAbi([
   "function hasRole(bytes32 role, address account) view returns (bool)",
   "function grantRole(bytes32 role, address account)",
   "function revokeRole(bytes32 role, address account)",
+  "function renounceRole(bytes32 role, address callerConfirmation)",
   "event MeasurementApproved(uint8 indexed teeType, bytes32 indexed measurement, string label)",
   "event MeasurementRevoked(uint8 indexed teeType, bytes32 indexed measurement)",
   "event TeeRegistered(bytes32 indexed teeId, uint8 indexed teeType, bytes32 indexed measurement, uint8 scheme, bytes signingKey, bytes attestationBlobId, bytes32 attestationHash)",
@@ -44,6 +47,7 @@ export const TEE_REGISTRY_ABI = parseAbi([
   "event TeeDescribed(bytes32 indexed teeId, string endpoint, address paymentAddress)",
   "event HeartbeatRelayed(bytes32 indexed teeId, uint256 timestamp, bytes signature)",
   "error AccessControlUnauthorizedAccount(address account, bytes32 neededRole)",
+  "error AccessControlBadConfirmation()",
   "error ZeroAdmin()",
   "error ZeroTeeId()",
   "error ZeroMeasurement()",

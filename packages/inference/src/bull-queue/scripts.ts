@@ -2,12 +2,14 @@
  * The queue's Lua scripts (./commands, one file each, named `name-<number of keys>.lua` as BullMQ names
  * its own), read once when this module loads and registered per connection with ioredis defineCommand
  * (EVALSHA, falling back to EVAL). Each method puts its arguments in the KEYS/ARGV order that its
- * script's header lists; the order is the contract between the two files.
+ * script's header lists; the order is the contract between the two files. Every key a script touches,
+ * named or built from a prefix, is in the one partition (`QueueKeys`) it is given: one cluster slot.
+ * With `replication`, each write is acknowledged only once that many replicas hold it (WAIT).
  */
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
-import type { Redis } from "ioredis";
 import type { Hex } from "viem";
+import { writeReplicated, type RedisClient, type Replication } from "@facilitator/redis";
 import { recordLane, RECORD_STATUSES, type Lane, type RecordStatus } from "../records.ts";
 import type { Batch, BatchLimits, EnqueueItem } from "../queue.ts";
 import type { QueueKeys } from "./keys.ts";
@@ -39,7 +41,6 @@ const SCRIPTS = {
 };
 
 type Arg = string | number;
-type ScriptedRedis = Redis & Record<keyof typeof SCRIPTS, (...keysThenArgv: Arg[]) => Promise<unknown>>;
 
 /** What forming a batch found: a batch formed with these records, a wait, or nothing to do. */
 export type FormReply = { recordIds: Hex[] } | { retryInMs: number } | Record<string, never>;
@@ -55,30 +56,30 @@ export interface RecordMove {
 }
 
 export class QueueScripts {
-  private readonly redis: ScriptedRedis;
-
   constructor(
-    redis: Redis,
-    private readonly keys: QueueKeys,
+    private readonly redis: RedisClient,
+    private readonly replication: Replication | undefined,
   ) {
     for (const [name, script] of Object.entries(SCRIPTS)) redis.defineCommand(name, script);
-    this.redis = redis as ScriptedRedis;
+  }
+
+  private run<T>(script: keyof typeof SCRIPTS, ...keysThenArgv: Arg[]): Promise<T> {
+    return writeReplicated<T>(this.redis, this.replication, script, keysThenArgv);
   }
 
   /** Per item, the status it already had, or undefined when this call stored it. */
-  async enqueue(items: readonly EnqueueItem[], now: number): Promise<(RecordStatus | undefined)[]> {
-    const k = this.keys;
+  async enqueue(k: QueueKeys, items: readonly EnqueueItem[], now: number): Promise<(RecordStatus | undefined)[]> {
     const argv: Arg[] = [k.recordPrefix, now, ANSWER_TTL_S];
     const keyIndex: Record<Lane, number> = { batch: 2, single: 3, gateway: 4 };
     for (const { id, record } of items) argv.push(id, keyIndex[recordLane(record)], JSON.stringify(record));
-    const letters = (await this.redis.infEnqueue(k.counts, k.waiting("batch"), k.waiting("single"), k.waiting("gateway"), k.answer(randomUUID()), ...argv)) as string;
+    const letters = await this.run<string>("infEnqueue", k.counts, k.waiting("batch"), k.waiting("single"), k.waiting("gateway"), k.answer(randomUUID()), ...argv);
     return items.map((_, i) => (letters[i] === "n" ? undefined : STATUS_BY_LETTER[letters[i]!]!));
   }
 
   /** Forms `skeleton` (a batch with no records yet) from the oldest waiting records of `lane`, if it is time. */
-  async formBatch(lane: Lane, limits: BatchLimits, now: number, skeleton: Batch): Promise<FormReply> {
-    const k = this.keys;
-    const [outcome, ...rest] = (await this.redis.infFormBatch(
+  async formBatch(k: QueueKeys, lane: Lane, limits: BatchLimits, now: number, skeleton: Batch): Promise<FormReply> {
+    const [outcome, ...rest] = await this.run<Arg[]>(
+      "infFormBatch",
       k.waiting(lane),
       k.batch(skeleton.id),
       k.counts,
@@ -90,22 +91,22 @@ export class QueueScripts {
       now,
       skeleton.id,
       JSON.stringify(skeleton),
-    )) as Arg[];
+    );
     if (outcome === "wait") return { retryInMs: Number(rest[0]) };
     if (outcome === "formed") return { recordIds: rest as Hex[] };
     return {};
   }
 
   /** Writes `next` over the open batch if its stored version is still `version`; false if not. */
-  async saveBatch(version: number, next: Batch): Promise<boolean> {
-    return (await this.redis.infSaveBatch(this.keys.batch(next.id), version, JSON.stringify(next), "open")) === 1;
+  async saveBatch(k: QueueKeys, version: number, next: Batch): Promise<boolean> {
+    return (await this.run<number>("infSaveBatch", k.batch(next.id), version, JSON.stringify(next), "open")) === 1;
   }
 
   /** Ends the open batch `batch` as `doc` (anchored or parked) and moves its records, if `batch` is current. */
-  async finishBatch(batch: Batch, doc: Batch, move: RecordMove): Promise<boolean> {
-    const k = this.keys;
+  async finishBatch(k: QueueKeys, batch: Batch, doc: Batch, move: RecordMove): Promise<boolean> {
     const pairs = batch.recordIds.flatMap((id) => [id, move.value(id)]);
-    const ok = await this.redis.infFinishBatch(
+    const ok = await this.run<number>(
+      "infFinishBatch",
       k.batch(batch.id),
       k.counts,
       k.open,
@@ -124,9 +125,8 @@ export class QueueScripts {
   }
 
   /** Re-opens the parked batch as `doc`, its failed records batched again; false if it was not parked. */
-  async reopenBatch(batch: Batch, doc: Batch): Promise<boolean> {
-    const k = this.keys;
-    const ok = await this.redis.infReopenBatch(k.batch(batch.id), k.counts, k.open, k.parked, JSON.stringify(doc), batch.id, k.recordPrefix, ...batch.recordIds);
+  async reopenBatch(k: QueueKeys, batch: Batch, doc: Batch): Promise<boolean> {
+    const ok = await this.run<number>("infReopenBatch", k.batch(batch.id), k.counts, k.open, k.parked, JSON.stringify(doc), batch.id, k.recordPrefix, ...batch.recordIds);
     return ok === 1;
   }
 }

@@ -5,6 +5,7 @@
  * finished line before it is written, wherever it appears.
  */
 import pino from "pino";
+import { parseRedisUrl } from "@facilitator/redis";
 import type { Config } from "../config.ts";
 
 /** Shorter values are not scrubbed: they would blank ordinary words, and no real key is this short. */
@@ -19,6 +20,7 @@ export function configSecrets(
   secrets.push(...(config.svmKeys ?? []), ...(config.apiKeys ?? []), ...(config.inferenceApiKeys ?? []), ...(config.metricsApiKey ? [config.metricsApiKey] : []), ...(config.tee?.operatorApiKey ? [config.tee.operatorApiKey] : []));
   secrets.push(...(config.payments?.webhooks ?? []).map((w) => w.secret)); // webhook secrets sign notices
   for (const url of [config.redisUrl, ...(config.networkOverrides ?? []).map((o) => o.rpcUrl)]) secrets.push(...urlSecrets(url));
+  if (config.redisUrl) secrets.push(...clusterUrlSecrets(config.redisUrl));
   return [...new Set(secrets.filter((s) => s.length >= MIN_SECRET_LENGTH))];
 }
 
@@ -34,6 +36,16 @@ export function urlSecrets(raw: string | undefined): string[] {
     return out;
   } catch {
     return [raw];
+  }
+}
+
+/** A Redis Cluster URL's password (not a WHATWG URL: urlSecrets can only blank it whole). */
+function clusterUrlSecrets(raw: string): string[] {
+  try {
+    const target = parseRedisUrl(raw);
+    return target.kind === "cluster" && target.password ? [target.password, encodeURIComponent(target.password)] : [];
+  } catch {
+    return [];
   }
 }
 

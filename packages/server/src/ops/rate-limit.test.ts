@@ -1,7 +1,7 @@
 import express, { type RequestHandler } from "express";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startRedis, type RedisServer } from "@facilitator/devnet";
+import { startRedis, startRedisCluster, type RedisCluster, type RedisServer } from "@facilitator/devnet";
 import { apiKeyGuard } from "./auth.ts";
 import { defaultRateLimitKey, MemoryRateLimitStore, rateLimit, RedisRateLimitStore, type RateLimitOptions } from "./rate-limit.ts";
 import { listen, postJson, type Listening } from "../testing/http.ts";
@@ -145,6 +145,29 @@ describe("rateLimit with the Redis store", () => {
       await downStore.close();
       await down.stop();
     }
+  });
+});
+
+describe("rateLimit with the Redis store on a Redis Cluster", () => {
+  let cluster: RedisCluster;
+  const stores: RedisRateLimitStore[] = [];
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+  });
+  afterAll(async () => {
+    await Promise.all(stores.map((s) => s.close()));
+    await cluster?.stop();
+  });
+
+  it("counts each caller's concurrent hits exactly once over two clients, each caller's counter where its key hashes", async () => {
+    const [s1, s2] = [0, 1].map(() => new RedisRateLimitStore({ redis: cluster.url, prefix: "cl:" }));
+    stores.push(s1!, s2!);
+    const callers = Array.from({ length: 12 }, (_, i) => `ip:198.51.100.${i}`);
+    const hits = await Promise.all(callers.flatMap((c) => Array.from({ length: 10 }, (_, i) => (i % 2 ? s1! : s2!).hit(c, 60_000).then((h) => [c, h.count] as const))));
+    for (const c of callers) expect(hits.filter(([k]) => k === c).map(([, n]) => n).sort((x, y) => x - y)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+    // No hash tag: the callers' counters spread over the primaries.
+    const primaries = new Set(await Promise.all(callers.map((c) => cluster.primaryOf(`cl:${c}`))));
+    expect(primaries.size).toBeGreaterThan(1);
   });
 });
 

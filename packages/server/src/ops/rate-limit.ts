@@ -4,7 +4,7 @@
  * memory for one process, or in Redis (one atomic script) so every API process shares one limit.
  */
 import type { Request, RequestHandler } from "express";
-import { Redis } from "ioredis";
+import { openRedis, type RedisClient } from "@facilitator/redis";
 import { Reason } from "@facilitator/core";
 import { refuse } from "./rejection.ts";
 import { clientKey } from "./trust-proxy.ts";
@@ -69,26 +69,29 @@ return {count, ttl}
 type RateLimitCommands = { x402RateLimitHit(key: string, windowMs: number): Promise<[number, number]> };
 
 export interface RedisRateLimitStoreOptions {
-  /** A `redis://` URL (this store opens and closes its own client) or a client it borrows. */
-  redis: string | Redis;
-  /** Prefix of every key this store writes; default `x402:ratelimit:`. */
+  /** A REDIS_URL (`redis://`, or `redis+cluster://` for a Redis Cluster; this store opens and closes its own client) or a client it borrows. */
+  redis: string | RedisClient;
+  /**
+   * Prefix of every key this store writes; default `x402:ratelimit:`. No hash tag: each caller's counter
+   * is a script of its own key, so on a Redis Cluster the counters spread over every slot.
+   */
   prefix?: string;
 }
 
 /** Counts in Redis: every API process pointed at the same Redis shares the same limits. */
 export class RedisRateLimitStore implements RateLimitStore {
-  private readonly client: Redis & RateLimitCommands;
+  private readonly client: RedisClient & RateLimitCommands;
   private readonly owned: boolean;
   private readonly prefix: string;
 
   constructor(opts: RedisRateLimitStoreOptions) {
     this.owned = typeof opts.redis === "string";
     // An owned client gives up on a command quickly: the limiter lets requests through while Redis is away.
-    const client = typeof opts.redis === "string" ? new Redis(opts.redis, { maxRetriesPerRequest: 1 }) : opts.redis;
+    const client = typeof opts.redis === "string" ? openRedis(opts.redis, { maxRetriesPerRequest: 1 }) : opts.redis;
     // Connection errors reach callers as failed hits (the limiter warns); without a listener ioredis prints each one.
     if (this.owned) client.on("error", () => {});
     client.defineCommand("x402RateLimitHit", { numberOfKeys: 1, lua: HIT_SCRIPT });
-    this.client = client as Redis & RateLimitCommands;
+    this.client = client as RedisClient & RateLimitCommands;
     this.prefix = opts.prefix ?? "x402:ratelimit:";
   }
 

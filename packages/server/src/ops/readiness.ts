@@ -6,7 +6,8 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { Router, type Request } from "express";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
+import { isCluster, openRedis, type RedisClient } from "@facilitator/redis";
 import { presentedApiKey } from "./auth.ts";
 
 export interface CheckResult {
@@ -157,13 +158,16 @@ export function rpcCheck(name: string, rpcUrl: string, opts: { family?: "evm" | 
   };
 }
 
-/** Redis answers PING: on a client the app already holds, or on a short-lived connection to a URL. */
+/**
+ * Redis answers PING (a Redis Cluster: the node asked says `cluster_state:ok`, every slot served), on a
+ * client the app already holds, or on a short-lived connection to a REDIS_URL.
+ */
 export function redisCheck(redis: Redis | string, name = "redis"): ReadinessCheck {
   return {
     name,
     async check(signal) {
-      if (typeof redis !== "string") return { ok: (await redis.ping()) === "PONG", detail: "PING answered" };
-      const client = new Redis(redis, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+      if (typeof redis !== "string") return answers(redis);
+      const client = openRedis(redis, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null }, { clusterRetryStrategy: () => null });
       let lastError: unknown;
       client.on("error", (e) => (lastError = e)); // connect() only says "Connection is closed."; this says why
       const abort = () => client.disconnect();
@@ -172,13 +176,19 @@ export function redisCheck(redis: Redis | string, name = "redis"): ReadinessChec
         await client.connect().catch((e) => {
           throw lastError ?? e;
         });
-        return { ok: (await client.ping()) === "PONG", detail: "PING answered" };
+        return await answers(client);
       } finally {
         signal.removeEventListener("abort", abort);
         client.disconnect();
       }
     },
   };
+}
+
+async function answers(client: RedisClient): Promise<CheckResult> {
+  if (!isCluster(client)) return { ok: (await client.ping()) === "PONG", detail: "PING answered" };
+  const state = /cluster_state:(\w+)/.exec(String(await client.cluster("INFO")))?.[1] ?? "unknown";
+  return { ok: state === "ok", detail: `cluster_state:${state}` };
 }
 
 /** The Walrus aggregator answers HTTP at all: any status below 500 means the service is up. */

@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import type { PaymentsStore } from "@facilitator/payments";
 import { LmdbPaymentsStore, RedisPaymentsStore } from "@facilitator/ledger";
 import type { Registry } from "prom-client";
-import type { Config } from "../config.ts";
+import { redisReplication, type Config } from "../config.ts";
 import { paymentsRoutes } from "../routes/payments.ts";
 import { PaymentsRecorder } from "./recorder.ts";
 import { startWebhookDispatcher, type WebhookDispatcher } from "./webhook-dispatcher.ts";
@@ -34,7 +34,7 @@ export function openPayments(config: Config, o: OpenPaymentsOptions): PaymentsSe
   // One operator key for every operator route (OPERATOR_API_KEY); a deployment with only METRICS_API_KEY uses that.
   const operatorKey = config.tee.operatorApiKey ?? config.metricsApiKey;
   // In the same Redis as the ledger, or in an LMDB directory of its own (its writes never wait on settlements').
-  const store: PaymentsStore = config.redisUrl ? new RedisPaymentsStore({ redis: config.redisUrl, retentionMs }) : new LmdbPaymentsStore(o.dir!, { retentionMs });
+  const store: PaymentsStore = config.redisUrl ? new RedisPaymentsStore({ redis: config.redisUrl, retentionMs, replication: redisReplication(config) }) : new LmdbPaymentsStore(o.dir!, { retentionMs });
   const logger = o.logger.child({ component: "payments" });
   const dispatcher = startWebhookDispatcher({
     store,

@@ -1,7 +1,7 @@
 /**
  * The explorer's JSON-RPC proxy, narrowed to what the page's verification reads: the relay's logs
- * within a bounded block range, the relay's own view functions (allowlisted by selector, no state or
- * block overrides), receipts, the chain id and head. Every forwarded call is rebuilt from the fields
+ * within a bounded block range, the relay's and the TEE registry's own view functions (allowlisted by
+ * selector, no state or block overrides), receipts, the chain id and head. Every forwarded call is rebuilt from the fields
  * checked here; nothing the caller sent beyond them reaches the node. The node's answer is read up to
  * a size cap and its errors reach the caller without anything that could name the node.
  */
@@ -12,6 +12,12 @@ export const RPC_METHODS = ["eth_chainId", "eth_blockNumber", "eth_getLogs", "et
 /** The relay's view functions the page calls (see explorer-assets/verify.js): selector -> signature and argument bytes. */
 export const RELAY_READS: Readonly<Record<string, { signature: string; argBytes: number }>> = {
   [toFunctionSelector("anchoredAt(bytes32)")]: { signature: "anchoredAt(bytes32)", argBytes: 32 },
+};
+
+/** The TEE registry's view functions the page calls (see explorer-assets/tees.js). */
+export const REGISTRY_READS: Readonly<Record<string, { signature: string; argBytes: number }>> = {
+  [toFunctionSelector("getTee(bytes32)")]: { signature: "getTee(bytes32)", argBytes: 32 },
+  [toFunctionSelector("measurementStatus(uint8,bytes32)")]: { signature: "measurementStatus(uint8,bytes32)", argBytes: 64 },
 };
 
 export type RpcPlan =
@@ -25,6 +31,8 @@ export interface RpcPlanOptions {
   maxBlockRange: bigint;
   /** The chain's head, to resolve `latest` in a range. */
   head?: bigint;
+  /** The TEERegistry, when the explorer shows TEEs: its REGISTRY_READS are forwarded too. */
+  registry?: Address;
 }
 
 const METHOD_NOT_FOUND = -32601;
@@ -40,6 +48,9 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "obj
 /** A caller's field name, quoted back short and plain. */
 const fieldName = (k: string) => JSON.stringify(k.replace(/[^\w$-]/g, "?").slice(0, 32));
 
+/** Whether `v` is exactly one address, `address`. */
+const isAddressOf = (v: unknown, address: Address) => typeof v === "string" && isHex(v, { strict: true }) && v.length === 42 && isAddressEqual(v as Address, address);
+
 /** What the proxy sends upstream for `call`, or why it will not. */
 export function planRpcCall(call: unknown, relay: Address, opts: RpcPlanOptions): RpcPlan {
   const c = isObject(call) ? call : {};
@@ -49,7 +60,7 @@ export function planRpcCall(call: unknown, relay: Address, opts: RpcPlanOptions)
   }
   if (c.params !== undefined && !Array.isArray(c.params)) return refuse("params must be an array");
   const params = (c.params ?? []) as unknown[];
-  const isRelay = (v: unknown) => typeof v === "string" && isHex(v, { strict: true }) && v.length === 42 && isAddressEqual(v as Address, relay);
+  const isRelay = (v: unknown) => isAddressOf(v, relay);
 
   switch (method) {
     case "eth_chainId":
@@ -66,18 +77,23 @@ export function planRpcCall(call: unknown, relay: Address, opts: RpcPlanOptions)
       if (!isObject(tx)) return refuse("eth_call takes a call object {to, data}");
       const extra = Object.keys(tx).find((k) => !CALL_FIELDS.includes(k));
       if (extra !== undefined) return refuse(`eth_call field ${fieldName(extra)} is not forwarded (only to and data)`);
-      if (!isRelay(tx.to)) return refuse("eth_call is proxied only to the relay");
+      const target = isRelay(tx.to)
+        ? { name: "relay", address: relay, reads: RELAY_READS }
+        : opts.registry && isAddressOf(tx.to, opts.registry)
+          ? { name: "TEE registry", address: opts.registry, reads: REGISTRY_READS }
+          : undefined;
+      if (!target) return refuse(opts.registry ? "eth_call is proxied only to the relay and the TEE registry" : "eth_call is proxied only to the relay");
       if (tx.data !== undefined && tx.input !== undefined && tx.data !== tx.input) return refuse("eth_call data and input differ");
       const data = tx.data ?? tx.input;
-      const allowed = Object.values(RELAY_READS).map((r) => r.signature).join(", ");
-      if (typeof data !== "string" || !isHex(data, { strict: true }) || data.length < 10) return refuse(`eth_call is proxied only for the relay's ${allowed}`);
-      const read = RELAY_READS[data.slice(0, 10).toLowerCase()];
-      if (!read) return refuse(`eth_call is proxied only for the relay's ${allowed}`);
+      const allowed = Object.values(target.reads).map((r) => r.signature).join(", ");
+      if (typeof data !== "string" || !isHex(data, { strict: true }) || data.length < 10) return refuse(`eth_call is proxied only for the ${target.name}'s ${allowed}`);
+      const read = target.reads[data.slice(0, 10).toLowerCase()];
+      if (!read) return refuse(`eth_call is proxied only for the ${target.name}'s ${allowed}`);
       if (data.length !== 10 + read.argBytes * 2) return refuse(`${read.signature} takes exactly ${read.argBytes} bytes of arguments`);
       if (typeof block !== "string" || !(CALL_TAGS.includes(block) || QUANTITY.test(block))) {
         return refuse("eth_call's block must be a block number or tag (latest, earliest, pending, safe, finalized)");
       }
-      return { kind: "forward", method, params: [{ to: relay, data: data.toLowerCase() }, block] };
+      return { kind: "forward", method, params: [{ to: target.address, data: data.toLowerCase() }, block] };
     }
 
     case "eth_getLogs": {

@@ -75,4 +75,23 @@ describe("planRpcCall", () => {
     expect(planRpcCall([{ method: "eth_chainId" }], relay, { maxBlockRange: 10n })).toMatchObject({ kind: "refuse", code: -32601 });
     expect(planRpcCall(null, relay, { maxBlockRange: 10n })).toMatchObject({ kind: "refuse" });
   });
+
+  it("forwards the TEE registry's two reads when a registry is configured, and nothing else of it", () => {
+    const registry = "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0";
+    const abi = parseAbi(["function getTee(bytes32) view returns (uint256)", "function measurementStatus(uint8, bytes32) view returns (uint256)", "function hasRole(bytes32, address) view returns (bool)"]);
+    const getTee = encodeFunctionData({ abi, functionName: "getTee", args: [root] });
+    const status = encodeFunctionData({ abi, functionName: "measurementStatus", args: [1, root] });
+    const withRegistry = (params: unknown[]) => planRpcCall({ method: "eth_call", params }, relay, { maxBlockRange: 100n, registry });
+    expect(withRegistry([{ to: registry.toLowerCase(), data: getTee }])).toEqual({ kind: "forward", method: "eth_call", params: [{ to: registry, data: getTee }, "latest"] });
+    expect(withRegistry([{ to: registry, data: status }, "0x5"])).toMatchObject({ kind: "forward", params: [{ to: registry, data: status }, "0x5"] });
+    expect(withRegistry([{ to: relay, data: anchoredAt }])).toMatchObject({ kind: "forward" });
+    expect(withRegistry([{ to: registry, data: encodeFunctionData({ abi, functionName: "hasRole", args: [root, relay] }) }])).toMatchObject({
+      kind: "refuse",
+      reason: "eth_call is proxied only for the TEE registry's getTee(bytes32), measurementStatus(uint8,bytes32)",
+    });
+    expect(withRegistry([{ to: registry, data: status.slice(0, -2) }])).toMatchObject({ kind: "refuse", reason: expect.stringMatching(/takes exactly 64 bytes/) });
+    expect(withRegistry([{ to: relay, data: getTee }])).toMatchObject({ kind: "refuse", reason: expect.stringMatching(/only for the relay's anchoredAt/) });
+    expect(withRegistry([{ to: other, data: getTee }])).toMatchObject({ kind: "refuse", reason: "eth_call is proxied only to the relay and the TEE registry" });
+    expect(plan("eth_call", [{ to: registry, data: getTee }])).toMatchObject({ kind: "refuse", reason: "eth_call is proxied only to the relay" });
+  });
 });

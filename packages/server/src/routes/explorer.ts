@@ -14,6 +14,10 @@
  * and capped (explorer-rpc.ts). Failures reach callers as a generic answer; the detail goes to the
  * log, without the node's URL or key.
  *
+ * With a TEE registry configured, a record's TEE is shown too (explorer-tees.ts): the registry's facts,
+ * re-read and judged at the anchoring block in the browser, and its attestation document, hashed in the
+ * browser and verified on this server by the auditor's code (tees.js says which is which).
+ *
  * Why a hand-written Keccak rather than viem's ESM build served from node_modules: viem's browser
  * build imports @noble/* and abitype through bare specifiers, so serving it means an import map and
  * dozens of module files routed out of node_modules (version-pinned paths that move with every
@@ -31,6 +35,7 @@ import { BatchIndexWarming, RelayBatchIndex } from "./explorer-batches.ts";
 import { DumpCache } from "./explorer-dumps.ts";
 import { forwardRpc, planRpcCall } from "./explorer-rpc.ts";
 import { search, type ExplorerLookup } from "./explorer-search.ts";
+import { isTeeId, TeeViews, type ExplorerTeeRegistry } from "./explorer-tees.ts";
 
 export type { ExplorerLookup, SearchResult } from "./explorer-search.ts";
 
@@ -41,6 +46,8 @@ export interface ExplorerOptions {
   rpcUrl: string;
   chainId: number;
   aggregatorUrl: string;
+  /** The TEERegistry and the attestation roots this facilitator trusts: records' TEEs are shown. */
+  teeRegistry?: ExplorerTeeRegistry;
   /** The facilitator's record lookup (by record id or input hash), when it has one. */
   statusLookup?: (query: string) => Promise<ExplorerLookup | undefined>;
   /** First block to read events from: the relay's deployment block (default 0). */
@@ -88,6 +95,10 @@ export interface ExplorerLimits {
   batchConfirmations: bigint;
   /** How long a batch-list request waits for a running refresh. */
   batchWaitMs: number;
+  /** How long a TEE's view (registry entry, attestation verdict) is reused (ms). */
+  teeCacheMs: number;
+  /** TEE views kept at most. */
+  teeCacheEntries: number;
 }
 
 export const DEFAULT_EXPLORER_LIMITS: ExplorerLimits = {
@@ -108,6 +119,8 @@ export const DEFAULT_EXPLORER_LIMITS: ExplorerLimits = {
   batchRefreshMaxBlocks: 1_000_000n,
   batchConfirmations: 32n,
   batchWaitMs: 10_000,
+  teeCacheMs: 30_000,
+  teeCacheEntries: 1_000,
 };
 
 /** The largest page of the batch list (the index keeps at least this many batches, more when searchMaxBatches asks). */
@@ -162,6 +175,10 @@ export function explorerRoutes(opts: ExplorerOptions): Router {
     onUnreadable: (blobId, error) => report(`the dump of blob ${blobId} could not be used`, error),
   });
 
+  const tees =
+    opts.teeRegistry &&
+    new TeeViews({ chain: async () => (await getAuditor()).chain, registry: opts.teeRegistry, aggregatorUrl: opts.aggregatorUrl, scrub: (s) => scrubText(scrub, s), cacheMs: limits.teeCacheMs, capacity: limits.teeCacheEntries });
+
   for (const guard of opts.guards ?? []) router.use(guard);
 
   router.get("/", (_req, res) => {
@@ -169,7 +186,21 @@ export function explorerRoutes(opts: ExplorerOptions): Router {
     res.send(page.html);
   });
 
-  router.get("/api/config", (_req, res) => void res.json({ relayAddress: opts.relayAddress, chainId: opts.chainId }));
+  router.get("/api/config", (_req, res) => {
+    const teeRegistry = tees && { address: opts.teeRegistry!.address, rootsSha256: tees.rootsSha256 };
+    res.json({ relayAddress: opts.relayAddress, chainId: opts.chainId, ...(teeRegistry ? { teeRegistry } : {}) });
+  });
+
+  router.get("/api/tees/:teeId", async (req, res) => {
+    if (!tees) return void res.status(404).json({ error: "no_tee_registry", message: "this explorer has no TEE registry configured" });
+    if (!isTeeId(req.params.teeId)) return void res.status(400).json({ error: "invalid_tee_id", message: "a teeId is 0x and 64 hex digits, not zero" });
+    try {
+      res.json(await tees.get(req.params.teeId));
+    } catch (e) {
+      report("a TEE could not be read", e);
+      upstreamError(res);
+    }
+  });
 
   router.get("/api/batches", async (req, res) => {
     const limit = Math.min(MAX_BATCH_PAGE, Math.max(1, Number(req.query.limit) || 25));
@@ -237,10 +268,11 @@ export function explorerRoutes(opts: ExplorerOptions): Router {
     const call = req.body as { id?: unknown } | undefined;
     const id = rpcId(call?.id);
     const rpcError = (status: number, code: number, message: string) => void res.status(status).json({ jsonrpc: "2.0", id, error: { code, message } });
-    let plan = planRpcCall(call, opts.relayAddress, { maxBlockRange: limits.rpcMaxBlockRange });
+    const planning = { maxBlockRange: limits.rpcMaxBlockRange, registry: opts.teeRegistry?.address };
+    let plan = planRpcCall(call, opts.relayAddress, planning);
     if (plan.kind === "needs-head") {
       try {
-        plan = planRpcCall(call, opts.relayAddress, { maxBlockRange: limits.rpcMaxBlockRange, head: await chainHead() });
+        plan = planRpcCall(call, opts.relayAddress, { ...planning, head: await chainHead() });
       } catch (e) {
         report("the chain head could not be read", e);
         return rpcError(502, -32603, GENERIC_NODE_ERROR);
@@ -316,15 +348,16 @@ function upstreamError(res: Response): void {
   res.status(502).json({ error: "upstream_unavailable", message: "the chain or the batch store could not be read; try again later" });
 }
 
-/** The page with both scripts inlined, and a CSP that allows exactly those scripts. */
+/** The page with its scripts inlined, and a CSP that allows exactly those scripts. */
 function buildPage(): { html: string; csp: string } {
   const verifyJs = asset("verify.js");
+  const teesJs = asset("tees.js");
   const uiJs = asset("ui.js");
-  const html = asset("page.html").replace("/*VERIFY_JS*/", () => verifyJs).replace("/*UI_JS*/", () => uiJs);
+  const html = asset("page.html").replace("/*VERIFY_JS*/", () => verifyJs).replace("/*TEES_JS*/", () => teesJs).replace("/*UI_JS*/", () => uiJs);
   const hash = (s: string) => `'sha256-${createHash("sha256").update(s).digest("base64")}'`;
   const csp = [
     "default-src 'none'",
-    `script-src ${hash(verifyJs)} ${hash(uiJs)}`,
+    `script-src ${hash(verifyJs)} ${hash(teesJs)} ${hash(uiJs)}`,
     "style-src 'unsafe-inline'",
     // 'self' for this router's API; http(s) so a reader can verify through their own node.
     "connect-src 'self' http: https:",

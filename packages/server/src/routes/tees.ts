@@ -19,7 +19,7 @@
  */
 import express, { Router, type RequestHandler } from "express";
 import { Reason } from "@facilitator/core";
-import { parseHeartbeat, parseRegistration, type HeartbeatRelay, type TeeRegistrar } from "@facilitator/inference";
+import { parseHeartbeat, parseRegistration, RegistryError, type HeartbeatRelay, type TeeRegistrar } from "@facilitator/inference";
 import { apiKeyGuard } from "../ops/auth.ts";
 import { refuse } from "../ops/rejection.ts";
 
@@ -40,11 +40,17 @@ export function teeRoutes(opts: TeeRoutesOptions): Router {
   const unavailable: RequestHandler = (req, res) =>
     refuse(req, res, 503, "tee_registration_unavailable", "TEE registration needs TEE_REGISTRY_ADDRESS, the relay, Walrus and a relayer key");
 
-  router.post("/tees/nonce", operator, (req, res) => {
+  router.post("/tees/nonce", operator, async (req, res) => {
     if (!opts.registrar) return unavailable(req, res, () => undefined);
-    const { nonce, expiresAt } = opts.registrar.issueNonce();
+    let issued;
+    try {
+      issued = await opts.registrar.issueNonce();
+    } catch (e) {
+      const reason = e instanceof RegistryError ? e.reason : "tee_state_unavailable";
+      return refuse(req, res, 503, reason, e instanceof RegistryError ? e.message : "no nonce could be issued");
+    }
     res.locals.outcome = "issued";
-    res.json({ nonce, expiresAt: expiresAt.toISOString() });
+    res.json({ nonce: issued.nonce, expiresAt: issued.expiresAt.toISOString() });
   });
 
   router.post("/tees", operator, json, async (req, res) => {

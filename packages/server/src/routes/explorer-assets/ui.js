@@ -33,11 +33,20 @@
     return body.result;
   }
 
+  let teeRoots; // SHA-256 of the attestation roots this server verifies documents against, when it shows TEEs
+
   async function loadConfig() {
     const config = await getJson("api/config");
     $("relay").value = config.relayAddress;
     $("rpc").value = "(this server's proxy)";
-    $("chain").textContent = `Chain id ${config.chainId}. The relay address above is what every check trusts: compare it with the one you know.`;
+    let text = `Chain id ${config.chainId}. The relay address above is what every check trusts: compare it with the one you know.`;
+    if (config.teeRegistry) {
+      $("registry").value = config.teeRegistry.address;
+      $("registry-label").hidden = false;
+      teeRoots = config.teeRegistry.rootsSha256;
+      text += ` This server verifies attestation documents against the root(s) with SHA-256 ${teeRoots.join(", ")} (AWS publishes its Nitro root's).`;
+    }
+    $("chain").textContent = text;
   }
 
   async function loadBatches() {
@@ -97,6 +106,7 @@
       line("anchored individually in", result.transactionHash || "");
     }
     const box = el("div", { className: "result" }, lines);
+    const tee = teeRoots && result.kind === "batch" && ExplorerTees.namesTee(result.leaf) ? teePanel(result) : undefined;
     if (result.kind === "batch" || result.kind === "single") {
       const output = el("div", { className: "verification" });
       const button = el("button", { className: "verify", textContent: "Verify" });
@@ -115,13 +125,48 @@
             className: `verdict ${outcome.verified ? "ok" : "bad"}`,
             textContent: outcome.verified ? "VERIFIED" : `NOT VERIFIED — failing check: ${failed ? `${failed.name}: ${failed.detail}` : "none ran"}`,
           }),
-          ...outcome.checks.map((c) => el("div", { className: `check ${c.ok ? "ok" : "bad"}`, textContent: `${c.name} — ${c.detail}` })),
+          ...outcome.checks.map(checkLine),
         );
+        if (tee && outcome.verified) await tee.verify(outcome.anchorBlock);
         button.disabled = false;
       });
       box.append(button, output);
     }
+    if (tee) box.append(tee.panel);
     return box;
+  }
+
+  const checkLine = (c) => el("div", { className: `check ${c.skipped ? "skipped" : c.ok ? "ok" : "bad"}`, textContent: `${c.name} — ${c.detail}` });
+
+  /** The TEE a batch leaf names: this server's view at once, the browser's checks once the proof verified. */
+  function teePanel(result) {
+    const facts = el("div", {}, [el("div", { className: "muted", textContent: "Reading the TEE registry…" })]);
+    const output = el("div", { className: "tee-verification" });
+    const panel = el("div", { className: "tee" }, [el("strong", { textContent: "TEE" }), facts, output]);
+    const view = getJson(`api/tees/${result.leaf.teeId}`);
+    view.then(
+      (v) => facts.replaceChildren(...ExplorerTees.describe(v).map(([label, value]) => el("div", { className: "tee-fact" }, [el("span", { className: "muted", textContent: `${label}: ` }), el("span", { className: "mono", textContent: value })]))),
+      (e) => facts.replaceChildren(el("div", { className: "muted", textContent: `The TEE could not be read: ${e.message}` })),
+    );
+    const auditor = `pnpm auditor verify --input-hash ${result.leaf.inputHash} --output-hash ${result.leaf.outputHash} --tee-registry ${$("registry").value.trim()}`;
+    async function verify(anchorBlock) {
+      output.replaceChildren(el("div", { className: "muted", textContent: "Checking the TEE in this browser…" }));
+      let outcome;
+      try {
+        outcome = await ExplorerTees.verifyTee({ rpc, registry: $("registry").value.trim(), leaf: result.leaf, anchorBlock, view: await view.catch(() => undefined), subtle: globalThis.crypto && crypto.subtle });
+      } catch (e) {
+        outcome = { attested: false, checks: [{ name: "tee-registered", ok: false, detail: `the TEE registry could not be read: ${e.message}` }] };
+      }
+      const failed = outcome.checks.find((c) => !c.ok);
+      const verdict = failed ? `NOT ATTESTED — failing check: ${failed.name}: ${failed.detail}` : outcome.partly ? "ATTESTED ENCLAVE, signature left to the auditor" : "ATTESTED BY AN APPROVED ENCLAVE";
+      output.replaceChildren(
+        el("div", { className: `verdict tee-verdict ${failed ? "bad" : "ok"}`, textContent: verdict }),
+        ...outcome.checks.map(checkLine),
+        el("div", { className: "muted", textContent: `Checked in this browser: the registry at the anchoring block, the document's hash${outcome.checks.some((c) => c.name === "tee-signature" && !c.skipped) ? ", the record's signature" : ""}. By this server: the document's signature, certificate chain and PCRs. All of it on your machine (the auditor trusts the AWS Nitro root unless given --attestation-root FILE):` }),
+        el("div", { className: "mono", textContent: auditor }),
+      );
+    }
+    return { panel, verify };
   }
 
   $("search-form").addEventListener("submit", search);

@@ -157,13 +157,14 @@ const ExplorerVerify = (() => {
   /**
    * Verifies a search result against the chain. `rpc(method, params)` reaches a JSON-RPC node (the
    * facilitator's proxy or the reader's own); `relay` is the contract the reader trusts. Returns
-   * {verified, checks: [{name, ok, detail}], failed?}.
+   * {verified, checks: [{name, ok, detail}], failed?, anchorBlock?}.
    */
   async function verifyResult(result, { rpc, relay }) {
     const checks = [];
+    let anchorBlock; // the block the relay's anchoredAt(root) names: the TEE checks judge the registry there
     const done = () => {
       const failed = checks.find((c) => !c.ok);
-      return { verified: !failed && checks.length > 0, checks, failed: failed && failed.name };
+      return { verified: !failed && checks.length > 0, checks, failed: failed && failed.name, anchorBlock };
     };
     const check = (name, ok, detail) => {
       checks.push({ name, ok, detail });
@@ -213,6 +214,7 @@ const ExplorerVerify = (() => {
     // whole chain (RPC proxies, this server's included, read a bounded block range).
     const anchored = await rpc("eth_call", [{ to: relay, data: ANCHORED_AT + computed.slice(2) }, "latest"]);
     const block = BigInt(anchored === "0x" ? 0 : anchored);
+    anchorBlock = block;
     const at = "0x" + block.toString(16);
     const logs = block === 0n ? [] : await rpc("eth_getLogs", [{ address: relay, topics: [TOPICS.batch, computed], fromBlock: at, toBlock: at }]);
     const log = logs.find((l) => sameAddress(l.address, relay) && l.topics && l.topics[1] && l.topics[1].toLowerCase() === computed);

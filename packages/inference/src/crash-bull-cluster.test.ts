@@ -1,0 +1,3 @@
+import { crashSuite } from "./testing/crash-suite.ts";
+
+crashSuite("bull-cluster");
