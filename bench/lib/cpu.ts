@@ -1,5 +1,5 @@
 /** CPU time of processes, from /proc (Linux): how much of each phase each process spent working. */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
@@ -40,4 +40,24 @@ export function machineBusyMs(): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/**
+ * User + system CPU milliseconds used so far by every live process `pick` chooses, given its process
+ * group and command line (a facilitator's process group; every redis-server).
+ */
+export function cpuMsOf(pick: (p: { pgrp: number; cmdline: string }) => boolean): number {
+  let total = 0;
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8").replace(/\0/g, " ");
+      if (pick({ pgrp: Number(fields[2]), cmdline })) total += ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return total;
 }

@@ -22,12 +22,12 @@ export function keepAliveAgent(sockets: number): Agent {
   return new Agent({ keepAlive: true, maxSockets: sockets, maxFreeSockets: sockets });
 }
 
-export function postJson(agent: Agent, url: URL, body: Buffer): Promise<Answer> {
+export function postJson(agent: Agent, url: URL, body: Buffer, headers: Record<string, string> = {}): Promise<Answer> {
   const started = process.hrtime.bigint();
   return new Promise((resolve, reject) => {
     const req = request(
       url,
-      { method: "POST", agent, headers: { "content-type": "application/json", "content-length": body.length } },
+      { method: "POST", agent, headers: { ...headers, "content-type": "application/json", "content-length": body.length } },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));

@@ -57,13 +57,15 @@ export interface SpawnOptions {
   /** `api` listens (PORT is chosen here) and is ready once /health answers; `worker` runs `cli.ts worker`. */
   role: "api" | "worker";
   readyTimeoutMs?: number;
+  /** Flags for node itself, passed through tsx (e.g. `--cpu-prof`, which NODE_OPTIONS may not carry). */
+  nodeArgs?: string[];
 }
 
 export async function spawnFacilitator(opts: SpawnOptions): Promise<FacilitatorProcess> {
   const port = opts.role === "api" ? await freePort() : undefined;
   const env: Record<string, string> = { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/tmp", HOST: "127.0.0.1", ...opts.env };
   if (port) env.PORT = String(port);
-  const args = opts.role === "worker" ? [cli, "worker"] : [cli];
+  const args = [...(opts.nodeArgs ?? []), ...(opts.role === "worker" ? [cli, "worker"] : [cli])];
   const child = spawn(tsx, args, { cwd: repoRoot, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
   let out = "";
   const append = (d: Buffer) => {
@@ -208,6 +210,8 @@ export interface ProcessWorldOptions {
    * processes wait for a replica on every write and split the queue in 3 partitions.
    */
   cluster?: boolean;
+  /** The cluster's cluster-node-timeout (default 1 s, for quick failovers in tests; a benchmark starving the CPU wants more). */
+  clusterNodeTimeoutMs?: number;
 }
 
 /**
@@ -218,7 +222,7 @@ export async function startProcessWorld(opts: ProcessWorldOptions = {}): Promise
   const walrusDir = mkdtempSync(join(tmpdir(), "walrus-"));
   const [world, store, walrus] = await Promise.all([
     startEvmWorld({ networks: ["base-sepolia"] }),
-    opts.cluster ? startRedisCluster({ appendOnly: true }) : startRedis({ appendOnly: true }),
+    opts.cluster ? startRedisCluster({ appendOnly: true, nodeTimeoutMs: opts.clusterNodeTimeoutMs }) : startRedis({ appendOnly: true }),
     startWalrusService({ dir: walrusDir }),
   ]);
   const cluster = opts.cluster ? (store as RedisCluster) : undefined;

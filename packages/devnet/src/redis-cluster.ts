@@ -62,7 +62,8 @@ export async function startRedisCluster(opts: RedisClusterOptions = {}): Promise
   const dir = mkdtempSync(join(tmpdir(), "redis-cluster-"));
   const nodes = new Map<number, RedisServer>();
   const down = new Set<number>();
-  const cli = async (port: number, ...args: string[]) => (await run("redis-cli", ["-h", "127.0.0.1", "-p", String(port), ...args])).stdout;
+  // A bound on each call: a node busy loading or syncing must not hang the caller's polling.
+  const cli = async (port: number, ...args: string[]) => (await run("redis-cli", ["-h", "127.0.0.1", "-p", String(port), ...args], { timeout: 10_000 })).stdout;
   const live = () => [...nodes.keys()].filter((p) => !down.has(p));
 
   const healthy = async () => {
@@ -137,15 +138,14 @@ export async function startRedisCluster(opts: RedisClusterOptions = {}): Promise
       if (!before) throw new Error(`${port} is not a primary`);
       nodes.get(port)!.kill();
       down.add(port);
-      console.log("killPrimary: killed", port, JSON.stringify(before));
       const promoted = await waitFor(
-        async () => { const sh = await shards(); console.log("killPrimary: shards", JSON.stringify(sh)); return sh.find((s) => before.replicas.includes(s.primary))?.primary; },
+        async () => (await shards()).find((s) => before.replicas.includes(s.primary))?.primary,
         `a replica of ${port} to be promoted`,
         60_000,
         100,
       );
       await waitFor(async () => {
-        for (const p of live()) if (!(await cli(p, "cluster", "info")).includes("cluster_state:ok")) { console.log("killPrimary: not ok at", p); return false; }
+        for (const p of live()) if (!(await cli(p, "cluster", "info")).includes("cluster_state:ok")) return false;
         return true;
       }, "the cluster to serve every slot again", 60_000, 100);
       return promoted;

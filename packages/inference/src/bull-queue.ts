@@ -282,7 +282,9 @@ export class BullQueue implements InferenceQueue {
     const groups = new Map<number, number[]>();
     ids.forEach((id, i) => {
       const p = this.layout.recordPartition(id);
-      groups.set(p, [...(groups.get(p) ?? []), i]);
+      const group = groups.get(p);
+      if (group) group.push(i);
+      else groups.set(p, [i]);
     });
     return groups;
   }

@@ -1,4 +1,8 @@
-/** Bad input, Walrus outages, a revoked relayer, individual settlements: with each queue implementation. */
+/**
+ * Bad input, Walrus outages, a revoked relayer, individual settlements: with each queue implementation,
+ * the worker taking up to three batches through their steps at once (the default), the outage and the
+ * lost nonce each hitting two batches in flight.
+ */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -114,7 +118,7 @@ describe.each(queues)("%s", (label, makeQueue) => {
     }
   });
 
-  it("waits out a Walrus outage answering 504, then completes the batch", async () => {
+  it("waits out a Walrus outage answering 504 with two batches in flight, then completes both", async () => {
     const service = new InferenceService({ queue: makeQueue(), validation: world.validation });
     const events: WorkerEvent[] = [];
     world.walrus.setFault(504);
@@ -130,12 +134,14 @@ describe.each(queues)("%s", (label, makeQueue) => {
       onEvent: (e) => events.push(e),
     });
     try {
-      const accepted = ids(await service.submit(makeRecords(5, `walrus-${label}`, { tee: world.tee })));
-      await waitFor(async () => events.filter((e) => e.type === "deferred" && e.reason === "walrus_unavailable").length >= 3, "retries during the outage");
+      const accepted = ids(await service.submit(makeRecords(10, `walrus-${label}`, { tee: world.tee })));
+      const deferredBatches = () => new Set(events.filter((e) => e.type === "deferred" && e.reason === "walrus_unavailable").map((e) => e.batchId));
+      await waitFor(async () => deferredBatches().size >= 2 && events.filter((e) => e.type === "deferred").length >= 4, "both batches retried during the outage");
       expect(await allAnchored(service, accepted)).toBe(false);
       world.walrus.setFault(null);
       await waitFor(() => allAnchored(service, accepted), "anchored after the outage");
       expect(events.some((e) => e.type === "parked")).toBe(false);
+      expect(new Set((await Promise.all(accepted.map((id) => service.status(id)))).map((v) => v!.root)).size).toBe(2);
       expect((await service.metrics()).records.failed).toBe(0);
     } finally {
       world.walrus.setFault(null);
@@ -144,10 +150,11 @@ describe.each(queues)("%s", (label, makeQueue) => {
     }
   });
 
-  it("signs anew only when the recorded transaction can never be mined (its nonce went elsewhere), and anchors once", async () => {
+  it("signs anew only when the recorded transaction can never be mined (its nonce went elsewhere), and anchors once, beside another batch", async () => {
     const service = new InferenceService({ queue: makeQueue(), validation: world.validation });
     const events: WorkerEvent[] = [];
     let recorded: Hex | undefined;
+    let recordedBatch: string | undefined;
     const worker = service.startWorker({
       relay: world.relay(),
       blobs: world.blobs(),
@@ -159,6 +166,7 @@ describe.each(queues)("%s", (label, makeQueue) => {
       async onStep(step, batch) {
         if (step !== "signed" || recorded) return;
         recorded = batch.tx!.hash;
+        recordedBatch = batch.id;
         // Before the recorded transaction is sent, another one from the same relayer takes its nonce.
         const other = world.relay();
         const tx = await other.prepare({ functionName: "settle", args: [batch.root!, batch.root!] });
@@ -168,18 +176,21 @@ describe.each(queues)("%s", (label, makeQueue) => {
       },
     });
     try {
-      const accepted = ids(await service.submit(makeRecords(2, `dropped-${label}`, { tee: world.tee })));
+      const accepted = ids(await service.submit(makeRecords(4, `dropped-${label}`, { tee: world.tee })));
       await waitFor(() => allAnchored(service, accepted), "anchored with a new transaction");
-      const view = await service.status(accepted[0]!);
-      expect(view!.transactionHash).not.toBe(recorded);
-      expect(events).toContainEqual(expect.objectContaining({ type: "resigned", reason: "tx_dropped" }));
-      const logs = await world.client.getLogs({
-        address: world.relayAddress,
-        event: parseAbiItem("event BatchSettlement(bytes32 indexed merkleRoot, uint256 batchSize, bytes walrusBlobId)"),
-        args: { merkleRoot: view!.root! },
-        fromBlock: 0n,
-      });
-      expect(logs.map((l) => l.transactionHash)).toEqual([view!.transactionHash]);
+      const views = await Promise.all(accepted.map((id) => service.status(id)));
+      expect(new Set(views.map((v) => v!.batchId)).size).toBe(2);
+      expect(views.find((v) => v!.batchId === recordedBatch)!.transactionHash).not.toBe(recorded);
+      expect(events).toContainEqual(expect.objectContaining({ type: "resigned", reason: "tx_dropped", batchId: recordedBatch }));
+      for (const view of views) {
+        const logs = await world.client.getLogs({
+          address: world.relayAddress,
+          event: parseAbiItem("event BatchSettlement(bytes32 indexed merkleRoot, uint256 batchSize, bytes walrusBlobId)"),
+          args: { merkleRoot: view!.root! },
+          fromBlock: 0n,
+        });
+        expect(logs.map((l) => l.transactionHash)).toEqual([view!.transactionHash]);
+      }
     } finally {
       await worker.stop();
       await service.close();

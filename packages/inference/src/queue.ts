@@ -101,7 +101,8 @@ export interface InferenceQueue {
    * Stores new records durably before resolving, each together with its place in its lane's line, in
    * one atomic step: a record is never stored without being queued for anchoring. Known ids are left
    * untouched (`created: false`). If it throws, either nothing was stored or everything was (the reply
-   * was lost); calling again with the same items is safe and completes the intake either way.
+   * was lost), or, for a BullQueue in several partitions, that holds for each partition's share;
+   * calling again with the same items is safe and completes the intake either way.
    */
   enqueue(items: readonly EnqueueItem[]): Promise<EnqueueResult[]>;
   get(id: Hex): Promise<RecordEntry | undefined>;

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { encodeAbiParameters, hashTypedData, keccak256, toHex, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { Reason } from "@facilitator/core";
+import { keccakReady } from "@facilitator/merkle";
 import { recordId, canonicalJson } from "./records.ts";
 import {
   normaliseTeeSignature,
@@ -185,6 +186,15 @@ describe("record ids", () => {
     expect(r1).toBe(r2);
     expect(recordId({ settlementType: "settle-batch", inputHash: h("a"), outputHash: h("b") })).not.toBe(r1);
     expect(recordId({ settlementType: "settle", inputHash: h("a"), outputHash: h("b"), payment: { network: "base", transaction: "0x01" } })).toBe(r1);
+  });
+
+  it("are keccak256 of the versioned canonical JSON, the same digest viem computes (ids stored before stay valid)", async () => {
+    await keccakReady; // the WebAssembly keccak, not its pure-JS stand-in
+    const records = [
+      { settlementType: "settle" as const, inputHash: h("a"), outputHash: h("b") },
+      { settlementType: "settle-metadata" as const, inputHash: h("c"), outputHash: h("d"), modelInfo: "m", inputData: "é ünïcode", outputData: "" },
+    ];
+    for (const r of records) expect(recordId(r)).toBe(keccak256(toHex(`x402-inference-record/1\n${canonicalJson(r)}`)));
   });
 });
 
