@@ -21,6 +21,7 @@ import { join } from "node:path";
 import { createPublicClient, http, type Hex } from "viem";
 import { devKey, DevRole } from "@facilitator/devnet";
 import { BullQueue } from "@facilitator/inference";
+import { openRedis } from "@facilitator/redis";
 import { spawnFacilitator, startProcessWorld, stopAll, type FacilitatorProcess, type ProcessWorld } from "../test/helpers/processes.ts";
 import { relayBatches } from "../test/helpers/relay.ts";
 import { cpuMsOf, machineBusyMs } from "./lib/cpu.ts";
@@ -48,11 +49,18 @@ const KEY = devKey(DevRole.facilitator);
 const stamp = new Date().toISOString().replace(/[:.]/g, "-");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** `n` records with fresh random hashes, as one door request's body. */
+/** `n` records never sent before, as one door request's body. */
+// Fresh hashes cheaply: a random prefix for this run and a counter (the load generator shares the cores
+// with what it measures, so it spends as little of them as it can).
+const RUN_PREFIX = { input: randomBytes(24).toString("hex"), output: randomBytes(24).toString("hex") };
+let recordCounter = 0;
 function body(n: number): Buffer {
-  const hex = randomBytes(64 * n).toString("hex");
-  const records = Array.from({ length: n }, (_, i) => ({ inputHash: `0x${hex.slice(i * 128, i * 128 + 64)}`, outputHash: `0x${hex.slice(i * 128 + 64, i * 128 + 128)}` }));
-  return Buffer.from(JSON.stringify({ records }));
+  const records: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const count = (recordCounter++).toString(16).padStart(16, "0");
+    records.push(`{"inputHash":"0x${RUN_PREFIX.input}${count}","outputHash":"0x${RUN_PREFIX.output}${count}"}`);
+  }
+  return Buffer.from(`{"records":[${records.join(",")}]}`);
 }
 
 /** Posts fresh records to the doors until `until`, `connections` requests in flight, at most `rate` records/s. */
@@ -91,6 +99,21 @@ async function load(doors: FacilitatorProcess[], apiKey: string, until: number, 
   agent.destroy();
 }
 
+/** Microseconds Redis spent so far in each command, summed over the given servers (INFO commandstats). */
+async function redisCommandUsec(urls: string[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const url of urls) {
+    const client = openRedis(url, { maxRetriesPerRequest: 1 });
+    try {
+      const info = await client.info("commandstats");
+      for (const m of info.matchAll(/^cmdstat_([^:]+):calls=\d+,usec=(\d+)/gm)) out.set(m[1]!, (out.get(m[1]!) ?? 0) + Number(m[2]));
+    } finally {
+      client.disconnect();
+    }
+  }
+  return out;
+}
+
 /** CPU ms so far of each part of the deployment. */
 function cpu(apis: FacilitatorProcess[], workers: FacilitatorProcess[]) {
   const group = (ps: FacilitatorProcess[]) => cpuMsOf((p) => ps.some((f) => f.pid === p.pgrp));
@@ -99,6 +122,8 @@ function cpu(apis: FacilitatorProcess[], workers: FacilitatorProcess[]) {
     worker: group(workers),
     redis: cpuMsOf((p) => p.cmdline.startsWith("redis-server")),
     anvil: cpuMsOf((p) => p.cmdline.includes("anvil")),
+    // This process: the load generator and the sampler (what a real deployment's callers would spend elsewhere).
+    load: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
     machine: machineBusyMs(),
   };
 }
@@ -139,11 +164,14 @@ async function run(deployment: "single" | "cluster") {
         oldestAgeS: s.oldestQueuedAt ? Math.max(0, (now - s.oldestQueuedAt) / 1000) : 0,
       });
     };
+    const redisUrls = pw.cluster ? [...pw.cluster.nodes.keys()].map((port) => `redis://127.0.0.1:${port}`) : [pw.redis.url];
+    const usec0 = await redisCommandUsec(redisUrls);
     const cpu0 = cpu(apis, workers);
     const sampler = setInterval(() => void sample(), 1000);
     await load(apis, pw.inferenceApiKey, t0 + opts.seconds * 1000, counts);
     const loadS = (performance.now() - t0) / 1000;
     const cpu1 = cpu(apis, workers);
+    const usec1 = await redisCommandUsec(redisUrls);
     await sample();
     const atEndOfLoad = samples.at(-1)!;
     const drainUntil = performance.now() + opts.drainSeconds * 1000;
@@ -182,6 +210,13 @@ async function run(deployment: "single" | "cluster") {
       fullBatches: full.length,
       gasPerInferenceAtFullBatch: full.length ? round1(full.reduce((s, g) => s + g.gasUsed, 0) / full.length / opts.batch) : undefined,
       coresUsedDuringLoad: cpuDuringLoad,
+      // Where Redis spent its time, per record accepted (commands, scripts as evalsha; not the AOF's fsyncs).
+      redisUsPerRecord: Object.fromEntries(
+        [...usec1]
+          .map(([cmd, us]) => [cmd, round1((us - (usec0.get(cmd) ?? 0)) / Math.max(1, counts.accepted))] as const)
+          .filter(([, us]) => us >= 0.1)
+          .sort((a, b) => b[1] - a[1]),
+      ),
       samples,
     };
     const svg = join(import.meta.dirname, "results", `sustained-${deployment}-${stamp}.svg`);

@@ -16,10 +16,11 @@ import {
   hashPackedLeaves,
   hexNodes,
   leafHash,
+  nodeProof,
   packInParts,
   packValues,
-  siblingPath,
   standardDump,
+  toHex,
   treeOfLeafHashes,
   unpackValues,
   type BuiltTree,
@@ -61,6 +62,9 @@ export interface DumpedTree<V> {
   dump: StoredDump<V>;
   /** The dump's exact bytes as stored on Walrus. */
   dumpJson: string;
+  /** The nodes in 32-byte slots (OpenZeppelin's array layout), and the slot of each value, in order. */
+  nodes: Buffer;
+  treeIndices: Uint32Array;
   proof(index: number): Hex[];
   /** The standard leaf hash of a value. */
   leafHash(value: V): Hex;
@@ -98,15 +102,16 @@ export async function dumpedTreeOffThread<V extends readonly unknown[]>(layout: 
 
 function finish<V extends readonly unknown[]>(layout: DumpLayout, values: V[], recordIds: readonly string[], createdAt: string, built: BuiltTree, opts: DumpOptions, packed: Uint8Array): DumpedTree<V> {
   const types = leafTypesOf(layout);
-  const nodes = hexNodes(built.nodes);
   const compact = values.length > (opts.compactAbove ?? COMPACT_DUMP_ABOVE);
-  const tree = compact ? compactDump(types, values, packed) : standardDump(types, values, nodes, built.treeIndices);
+  const tree = compact ? compactDump(types, values, packed) : standardDump(types, values, hexNodes(built.nodes), built.treeIndices);
   const dump: StoredDump<V> = { format: layout.format, leafEncoding: [...layout.leafEncoding], tree, recordIds: [...recordIds], createdAt };
   return {
-    root: nodes[0]!,
+    root: toHex(built.nodes.subarray(0, 32)),
     dump,
     dumpJson: JSON.stringify(dump),
-    proof: (i) => siblingPath(nodes, built.treeIndices[i]!),
+    nodes: built.nodes,
+    treeIndices: built.treeIndices,
+    proof: (i) => nodeProof(built.nodes, built.treeIndices[i]!),
     leafHash: (value) => leafHash(types, value),
   };
 }

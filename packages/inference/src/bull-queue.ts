@@ -33,11 +33,14 @@ import { Queue, Worker, type ConnectionOptions } from "bullmq";
 import { Redis, type RedisOptions } from "ioredis";
 import type { Hex } from "viem";
 import { hashedPart, isClusterUrl, openRedis, type RedisClient, type Replication } from "@facilitator/redis";
-import { LANES, RECORD_STATUSES, type Anchor, type Lane, type RecordEntry, type RecordStatus } from "./records.ts";
+import { siblingSlots } from "@facilitator/merkle";
+import { LANES, RECORD_STATUSES, type Anchor, type InferenceRecord, type Lane, type RecordEntry, type RecordStatus } from "./records.ts";
 import {
   LeaseLostError,
   newBatch,
   type Batch,
+  type BatchAnchor,
+  type BatchAnchoring,
   type BatchLimits,
   type EnqueueItem,
   type EnqueueResult,
@@ -121,7 +124,7 @@ export class BullQueue implements InferenceQueue {
   }
 
   async get(id: Hex): Promise<RecordEntry | undefined> {
-    return parseRecord(await this.redis.hgetall(this.recordKeys(id).record(id)));
+    return (await this.getMany([id]))[0];
   }
 
   async getMany(ids: readonly Hex[]): Promise<(RecordEntry | undefined)[]> {
@@ -129,16 +132,46 @@ export class BullQueue implements InferenceQueue {
     // A pipeline per partition: on a cluster a pipeline's keys must share a slot.
     await Promise.all(
       [...this.byPartition(ids)].map(async ([p, indexes]) => {
-        const pipeline = this.redis.pipeline();
-        for (const i of indexes) pipeline.hgetall(this.layout.partitions[p]!.record(ids[i]!));
-        const replies = (await pipeline.exec()) ?? [];
-        replies.forEach(([err, value], n) => {
-          if (err) throw err;
-          out[indexes[n]!] = parseRecord(value as Record<string, string>);
-        });
+        const k = this.layout.partitions[p]!;
+        const hashes = await this.exec(indexes.map((i) => ["hgetall", k.record(ids[i]!)]));
+        const entries = hashes.map((h) => parseRecord(h as Record<string, string>));
+        await this.addAnchors(k, entries);
+        indexes.forEach((i, n) => (out[i] = entries[n]));
       }),
     );
     return ids.map((_, i) => out[i]);
+  }
+
+  /** Runs commands of one partition (one slot) in one round trip; their replies, or the first error. */
+  private async exec(commands: (string | number)[][]): Promise<unknown[]> {
+    const replies = (await this.redis.pipeline(commands).exec()) ?? [];
+    return replies.map(([err, value]) => {
+      if (err) throw err;
+      return value;
+    });
+  }
+
+  /**
+   * Gives each anchored entry of one partition its anchor: its batch's, with its index and the proof
+   * read off the batch's nodes (the slots its path needs, not the whole tree). One round trip.
+   */
+  private async addAnchors(k: QueueKeys, entries: (StoredEntry | undefined)[]): Promise<void> {
+    const pending = entries.filter((e): e is StoredEntry => e?.status === "anchored" && !e.anchor && e.batchId !== undefined);
+    if (pending.length === 0) return;
+    const batchIds = [...new Set(pending.map((e) => e.batchId!))];
+    const paths = pending.map((e) => (e.place ? siblingSlots(e.place[1]) : []));
+    const replies = await this.exec([
+      ...batchIds.map((id) => ["hget", k.batch(id), "anchor"]),
+      ...pending.flatMap((e, n) => paths[n]!.map((slot) => ["getrangeBuffer", k.batchNodes(e.batchId!), 32 * slot, 32 * slot + 31])),
+    ]);
+    const shared = new Map(batchIds.map((id, n) => [id, replies[n] ? (JSON.parse(replies[n] as string) as BatchAnchor) : undefined]));
+    let next = batchIds.length;
+    pending.forEach((e, n) => {
+      const proof = paths[n]!.map(() => `0x${(replies[next++] as Buffer).toString("hex")}` as Hex);
+      const anchor = shared.get(e.batchId!);
+      if (anchor) e.anchor = e.place ? { ...anchor, index: e.place[0], proof } : anchor;
+      delete e.place;
+    });
   }
 
   async formBatch(lane: Lane, limits: BatchLimits): Promise<FormResult> {
@@ -189,9 +222,16 @@ export class BullQueue implements InferenceQueue {
     return next;
   }
 
-  async completeBatch(batch: Batch, anchors: ReadonlyMap<Hex, Anchor>): Promise<void> {
+  async completeBatch(batch: Batch, anchoring: BatchAnchoring): Promise<void> {
     const doc = { ...batch, state: "anchored" as const, version: batch.version + 1, retryAt: undefined };
-    await this.finish(batch, doc, { to: "anchored", field: "anchor", value: (id) => JSON.stringify(anchors.get(id) ?? null) });
+    const tree = anchoring.tree;
+    await this.finish(batch, doc, {
+      to: "anchored",
+      field: "at",
+      ...(tree ? { values: batch.recordIds.map((_, i) => `${i}:${tree.treeIndices[i]}`) } : {}),
+      anchor: JSON.stringify(anchoring.anchor),
+      ...(tree ? { nodes: tree.nodes } : {}),
+    });
     await this.leases.end(batch.id, (job, token) => job.moveToCompleted("anchored", token, false));
   }
 
@@ -207,7 +247,7 @@ export class BullQueue implements InferenceQueue {
   async parkBatch(batch: Batch, error: { reason: string; message: string }): Promise<void> {
     try {
       const doc = { ...batch, state: "parked" as const, lastError: error, version: batch.version + 1 };
-      await this.finish(batch, doc, { to: "failed", from: "batched", field: "error", value: () => JSON.stringify(error) });
+      await this.finish(batch, doc, { to: "failed", from: "batched", field: "error", value: JSON.stringify(error) });
       await this.leases.end(batch.id, (job, token) => job.moveToFailed(new Error(`${error.reason}: ${error.message}`), token, false));
     } finally {
       this.leases.drop(batch.id);
@@ -239,9 +279,24 @@ export class BullQueue implements InferenceQueue {
   }
 
   async getBatch(id: string): Promise<Batch | undefined> {
-    const [doc, version, state] = await this.redis.hmget(this.batchKeys(id).batch(id), "doc", "version", "state");
+    const key = this.batchKeys(id).batch(id);
+    const [doc, version, state, ids] = await this.redis.hmget(key, "doc", "version", "state", "ids");
     if (!doc) return undefined;
-    return { ...(JSON.parse(doc) as Batch), version: Number(version), state: state as Batch["state"] };
+    const batch = JSON.parse(doc) as Batch;
+    // Formed by an earlier version, which kept the ids in doc: copied to ids once, before any write drops them from doc.
+    if (ids === null && batch.recordIds.length > 0) await this.redis.hsetnx(key, "ids", batch.recordIds.join(","));
+    return { ...batch, recordIds: ids ? (ids.split(",") as Hex[]) : batch.recordIds, version: Number(version), state: state as Batch["state"] };
+  }
+
+  async records(ids: readonly Hex[]): Promise<(InferenceRecord | undefined)[]> {
+    const out: (InferenceRecord | undefined)[] = [];
+    await Promise.all(
+      [...this.byPartition(ids)].map(async ([p, indexes]) => {
+        const records = JSON.parse(await this.scripts.records(this.layout.partitions[p]!, indexes.map((i) => ids[i]!))) as (InferenceRecord | null)[];
+        indexes.forEach((i, n) => (out[i] = records[n] ?? undefined));
+      }),
+    );
+    return ids.map((_, i) => out[i]);
   }
 
   async stats(): Promise<QueueStats> {
@@ -352,14 +407,20 @@ async function partitionStats(redis: RedisClient, k: QueueKeys): Promise<{ count
   return { counts, open, parked, oldest: waitingSince.flatMap((at) => (at ? [Number(at)] : [])) };
 }
 
-function parseRecord(h: Record<string, string> | null): RecordEntry | undefined {
+/** A record as read: `place` ([index, treeIndex] in its Merkle batch) until its anchor is added from the batch. */
+type StoredEntry = RecordEntry & { place?: [number, number] };
+
+function parseRecord(h: Record<string, string> | null): StoredEntry | undefined {
   if (!h || !h.record) return undefined;
+  const place = h.at ? (h.at.split(":").map(Number) as [number, number]) : undefined;
   return {
     id: h.id as Hex,
     record: JSON.parse(h.record),
     status: h.status as RecordStatus,
     enqueuedAt: Number(h.enqueuedAt),
     ...(h.batchId ? { batchId: h.batchId } : {}),
+    ...(place ? { place } : {}),
+    // Records anchored before anchors were kept per batch hold their own.
     ...(h.anchor && h.anchor !== "null" ? { anchor: JSON.parse(h.anchor) as Anchor } : {}),
     ...(h.error ? { error: JSON.parse(h.error) } : {}),
   };

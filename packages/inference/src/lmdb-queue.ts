@@ -6,11 +6,14 @@
  */
 import { open, type RootDatabase } from "lmdb";
 import type { Hex } from "viem";
-import { LANES, recordLane, RECORD_STATUSES, type Anchor, type Lane, type RecordEntry, type RecordStatus } from "./records.ts";
+import { nodeProof } from "@facilitator/merkle";
+import { LANES, recordLane, RECORD_STATUSES, type InferenceRecord, type Lane, type RecordEntry, type RecordStatus } from "./records.ts";
 import {
   LeaseLostError,
   newBatch,
   type Batch,
+  type BatchAnchoring,
+  type BatchAnchor,
   type BatchLimits,
   type EnqueueItem,
   type EnqueueResult,
@@ -20,6 +23,17 @@ import {
 } from "./queue.ts";
 
 type Key = (string | number)[];
+
+/**
+ * A record as stored: an entry anchored by this version keeps only its place in its batch (index, slot
+ * in the tree's nodes) and reads the rest from the batch's anchoring; earlier ones hold `anchor` itself.
+ */
+type StoredEntry = RecordEntry & { place?: [index: number, treeIndex: number] };
+/** ["a", batchId]: what the batch's records share, and its tree's nodes (32-byte slots) for their proofs. */
+interface StoredAnchoring {
+  anchor: BatchAnchor;
+  nodes?: Uint8Array;
+}
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 
 export interface LmdbQueueOptions {
@@ -54,11 +68,26 @@ export class LmdbQueue implements InferenceQueue {
   }
 
   async get(id: Hex): Promise<RecordEntry | undefined> {
-    return this.db.get(["r", id]) as RecordEntry | undefined;
+    return (await this.getMany([id]))[0];
   }
 
   async getMany(ids: readonly Hex[]): Promise<(RecordEntry | undefined)[]> {
-    return ids.map((id) => this.db.get(["r", id]) as RecordEntry | undefined);
+    const anchorings = new Map<string, StoredAnchoring | undefined>();
+    return ids.map((id) => {
+      const stored = this.db.get(["r", id]) as StoredEntry | undefined;
+      if (!stored || stored.status !== "anchored" || stored.anchor || !stored.batchId) return stored;
+      // Anchored since batch anchorings were stored once per batch: the anchor is the batch's, the proof read off its nodes.
+      if (!anchorings.has(stored.batchId)) anchorings.set(stored.batchId, this.db.get(["a", stored.batchId]) as StoredAnchoring | undefined);
+      const anchoring = anchorings.get(stored.batchId);
+      const { place, ...entry } = stored;
+      if (!anchoring) return entry;
+      const own = place && anchoring.nodes ? { index: place[0], proof: nodeProof(anchoring.nodes, place[1]) } : {};
+      return { ...entry, anchor: { ...anchoring.anchor, ...own } };
+    });
+  }
+
+  async records(ids: readonly Hex[]): Promise<(InferenceRecord | undefined)[]> {
+    return ids.map((id) => (this.db.get(["r", id]) as RecordEntry | undefined)?.record);
   }
 
   formBatch(lane: Lane, limits: BatchLimits): Promise<FormResult> {
@@ -107,17 +136,21 @@ export class LmdbQueue implements InferenceQueue {
     });
   }
 
-  async completeBatch(batch: Batch, anchors: ReadonlyMap<Hex, Anchor>): Promise<void> {
+  async completeBatch(batch: Batch, anchoring: BatchAnchoring): Promise<void> {
+    const tree = anchoring.tree;
     await this.db.transaction(() => {
       this.current(batch);
-      for (const id of batch.recordIds) {
-        const rec = this.db.get(["r", id]) as RecordEntry;
-        if (rec.status === "anchored") continue;
+      batch.recordIds.forEach((id, index) => {
+        const rec = this.db.get(["r", id]) as StoredEntry;
+        if (rec.status === "anchored") return;
         this.bump(rec.status, -1);
         this.bump("anchored", 1);
         const { error: _dropped, ...rest } = rec;
-        this.db.put(["r", id], { ...rest, status: "anchored", anchor: anchors.get(id) });
-      }
+        const stored: StoredEntry = { ...rest, status: "anchored", ...(tree ? { place: [index, tree.treeIndices[index]!] } : {}) };
+        this.db.put(["r", id], stored);
+      });
+      const stored: StoredAnchoring = { anchor: anchoring.anchor, ...(tree ? { nodes: Buffer.from(tree.nodes.buffer, tree.nodes.byteOffset, tree.nodes.byteLength) } : {}) };
+      this.db.put(["a", batch.id], stored);
       this.db.put(["b", batch.id], { ...batch, state: "anchored", version: batch.version + 1, retryAt: undefined });
       this.db.remove(["o", batch.id]);
     });

@@ -11,11 +11,13 @@ import { join } from "node:path";
 import { keccak256, toHex, type Hex } from "viem";
 import { startRedis, startRedisCluster, waitFor, type RedisCluster, type RedisServer } from "@facilitator/devnet";
 import { hashedPart } from "@facilitator/redis";
+import { Redis } from "ioredis";
 import { BullQueue } from "./bull-queue.ts";
 import { QueueLayout } from "./bull-queue/keys.ts";
 import { LmdbQueue } from "./lmdb-queue.ts";
-import { LeaseLostError, type Batch, type EnqueueItem, type InferenceQueue } from "./queue.ts";
-import { recordId, type Anchor, type InferenceRecord, type SettlementType } from "./records.ts";
+import { buildTree, hexNodes, siblingPath, verifyProof } from "@facilitator/merkle";
+import { LeaseLostError, type Batch, type BatchAnchor, type BatchAnchoring, type EnqueueItem, type InferenceQueue } from "./queue.ts";
+import { recordId, type InferenceRecord, type SettlementType } from "./records.ts";
 
 interface Harness {
   queue: InferenceQueue;
@@ -67,19 +69,23 @@ function item(label: string, settlementType: SettlementType = "settle-batch"): E
   const record: InferenceRecord = { inputHash: h(`in-${label}`), outputHash: h(`out-${label}`), settlementType };
   return { id: recordId(record), record };
 }
-const anchorFor = (batchId: string, i: number): Anchor => ({
-  kind: "batch",
-  batchId,
-  transactionHash: h("tx"),
-  blockNumber: 7,
-  network: "base-sepolia",
-  relayAddress: "0x0000000000000000000000000000000000000001",
-  root: h("root"),
-  index: i,
-  proof: [h("p")],
-  batchSize: 3,
-  walrusBlobId: "blob",
-});
+/** How a batch of these records is anchored: a real tree over their ids, so every stored proof can be checked. */
+function anchoringFor(batch: Batch): { anchoring: BatchAnchoring; nodes: Hex[]; treeIndices: Uint32Array } {
+  const built = buildTree(["bytes32"], batch.recordIds.map((id) => [id]));
+  const nodes = hexNodes(built.nodes);
+  const anchor: BatchAnchor = {
+    kind: "batch",
+    batchId: batch.id,
+    transactionHash: h("tx"),
+    blockNumber: 7,
+    network: "base-sepolia",
+    relayAddress: "0x0000000000000000000000000000000000000001",
+    root: nodes[0]!,
+    batchSize: batch.recordIds.length,
+    walrusBlobId: "blob",
+  };
+  return { anchoring: { anchor, tree: built }, nodes, treeIndices: built.treeIndices };
+}
 
 describe.each(implementations)("%s", (_, make) => {
   it("stores a record once: enqueuing a known id changes nothing and returns the same id", async () => {
@@ -165,17 +171,50 @@ describe.each(implementations)("%s", (_, make) => {
       await expect(queue.saveBatch({ ...leased!, progress: "signed" })).rejects.toBeInstanceOf(LeaseLostError);
       expect(await queue.getBatch(batch!.id)).toMatchObject({ progress: "uploaded", root: h("root"), blobId: "blob" });
 
-      const anchors = new Map(saved.recordIds.map((id, i) => [id, anchorFor(saved.id, i)]));
-      await queue.completeBatch(saved, anchors);
-      for (const [i, it] of items.entries()) {
-        expect(await queue.get(it.id)).toMatchObject({ status: "anchored", anchor: { index: i, root: h("root"), transactionHash: h("tx") } });
-      }
+      const { anchoring, nodes, treeIndices } = anchoringFor(saved);
+      await queue.completeBatch(saved, anchoring);
+      // Each record's anchor is the batch's with its own index and proof, read off the stored nodes.
+      const entries = await queue.getMany(saved.recordIds);
+      saved.recordIds.forEach((id, i) => {
+        const proof = siblingPath(nodes, treeIndices[i]!);
+        expect(entries[i]).toMatchObject({ id, status: "anchored", batchId: saved.id, anchor: { ...anchoring.anchor, index: i, proof } });
+        expect(verifyProof(nodes[0]!, ["bytes32"], [id], proof)).toBe(true);
+      });
+      expect(await queue.get(saved.recordIds[1]!)).toEqual(entries[1]);
       expect(await queue.getBatch(batch!.id)).toMatchObject({ state: "anchored" });
       expect(await queue.leaseBatch()).toBeUndefined();
       expect(await queue.stats()).toMatchObject({ records: { queued: 0, batched: 0, anchored: 3, failed: 0 }, openBatches: 0 });
       // An anchored record posted again stays anchored, once.
       expect(await queue.enqueue([items[0]!])).toEqual([{ id: items[0]!.id, created: false, status: "anchored" }]);
       expect(await queue.formBatch("batch", { maxSize: 1, maxWaitMs: 0 })).toEqual({});
+    } finally {
+      await queue.close();
+    }
+  });
+
+  it("hands the worker the records themselves, in the order asked, and nothing for an unknown id", async () => {
+    const { queue } = make();
+    try {
+      const items = ["r1", "r2", "r3"].map((l) => item(l));
+      await queue.enqueue(items);
+      const unknown = item("never-stored").id;
+      expect(await queue.records([items[2]!.id, unknown, items[0]!.id])).toEqual([items[2]!.record, undefined, items[0]!.record]);
+      expect(await queue.records([])).toEqual([]);
+    } finally {
+      await queue.close();
+    }
+  });
+
+  it("completes a single-record batch with the batch's anchor alone (no index, no proof)", async () => {
+    const { queue } = make();
+    try {
+      const one = item("lone", "settle");
+      await queue.enqueue([one]);
+      await queue.formBatch("single", { maxSize: 1, maxWaitMs: 0 });
+      const leased = (await queue.leaseBatch())!;
+      const anchor: BatchAnchor = { kind: "single", batchId: leased.id, transactionHash: h("tx1"), blockNumber: 9, network: "base-sepolia", relayAddress: "0x0000000000000000000000000000000000000001" };
+      await queue.completeBatch(leased, { anchor });
+      expect(await queue.get(one.id)).toEqual({ id: one.id, record: one.record, status: "anchored", enqueuedAt: expect.any(Number), batchId: leased.id, anchor });
     } finally {
       await queue.close();
     }
@@ -272,12 +311,56 @@ describe("BullQueue on a Redis Cluster with 3 partitions", () => {
         if (!b) break;
         expect(leased.has(b.id)).toBe(false);
         leased.add(b.id);
-        await (b.id.length % 2 ? queue : other).completeBatch(b, new Map(b.recordIds.map((id, i) => [id, anchorFor(b.id, i)])));
+        await (b.id.length % 2 ? queue : other).completeBatch(b, anchoringFor(b).anchoring);
       }
       expect(leased).toEqual(new Set(batches.map((b) => b.id)));
       expect(await queue.stats()).toMatchObject({ records: { batched: 0, anchored: 30 }, openBatches: 0 });
+      const anchored = await other.getMany(items.map((i) => i.id));
+      for (const [n, e] of anchored.entries()) expect(verifyProof(e!.anchor!.root!, ["bytes32"], [items[n]!.id], e!.anchor!.proof!)).toBe(true);
     } finally {
       await Promise.all([queue.close(), other.close()]);
+    }
+  });
+});
+
+describe("BullQueue and records anchored by an earlier version", () => {
+  it("reads a record that holds its whole anchor (each record kept its own proof until 2026-12)", async () => {
+    const name = `legacy-${++n}`;
+    const queue = new BullQueue({ connection: redis.url, name });
+    const raw = new Redis(redis.url);
+    try {
+      const old = item("legacy");
+      await queue.enqueue([old]);
+      const anchor = { kind: "batch", batchId: "b-1", transactionHash: h("tx"), blockNumber: 3, network: "base-sepolia", relayAddress: "0x0000000000000000000000000000000000000001", root: h("r"), index: 0, proof: [h("p")], batchSize: 1, walrusBlobId: "blob" };
+      await raw.hset(new QueueLayout("bull", name, 1).partitions[0]!.record(old.id), "status", "anchored", "batchId", "b-1", "anchor", JSON.stringify(anchor));
+      expect(await queue.get(old.id)).toMatchObject({ status: "anchored", anchor });
+    } finally {
+      raw.disconnect();
+      await queue.close();
+    }
+  });
+
+  it("takes over an open batch that keeps its ids in its doc, and anchors every one of its records", async () => {
+    const name = `legacy-${++n}`;
+    const queue = new BullQueue({ connection: redis.url, name });
+    const raw = new Redis(redis.url);
+    try {
+      const items = ["l1", "l2", "l3"].map((l) => item(l));
+      await queue.enqueue(items);
+      const { batch } = await queue.formBatch("batch", { maxSize: 3, maxWaitMs: 0 });
+      // As an earlier version stored it: the ids inside doc, no ids field.
+      const key = new QueueLayout("bull", name, 1).partitions[0]!.batch(batch!.id);
+      await raw.hset(key, "doc", JSON.stringify(batch));
+      await raw.hdel(key, "ids");
+      const leased = (await queue.leaseBatch())!;
+      expect(leased.recordIds).toEqual(items.map((i) => i.id));
+      const saved = await queue.saveBatch({ ...leased, progress: "uploaded", root: h("root"), blobId: "blob" });
+      expect((await queue.getBatch(batch!.id))!.recordIds).toEqual(items.map((i) => i.id));
+      await queue.completeBatch(saved, anchoringFor(saved).anchoring);
+      expect((await queue.getMany(items.map((i) => i.id))).map((e) => e?.status)).toEqual(["anchored", "anchored", "anchored"]);
+    } finally {
+      raw.disconnect();
+      await queue.close();
     }
   });
 });

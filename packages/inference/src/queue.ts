@@ -60,6 +60,20 @@ export interface Batch {
   anchoredBlock?: number;
 }
 
+/** What every record of an anchored batch shares; each record of a Merkle batch adds its index and proof. */
+export type BatchAnchor = Omit<Anchor, "index" | "proof">;
+
+/**
+ * How a batch was anchored, as `completeBatch` stores it: what its records share and, for a Merkle
+ * batch, the tree's nodes (32-byte slots, OpenZeppelin's layout) with each record's slot, in `recordIds`
+ * order. A record's proof is read off the nodes when it is asked for: storing a proof per record cost
+ * the worker and Redis more than the rest of anchoring (about 1 KB of JSON a record).
+ */
+export interface BatchAnchoring {
+  anchor: BatchAnchor;
+  tree?: { nodes: Uint8Array; treeIndices: ArrayLike<number> };
+}
+
 export interface BatchLimits {
   maxSize: number;
   /** Form a smaller batch once the oldest waiting record has waited this long. */
@@ -107,6 +121,8 @@ export interface InferenceQueue {
   enqueue(items: readonly EnqueueItem[]): Promise<EnqueueResult[]>;
   get(id: Hex): Promise<RecordEntry | undefined>;
   getMany(ids: readonly Hex[]): Promise<(RecordEntry | undefined)[]>;
+  /** The records alone, in order (undefined: not stored): what the worker builds a batch's tree from. */
+  records(ids: readonly Hex[]): Promise<(InferenceRecord | undefined)[]>;
 
   /** Moves waiting records of `lane` into a new persisted batch when `limits` say it is time. */
   formBatch(lane: Lane, limits: BatchLimits): Promise<FormResult>;
@@ -114,8 +130,8 @@ export interface InferenceQueue {
   leaseBatch(): Promise<Batch | undefined>;
   /** Persists a step of a leased batch (compare-and-set on `version`; throws LeaseLostError). */
   saveBatch(batch: Batch): Promise<Batch>;
-  /** Marks every record anchored with its anchor, the batch anchored, and gives it back. */
-  completeBatch(batch: Batch, anchors: ReadonlyMap<Hex, Anchor>): Promise<void>;
+  /** Marks every record anchored (its anchor: the batch's, with its own index and proof), the batch anchored, and gives it back. */
+  completeBatch(batch: Batch, anchoring: BatchAnchoring): Promise<void>;
   /** Saves and gives back a batch to be tried again at `batch.retryAt`. */
   deferBatch(batch: Batch): Promise<void>;
   /** Parks a batch that keeps failing: its records become `failed` with the reason. */

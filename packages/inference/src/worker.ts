@@ -24,8 +24,8 @@
 import { toHex, type Hex } from "viem";
 import { buildGatewayBatchTree } from "./gateway-merkle.ts";
 import { buildBatchTree, buildBatchTreeOffThread, type BatchTree } from "./merkle.ts";
-import { LeaseLostError, type Batch, type InferenceQueue } from "./queue.ts";
-import { isMerkleLane, type Anchor, type InferenceRecord } from "./records.ts";
+import { LeaseLostError, type Batch, type BatchAnchoring, type InferenceQueue } from "./queue.ts";
+import { isMerkleLane, type InferenceRecord } from "./records.ts";
 import { AnchorError, classify, type RelayCall, type RelayClient } from "./relay.ts";
 import { WalrusError, type BlobStore } from "./walrus.ts";
 
@@ -295,17 +295,11 @@ class AnchorWorker {
       network: this.o.relay.network,
       relayAddress: this.o.relay.relayAddress,
     };
-    const anchors = new Map<Hex, Anchor>();
-    batch.recordIds.forEach((id, index) => {
-      anchors.set(
-        id,
-        tree
-          ? { kind: "batch", ...base, root: tree.root, index, proof: tree.proof(index), batchSize: batch.recordIds.length, walrusBlobId: batch.blobId! }
-          : { kind: "single", ...base },
-      );
-    });
+    const anchoring: BatchAnchoring = tree
+      ? { anchor: { kind: "batch", ...base, root: tree.root, batchSize: batch.recordIds.length, walrusBlobId: batch.blobId! }, tree: { nodes: tree.nodes, treeIndices: tree.treeIndices } }
+      : { anchor: { kind: "single", ...base } };
     const done = { ...batch, anchoredTx: transactionHash, anchoredBlock: blockNumber };
-    await this.o.queue.completeBatch(done, anchors);
+    await this.o.queue.completeBatch(done, anchoring);
     this.stats.batchesAnchored++;
     this.stats.recordsAnchored += batch.recordIds.length;
     this.o.onEvent?.({ type: "anchored", batchId: batch.id, size: batch.recordIds.length, ...(feeWei !== undefined ? { feeWei } : {}) });
@@ -345,16 +339,16 @@ class AnchorWorker {
   }
 
   private async loadRecords(batch: Batch): Promise<InferenceRecord[]> {
-    const entries = await this.o.queue.getMany(batch.recordIds);
-    return entries.map((entry, i) => {
-      if (!entry) throw new AnchorError("batch_inconsistent", `record ${batch.recordIds[i]} of batch ${batch.id} is missing`, false);
-      return entry.record;
+    const records = await this.o.queue.records(batch.recordIds);
+    return records.map((record, i) => {
+      if (!record) throw new AnchorError("batch_inconsistent", `record ${batch.recordIds[i]} of batch ${batch.id} is missing`, false);
+      return record;
     });
   }
 }
 
 /** What the worker needs of a batch tree, whichever the leaf layout. */
-type MerkleBatchTree = Pick<BatchTree, "root" | "dumpJson" | "proof">;
+type MerkleBatchTree = Pick<BatchTree, "root" | "dumpJson" | "nodes" | "treeIndices">;
 
 function relayCall(batch: Batch, records: InferenceRecord[]): RelayCall {
   if (isMerkleLane(batch.lane)) {

@@ -135,11 +135,22 @@ export function standardDump<V>(types: readonly string[], values: readonly V[], 
   return { format: "standard-v1", leafEncoding: [...types], tree, values: values.map((value, i) => ({ value, treeIndex: treeIndices[i]! })) };
 }
 
+/** The slots of the nodes that prove the node at `treeIndex` (getProof's sibling path), leaf side first. */
+export function siblingSlots(treeIndex: number): number[] {
+  const slots: number[] = [];
+  for (let j = treeIndex; j > 0; j = (j - 1) >> 1) slots.push(j % 2 === 1 ? j + 1 : j - 1);
+  return slots;
+}
+
 /** The proof of the node at `treeIndex` (getProof's sibling path), read off the node array. */
 export function siblingPath<T>(nodes: readonly T[], treeIndex: number): T[] {
-  const proof: T[] = [];
-  for (let j = treeIndex; j > 0; j = (j - 1) >> 1) proof.push(nodes[j % 2 === 1 ? j + 1 : j - 1]!);
-  return proof;
+  return siblingSlots(treeIndex).map((slot) => nodes[slot]!);
+}
+
+/** siblingPath read off nodes in 32-byte slots, without a hex string per node of the tree. */
+export function nodeProof(nodes: Uint8Array, treeIndex: number): Hex[] {
+  const buf = asBuffer(nodes);
+  return siblingSlots(treeIndex).map((slot) => `0x${buf.toString("hex", 32 * slot, 32 * slot + 32)}` as Hex);
 }
 
 const HASH = /^0x[0-9a-fA-F]{64}$/;

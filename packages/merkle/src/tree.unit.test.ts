@@ -12,7 +12,7 @@ import { describe, expect, it } from "vitest";
 import { LeafEncoder } from "./abi.ts";
 import { keccak256, keccakBackend, keccakReady } from "./keccak.ts";
 import { batchValuesV2, TYPES_V1, TYPES_V2 } from "./testing/values.ts";
-import { buildTree, hashPair, hexNodes, leafHash, processProof, siblingPath, sortedSlots, standardDump, toHex, verifyProof, type Hex } from "./tree.ts";
+import { buildTree, hashPair, hexNodes, leafHash, nodeProof, processProof, siblingPath, sortedSlots, standardDump, toHex, verifyProof, type Hex } from "./tree.ts";
 
 await keccakReady;
 
@@ -41,7 +41,12 @@ const batchArb = (types: string[]) =>
 const ours = (types: string[], values: unknown[][]) => {
   const built = buildTree(types, values);
   const nodes = hexNodes(built.nodes);
-  return { nodes, dump: standardDump(types, values, nodes, built.treeIndices), proof: (i: number) => siblingPath(nodes, built.treeIndices[i]!) };
+  return {
+    nodes,
+    dump: standardDump(types, values, nodes, built.treeIndices),
+    proof: (i: number) => siblingPath(nodes, built.treeIndices[i]!),
+    proofOffBytes: (i: number) => nodeProof(built.nodes, built.treeIndices[i]!),
+  };
 };
 
 describe("abi encoding of a leaf", () => {
@@ -89,6 +94,7 @@ describe("the tree is StandardMerkleTree's", () => {
         expect(t.dump).toEqual(oz.dump()); // deep equality: JSON cannot hold the bigint values
         values.forEach((value, i) => {
           expect(t.proof(i)).toEqual(oz.getProof(i));
+          expect(t.proofOffBytes(i)).toEqual(oz.getProof(i));
           expect(verifyProof(oz.root, types, value, t.proof(i))).toBe(true);
         });
         // A proof is for its own leaf only.

@@ -39,7 +39,7 @@ export async function writeReplicated<T>(
   client: RedisClient,
   replication: Replication | undefined,
   command: string,
-  args: readonly (string | number)[],
+  args: readonly (string | number | Buffer)[],
   key = String(args[0]),
 ): Promise<T> {
   const result = (await (client as unknown as Callable)[command]!(...args)) as T;

@@ -37,7 +37,7 @@ export class QueueKeys {
     this.unscheduled = `${base}unscheduled`;
   }
 
-  /** Hash: id, record (JSON), status, enqueuedAt; then batchId, anchor (JSON) or error (JSON). */
+  /** Hash: id, record (JSON), status, enqueuedAt; then batchId, and at (`index:treeIndex`, its place in an anchored Merkle batch) or error (JSON). Records anchored before 2026-12 hold anchor (JSON) instead of at. */
   record(id: string): string {
     return this.recordPrefix + id;
   }
@@ -47,9 +47,14 @@ export class QueueKeys {
     return `${this.base}waiting:${lane}`;
   }
 
-  /** Hash: doc (the Batch as JSON), version, state (kept outside doc so the scripts can compare them). */
+  /** Hash: doc (the Batch as JSON, without its record ids), ids (the record ids, comma-separated, written once when formed), version, state (kept outside doc so the scripts can compare them); once anchored, anchor (JSON: what its records share). */
   batch(id: string): string {
     return `${this.base}batch:${id}`;
+  }
+
+  /** String: an anchored Merkle batch's tree nodes, 32-byte slots in OpenZeppelin's layout; its records' proofs are read off it. */
+  batchNodes(id: string): string {
+    return `${this.base}batch:${id}:nodes`;
   }
 
   /** String: one intake call's answer, kept for a resend of that call. */

@@ -36,11 +36,12 @@ const SCRIPTS = {
   infEnqueue: load("enqueue-5.lua"),
   infFormBatch: load("formBatch-5.lua"),
   infSaveBatch: load("saveBatch-1.lua"),
-  infFinishBatch: load("finishBatch-4.lua"),
+  infFinishBatch: load("finishBatch-5.lua"),
   infReopenBatch: load("reopenBatch-4.lua"),
+  infRecords: load("records-1.lua"),
 };
 
-type Arg = string | number;
+type Arg = string | number | Buffer;
 
 /** What forming a batch found: a batch formed with these records, a wait, or nothing to do. */
 export type FormReply = { recordIds: Hex[] } | { retryInMs: number } | Record<string, never>;
@@ -50,10 +51,18 @@ export interface RecordMove {
   to: RecordStatus;
   /** Only records in this status move (default: any status but `to`). */
   from?: RecordStatus;
-  /** The record field written with `value(id)`. */
-  field: "anchor" | "error";
-  value: (id: Hex) => string;
+  /** The record field written: with `value` for every record, or with `values[i]` for the batch's i-th (neither: no field). */
+  field: "at" | "error";
+  value?: string;
+  /** Per record, in the batch's order; no commas. */
+  values?: string[];
+  /** Kept with the batch: what its records share (`anchor`, JSON) and its tree's nodes. */
+  anchor?: string;
+  nodes?: Uint8Array;
 }
+
+/** A batch as its hash's doc field keeps it: the record ids live in the ids field, written once when it is formed. */
+const docJson = (batch: Batch): string => JSON.stringify({ ...batch, recordIds: [] });
 
 export class QueueScripts {
   constructor(
@@ -90,7 +99,7 @@ export class QueueScripts {
       limits.maxWaitMs,
       now,
       skeleton.id,
-      JSON.stringify(skeleton),
+      docJson(skeleton),
     );
     if (outcome === "wait") return { retryInMs: Number(rest[0]) };
     if (outcome === "formed") return { recordIds: rest as Hex[] };
@@ -99,34 +108,45 @@ export class QueueScripts {
 
   /** Writes `next` over the open batch if its stored version is still `version`; false if not. */
   async saveBatch(k: QueueKeys, version: number, next: Batch): Promise<boolean> {
-    return (await this.run<number>("infSaveBatch", k.batch(next.id), version, JSON.stringify(next), "open")) === 1;
+    return (await this.run<number>("infSaveBatch", k.batch(next.id), version, docJson(next), "open")) === 1;
   }
 
   /** Ends the open batch `batch` as `doc` (anchored or parked) and moves its records, if `batch` is current. */
   async finishBatch(k: QueueKeys, batch: Batch, doc: Batch, move: RecordMove): Promise<boolean> {
-    const pairs = batch.recordIds.flatMap((id) => [id, move.value(id)]);
+    const nodes = move.nodes ? Buffer.from(move.nodes.buffer, move.nodes.byteOffset, move.nodes.byteLength) : "";
     const ok = await this.run<number>(
       "infFinishBatch",
       k.batch(batch.id),
       k.counts,
       k.open,
       k.parked,
+      k.batchNodes(batch.id),
       batch.version,
-      JSON.stringify(doc),
+      docJson(doc),
       doc.state,
       batch.id,
       k.recordPrefix,
       move.to,
       move.from ?? "",
       move.field,
-      ...pairs,
+      move.anchor ?? "",
+      nodes,
+      move.value ?? "",
+      move.values?.join(",") ?? "",
     );
     return ok === 1;
   }
 
   /** Re-opens the parked batch as `doc`, its failed records batched again; false if it was not parked. */
   async reopenBatch(k: QueueKeys, batch: Batch, doc: Batch): Promise<boolean> {
-    const ok = await this.run<number>("infReopenBatch", k.batch(batch.id), k.counts, k.open, k.parked, JSON.stringify(doc), batch.id, k.recordPrefix, ...batch.recordIds);
+    const ok = await this.run<number>("infReopenBatch", k.batch(batch.id), k.counts, k.open, k.parked, docJson(doc), batch.id, k.recordPrefix);
     return ok === 1;
+  }
+
+  /** The stored JSON of each record, in order (null: not stored), in one reply: `JSON.parse` of the array. Reads only. */
+  async records(k: QueueKeys, ids: readonly string[]): Promise<string> {
+    if (ids.length === 0) return "[]";
+    const body = await (this.redis as unknown as { infRecords(...args: Arg[]): Promise<string> }).infRecords(k.counts, k.recordPrefix, ...ids);
+    return `[${body}]`;
   }
 }

@@ -13,7 +13,7 @@
     ARGV[3] max wait (ms)
     ARGV[4] now (ms)
     ARGV[5] batch id
-    ARGV[6] batch document JSON with '"recordIds":[]', filled in here
+    ARGV[6] batch document JSON (its recordIds empty: the ids are kept in the hash's ids field)
 
   Output:
     {}                 nothing waiting (or nothing still queued)
@@ -38,10 +38,7 @@ for _, id in ipairs(ids) do
   end
 end
 if #assigned == 0 then return {} end
-local tpl = ARGV[6]
-local s, e = string.find(tpl, '"recordIds":[]', 1, true)
-local doc = string.sub(tpl, 1, s - 1) .. '"recordIds":["' .. table.concat(assigned, '","') .. '"]' .. string.sub(tpl, e + 1)
-redis.call('HSET', KEYS[2], 'doc', doc, 'version', 1, 'state', 'open')
+redis.call('HSET', KEYS[2], 'doc', ARGV[6], 'ids', table.concat(assigned, ','), 'version', 1, 'state', 'open')
 redis.call('HINCRBY', KEYS[3], 'queued', -#assigned)
 redis.call('HINCRBY', KEYS[3], 'batched', #assigned)
 redis.call('SADD', KEYS[4], ARGV[5])

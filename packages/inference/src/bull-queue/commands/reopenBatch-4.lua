@@ -1,7 +1,7 @@
 --[[
   Re-opens a parked batch: its failed records go back to batched, the batch to open.
   Input:
-    KEYS[1] the batch's hash
+    KEYS[1] the batch's hash (its ids field: the record ids, comma-separated)
     KEYS[2] counts hash
     KEYS[3] open batches set
     KEYS[4] parked batches set
@@ -9,15 +9,17 @@
     ARGV[1] new batch document JSON
     ARGV[2] batch id
     ARGV[3] record key prefix
-    ARGV[4...] the batch's record ids
 
   Output:
     1 re-opened, 0 the batch was not parked
 ]]
 if redis.call('HGET', KEYS[1], 'state') ~= 'parked' then return 0 end
+-- A batch formed by an earlier version kept its ids in doc; getBatch copies them here before any write.
+local ids = redis.call('HGET', KEYS[1], 'ids')
+if not ids then return redis.error_reply('batch ' .. ARGV[2] .. ' has no ids field') end
 local moved = 0
-for i = 4, #ARGV do
-  local key = ARGV[3] .. ARGV[i]
+for id in string.gmatch(ids, '[^,]+') do
+  local key = ARGV[3] .. id
   if redis.call('HGET', key, 'status') == 'failed' then
     redis.call('HSET', key, 'status', 'batched')
     redis.call('HDEL', key, 'error')
