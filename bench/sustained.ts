@@ -155,8 +155,10 @@ async function run(deployment: "single" | "cluster") {
       const s = await queue.stats().catch(() => undefined);
       if (!s) return;
       const now = Date.now();
+      const t = Math.round((performance.now() - t0) / 100) / 10;
+      if (samples.at(-1)?.t === t) samples.pop(); // the end-of-load sample can land on the interval's
       samples.push({
-        t: Math.round((performance.now() - t0) / 100) / 10,
+        t,
         accepted: counts.accepted,
         anchored: s.records.anchored,
         queued: s.records.queued,
@@ -207,6 +209,10 @@ async function run(deployment: "single" | "cluster") {
       drainSeconds: drainedS !== undefined ? Math.round(drainedS * 10) / 10 : undefined,
       oldestAgeS: { atEndOfLoad: round1(atEndOfLoad.oldestAgeS), maxDuringLoad: round1(Math.max(0, ...during.map((s) => s.oldestAgeS))) },
       batches: batches.length,
+      // The multiprocess guarantees, read off the chain: every acknowledged record anchored (a refused call
+      // whose records were stored anyway adds to this), and no root emitted twice.
+      recordsOnChain: batches.reduce((sum, b) => sum + b.batchSize, 0),
+      everyRootOnce: new Set(batches.map((b) => b.root)).size === batches.length,
       fullBatches: full.length,
       gasPerInferenceAtFullBatch: full.length ? round1(full.reduce((s, g) => s + g.gasUsed, 0) / full.length / opts.batch) : undefined,
       coresUsedDuringLoad: cpuDuringLoad,

@@ -218,7 +218,7 @@ class AnchorWorker {
           await this.o.onStep?.("uploaded", batch);
         } else if (batch.progress === "formed" || batch.progress === "uploaded") {
           endTurn ??= await this.sendTurn();
-          const signed = await this.sign(batch, records);
+          const signed = await this.sign(batch, records, tree);
           if (signed === "anchored") return;
           batch = signed;
           await this.o.onStep?.("signed", batch);
@@ -260,18 +260,18 @@ class AnchorWorker {
   }
 
   /** Simulates and signs the relay call, then records the signed transaction before anything is sent. */
-  private async sign(batch: Batch, records: InferenceRecord[]): Promise<Batch | "anchored"> {
+  private async sign(batch: Batch, records: InferenceRecord[], tree: MerkleBatchTree | undefined): Promise<Batch | "anchored"> {
     try {
       const tx = await this.o.relay.prepare(relayCall(batch, records));
       return await this.o.queue.saveBatch({ ...batch, progress: "signed", tx });
     } catch (e) {
       // The contract refusing a repeated root is the last line of defence, not the plan: if it ever
       // fires, the root is on chain already, so the batch is complete with the transaction that did it.
-      if (e instanceof AnchorError && e.reason === "root_already_anchored" && batch.root) {
+      if (e instanceof AnchorError && e.reason === "root_already_anchored" && batch.root && tree) {
         const found = await this.o.relay.findBatchAnchor(batch.root);
         if (found) {
           this.o.onEvent?.({ type: "root_already_anchored", batchId: batch.id });
-          await this.complete(batch, await this.buildTree(batch, records), found.transactionHash, found.blockNumber);
+          await this.complete(batch, tree, found.transactionHash, found.blockNumber);
           return "anchored";
         }
       }

@@ -45,7 +45,7 @@ for id in string.gmatch(ids, '[^,]+') do
     else
       redis.call('HSET', key, 'status', target)
     end
-    if target == 'anchored' then redis.call('HDEL', key, 'error') end
+    if target == 'anchored' and status == 'failed' then redis.call('HDEL', key, 'error') end
     left[status] = (left[status] or 0) + 1
     moved = moved + 1
   end
