@@ -197,6 +197,30 @@ describe.each(queues)("%s", (label, makeQueue) => {
     }
   });
 
+  it("parks a batch whose tree cannot be built, with the reason, instead of retrying it for ever", async () => {
+    const queue = makeQueue();
+    const service = new InferenceService({ queue, validation: world.validation });
+    const events: WorkerEvent[] = [];
+    // A record that reached the store without the door's checks (the queue stores what it is given).
+    const good = makeRecords(2, `untreeable-${label}`, { tee: world.tee });
+    const broken = { ...good[0]!, inputHash: "0x1234" as Hex };
+    const items = [...good, broken].map((record, i) => ({ id: `0x${String(i + 1).padStart(64, "0")}` as Hex, record }));
+    await queue.enqueue(items);
+    const worker = service.startWorker({ relay: world.relay(), blobs: world.blobs(), batchSize: 3, batchTimeoutMs: 50, pollIntervalMs: 20, maxAttempts: 2, backoffBaseMs: 50, onEvent: (e) => events.push(e) });
+    try {
+      const failed = await waitFor(async () => {
+        const v = await service.status(items[0]!.id);
+        return v?.status === "failed" ? v : undefined;
+      }, "batch parked");
+      expect(failed.error).toMatchObject({ reason: "batch_inconsistent", message: expect.stringMatching(/tree cannot be built: .*bytes32/) });
+      expect(events.filter((e) => e.type === "deferred").map((e) => e.reason)).toEqual(["batch_inconsistent"]);
+      expect(await service.metrics()).toMatchObject({ parkedBatches: 1, records: { failed: 3, anchored: 0 } });
+    } finally {
+      await worker.stop();
+      await service.close();
+    }
+  });
+
   it("parks a batch whose relayer lost its role, with the reason, and completes it after the role is restored and the batch retried", async () => {
     const service = new InferenceService({ queue: makeQueue(), validation: world.validation });
     await world.setRelayer(false);

@@ -35,6 +35,8 @@ interface StoredAnchoring {
   nodes?: Uint8Array;
 }
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+/** Batch anchorings kept decoded (a 4,096-record batch's nodes are 256 KB). */
+const ANCHORINGS_KEPT = 8;
 
 export interface LmdbQueueOptions {
   /** Folder of the lmdb environment (created if missing). */
@@ -44,6 +46,8 @@ export interface LmdbQueueOptions {
 export class LmdbQueue implements InferenceQueue {
   private readonly db: RootDatabase<unknown, Key>;
   private readonly leased = new Set<string>();
+  /** Recently read batch anchorings (written once, never changed), oldest first. */
+  private readonly anchorings = new Map<string, StoredAnchoring>();
 
   constructor(opts: LmdbQueueOptions) {
     // overlappingSync off: a commit resolves only once fsync'd, not merely visible.
@@ -72,18 +76,29 @@ export class LmdbQueue implements InferenceQueue {
   }
 
   async getMany(ids: readonly Hex[]): Promise<(RecordEntry | undefined)[]> {
-    const anchorings = new Map<string, StoredAnchoring | undefined>();
     return ids.map((id) => {
       const stored = this.db.get(["r", id]) as StoredEntry | undefined;
       if (!stored || stored.status !== "anchored" || stored.anchor || !stored.batchId) return stored;
       // Anchored since batch anchorings were stored once per batch: the anchor is the batch's, the proof read off its nodes.
-      if (!anchorings.has(stored.batchId)) anchorings.set(stored.batchId, this.db.get(["a", stored.batchId]) as StoredAnchoring | undefined);
-      const anchoring = anchorings.get(stored.batchId);
+      const anchoring = this.anchoring(stored.batchId);
       const { place, ...entry } = stored;
       if (!anchoring) return entry;
-      const own = place && anchoring.nodes ? { index: place[0], proof: nodeProof(anchoring.nodes, place[1]) } : {};
+      if (place && !anchoring.nodes) throw new Error(`batch ${stored.batchId}: its tree nodes are missing from the store`);
+      const own = place ? { index: place[0], proof: nodeProof(anchoring.nodes!, place[1]) } : {};
       return { ...entry, anchor: { ...anchoring.anchor, ...own } };
     });
+  }
+
+  /** A batch's anchoring; the last few are kept decoded, so lookups of one batch's records do not each copy its nodes. */
+  private anchoring(batchId: string): StoredAnchoring | undefined {
+    const cached = this.anchorings.get(batchId);
+    if (cached) return cached;
+    const read = this.db.get(["a", batchId]) as StoredAnchoring | undefined;
+    if (read) {
+      this.anchorings.set(batchId, read);
+      if (this.anchorings.size > ANCHORINGS_KEPT) this.anchorings.delete(this.anchorings.keys().next().value!);
+    }
+    return read;
   }
 
   async records(ids: readonly Hex[]): Promise<(InferenceRecord | undefined)[]> {

@@ -192,6 +192,30 @@ describe.each(implementations)("%s", (_, make) => {
     }
   });
 
+  it("answers calls made together each for its own records, as if made one after the other", async () => {
+    const { queue } = make();
+    try {
+      const [a, b, c, d] = ["t1", "t2", "t3", "t4"].map((l) => item(l));
+      const answers = await Promise.all([queue.enqueue([a!, b!]), queue.enqueue([b!, c!]), queue.enqueue([a!]), queue.enqueue([d!])]);
+      expect(answers).toEqual([
+        [
+          { id: a!.id, created: true, status: "queued" },
+          { id: b!.id, created: true, status: "queued" },
+        ],
+        [
+          { id: b!.id, created: false, status: "queued" },
+          { id: c!.id, created: true, status: "queued" },
+        ],
+        [{ id: a!.id, created: false, status: "queued" }],
+        [{ id: d!.id, created: true, status: "queued" }],
+      ]);
+      expect((await queue.stats()).records.queued).toBe(4);
+      expect((await queue.formBatch("batch", { maxSize: 10, maxWaitMs: 0 })).batch?.recordIds).toEqual([a!.id, b!.id, c!.id, d!.id]);
+    } finally {
+      await queue.close();
+    }
+  });
+
   it("hands the worker the records themselves, in the order asked, and nothing for an unknown id", async () => {
     const { queue } = make();
     try {
@@ -334,6 +358,25 @@ describe("BullQueue and records anchored by an earlier version", () => {
       const anchor = { kind: "batch", batchId: "b-1", transactionHash: h("tx"), blockNumber: 3, network: "base-sepolia", relayAddress: "0x0000000000000000000000000000000000000001", root: h("r"), index: 0, proof: [h("p")], batchSize: 1, walrusBlobId: "blob" };
       await raw.hset(new QueueLayout("bull", name, 1).partitions[0]!.record(old.id), "status", "anchored", "batchId", "b-1", "anchor", JSON.stringify(anchor));
       expect(await queue.get(old.id)).toMatchObject({ status: "anchored", anchor });
+    } finally {
+      raw.disconnect();
+      await queue.close();
+    }
+  });
+
+  it("answers an error, not a wrong proof, for a record whose batch's tree nodes were lost", async () => {
+    const name = `lost-nodes-${++n}`;
+    const queue = new BullQueue({ connection: redis.url, name });
+    const raw = new Redis(redis.url);
+    try {
+      const items = ["n1", "n2"].map((l) => item(l));
+      await queue.enqueue(items);
+      await queue.formBatch("batch", { maxSize: 2, maxWaitMs: 0 });
+      const leased = (await queue.leaseBatch())!;
+      await queue.completeBatch(leased, anchoringFor(leased).anchoring);
+      expect((await queue.get(items[0]!.id))!.anchor!.proof).toHaveLength(1);
+      await raw.del(new QueueLayout("bull", name, 1).partitions[0]!.batchNodes(leased.id));
+      await expect(queue.get(items[0]!.id)).rejects.toThrow(/tree nodes are missing/);
     } finally {
       raw.disconnect();
       await queue.close();

@@ -204,7 +204,7 @@ class AnchorWorker {
     let endTurn: (() => void) | undefined;
     try {
       const records = await this.loadRecords(batch);
-      const tree = isMerkleLane(batch.lane) ? await this.buildTree(batch, records) : undefined;
+      const tree = isMerkleLane(batch.lane) ? await this.treeOf(batch, records) : undefined;
       if (tree && batch.root && batch.root !== tree.root) {
         throw new AnchorError("batch_inconsistent", `batch ${batch.id}: rebuilt root ${tree.root} differs from recorded ${batch.root}`, false);
       }
@@ -276,6 +276,15 @@ class AnchorWorker {
         }
       }
       throw e;
+    }
+  }
+
+  /** The batch's tree; one that cannot be built will not be built by trying again (the batch is parked after maxAttempts, with the reason). */
+  private async treeOf(batch: Batch, records: InferenceRecord[]): Promise<MerkleBatchTree> {
+    try {
+      return await this.buildTree(batch, records);
+    } catch (e) {
+      throw new AnchorError("batch_inconsistent", `batch ${batch.id}: its tree cannot be built: ${(e as Error)?.message ?? String(e)}`, false, { cause: e });
     }
   }
 
