@@ -165,7 +165,7 @@ export class BullQueue implements InferenceQueue {
       [...this.byPartition(ids)].map(async ([p, indexes]) => {
         const k = this.layout.partitions[p]!;
         const hashes = await this.exec(indexes.map((i) => ["hgetall", k.record(ids[i]!)]));
-        const entries = hashes.map((h) => parseRecord(h as Record<string, string>));
+        const entries = hashes.map((h, n) => parseRecord(ids[indexes[n]!]!, h as Record<string, string>));
         await this.addAnchors(k, entries);
         indexes.forEach((i, n) => (out[i] = entries[n]));
       }),
@@ -450,11 +450,11 @@ async function partitionStats(redis: RedisClient, k: QueueKeys): Promise<{ count
 /** A record as read: `place` ([index, treeIndex] in its Merkle batch) until its anchor is added from the batch. */
 type StoredEntry = RecordEntry & { place?: [number, number] };
 
-function parseRecord(h: Record<string, string> | null): StoredEntry | undefined {
+function parseRecord(id: Hex, h: Record<string, string> | null): StoredEntry | undefined {
   if (!h || !h.record) return undefined;
   const place = h.at ? (h.at.split(":").map(Number) as [number, number]) : undefined;
   return {
-    id: h.id as Hex,
+    id,
     record: JSON.parse(h.record),
     status: h.status as RecordStatus,
     enqueuedAt: Number(h.enqueuedAt),

@@ -37,7 +37,7 @@ export class QueueKeys {
     this.unscheduled = `${base}unscheduled`;
   }
 
-  /** Hash: id, record (JSON), status, enqueuedAt; then batchId, and at (`index:treeIndex`, its place in an anchored Merkle batch) or error (JSON). Records anchored before 2026-12 hold anchor (JSON) instead of at. */
+  /** Hash: record (JSON), status, enqueuedAt (and id, in records stored before 2026-12); then batchId, and at (`index:treeIndex`, its place in an anchored Merkle batch) or error (JSON). Records anchored before 2026-12 hold anchor (JSON) instead of at. */
   record(id: string): string {
     return this.recordPrefix + id;
   }

@@ -22,6 +22,8 @@
 local answered = redis.call('GET', KEYS[5])
 if answered then return answered end
 local out, added = {}, 0
+-- New ids per waiting list, pushed in order with one RPUSH per list and slice (fewer calls than one a record).
+local lines = {}
 for i = 4, #ARGV, 3 do
   local id = ARGV[i]
   local key = ARGV[1] .. id
@@ -29,10 +31,17 @@ for i = 4, #ARGV, 3 do
   if status then
     out[#out + 1] = string.sub(status, 1, 1)
   else
-    redis.call('HSET', key, 'id', id, 'record', ARGV[i + 2], 'status', 'queued', 'enqueuedAt', ARGV[2])
-    redis.call('RPUSH', KEYS[tonumber(ARGV[i + 1])], id)
+    redis.call('HSET', key, 'record', ARGV[i + 2], 'status', 'queued', 'enqueuedAt', ARGV[2])
+    local list = tonumber(ARGV[i + 1])
+    lines[list] = lines[list] or {}
+    table.insert(lines[list], id)
     added = added + 1
     out[#out + 1] = 'n'
+  end
+end
+for list, ids in pairs(lines) do
+  for from = 1, #ids, 1000 do
+    redis.call('RPUSH', KEYS[list], unpack(ids, from, math.min(from + 999, #ids)))
   end
 end
 if added > 0 then redis.call('HINCRBY', KEYS[1], 'queued', added) end
