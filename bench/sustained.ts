@@ -120,7 +120,8 @@ function cpu(apis: FacilitatorProcess[], workers: FacilitatorProcess[]) {
   return {
     api: group(apis),
     worker: group(workers),
-    redis: cpuMsOf((p) => p.cmdline.startsWith("redis-server")),
+    // redis-server and the children it forks (an append-only file rewrite runs in one).
+    redis: cpuMsOf((p) => /^redis-(server|aof-rewrite|rdb)/.test(p.cmdline), { reapedChildren: true }),
     anvil: cpuMsOf((p) => p.cmdline.includes("anvil")),
     // This process: the load generator, the sampler and the local Walrus service (it runs in-process).
     bench: (process.cpuUsage().user + process.cpuUsage().system) / 1000,

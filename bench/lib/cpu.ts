@@ -44,9 +44,10 @@ export function machineBusyMs(): number {
 
 /**
  * User + system CPU milliseconds used so far by every live process `pick` chooses, given its process
- * group and command line (a facilitator's process group; every redis-server).
+ * group and command line (a facilitator's process group; every redis-server), optionally with the
+ * children each has already reaped (a redis-server's append-only file rewrites).
  */
-export function cpuMsOf(pick: (p: { pgrp: number; cmdline: string }) => boolean): number {
+export function cpuMsOf(pick: (p: { pgrp: number; cmdline: string }) => boolean, opts: { reapedChildren?: boolean } = {}): number {
   let total = 0;
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
@@ -54,7 +55,10 @@ export function cpuMsOf(pick: (p: { pgrp: number; cmdline: string }) => boolean)
       const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8").replace(/\0/g, " ");
-      if (pick({ pgrp: Number(fields[2]), cmdline })) total += ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+      if (!pick({ pgrp: Number(fields[2]), cmdline })) continue;
+      // utime + stime, and with reapedChildren cutime + cstime: the children it has waited for.
+      const ticks = Number(fields[11]) + Number(fields[12]) + (opts.reapedChildren ? Number(fields[13]) + Number(fields[14]) : 0);
+      total += (ticks * 1000) / TICKS_PER_SECOND;
     } catch {
       // the process ended while we looked
     }
