@@ -5,7 +5,7 @@
  * key carries the `{tees}` hash tag, so they sit in one Redis Cluster slot. Keys expire by themselves.
  */
 import type { Hex } from "viem";
-import { openRedis, type RedisClient } from "@facilitator/redis";
+import { storeRedis, type RedisClient, type StoreRedis } from "@facilitator/redis";
 import type { NonceRecord, NonceStore } from "@facilitator/tee";
 import type { HeartbeatSlots } from "./heartbeat.ts";
 
@@ -49,43 +49,38 @@ type TeeCommands = {
 
 export class RedisTeeState implements NonceStore, HeartbeatSlots {
   private readonly redis: RedisClient & TeeCommands;
-  private readonly owned: boolean;
+  private readonly store: StoreRedis;
   private readonly prefix: string;
-  /** Commands wait for the first connection of an owned client (it has no offline queue), later ones fail fast. */
-  private readonly connected: Promise<unknown>;
 
   constructor(opts: RedisTeeStateOptions) {
-    this.owned = typeof opts.redis === "string";
-    // Fail fast while Redis is away (as @facilitator/ledger's FAIL_FAST_REDIS_OPTIONS): callers get a 503 at once.
-    const client = typeof opts.redis === "string" ? openRedis(opts.redis, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true }) : opts.redis;
-    if (this.owned) client.on("error", () => undefined);
+    this.store = storeRedis(opts.redis);
+    const client = this.store.client;
     client.defineCommand("teeRedeemNonce", { numberOfKeys: 1, lua: REDEEM_SCRIPT });
     client.defineCommand("teeTakeSlot", { numberOfKeys: 1, lua: TAKE_SCRIPT });
     this.redis = client as RedisClient & TeeCommands;
-    this.connected = this.owned ? client.connect().catch(() => undefined) : Promise.resolve();
     this.prefix = opts.prefix ?? "x402:{tees}:";
   }
 
   async add(nonce: Hex, record: NonceRecord, now: number, keepUntil: number): Promise<void> {
-    await this.connected;
+    await this.store.connected;
     const value = `${record.expiresAt}:${record.used ? 1 : 0}:${keepUntil}`;
     await this.redis.set(`${this.prefix}nonce:${nonce}`, value, "PX", Math.max(1, keepUntil - now));
   }
 
   async redeem(nonce: Hex, now: number): Promise<NonceRecord | undefined> {
-    await this.connected;
+    await this.store.connected;
     const before = await this.redis.teeRedeemNonce(`${this.prefix}nonce:${nonce}`, now);
     const m = before?.match(/^(\d+):([01]):\d+$/);
     return m ? { expiresAt: Number(m[1]), used: m[2] === "1" } : undefined;
   }
 
   async take(teeId: Hex, now: number, intervalMs: number): Promise<number | undefined> {
-    await this.connected;
+    await this.store.connected;
     const last = await this.redis.teeTakeSlot(`${this.prefix}heartbeat:${teeId.toLowerCase()}`, now, intervalMs);
     return last === null ? undefined : Number(last);
   }
 
   async close(): Promise<void> {
-    if (this.owned) await this.redis.quit().catch(() => this.redis.disconnect());
+    await this.store.close();
   }
 }

@@ -1,6 +1,5 @@
-import { openRedis, writeReplicated, type RedisClient, type Replication } from "@facilitator/redis";
+import { storeRedis, writeReplicated, type RedisClient, type Replication, type StoreRedis } from "@facilitator/redis";
 import type { BazaarStore, PutResult, StoredResource } from "@facilitator/bazaar";
-import { FAIL_FAST_REDIS_OPTIONS } from "./redis.ts";
 
 export interface RedisBazaarStoreOptions {
   /** A REDIS_URL (`redis://`, or `redis+cluster://` for a Redis Cluster; this store opens and closes its own client) or a client it borrows. */
@@ -59,24 +58,20 @@ return 'created'
 export class RedisBazaarStore implements BazaarStore {
   private readonly redis: RedisClient;
   private readonly replication?: Replication;
-  private readonly owned: boolean;
+  private readonly store: StoreRedis;
   private readonly prefix: string;
-  /** Commands wait for the first connection of an owned client (it has no offline queue), later ones fail fast. */
-  private readonly connected: Promise<unknown>;
 
   constructor(opts: RedisBazaarStoreOptions) {
-    this.owned = typeof opts.redis === "string";
-    const client = typeof opts.redis === "string" ? openRedis(opts.redis, { ...FAIL_FAST_REDIS_OPTIONS, lazyConnect: true }) : opts.redis;
-    if (this.owned) client.on("error", () => undefined);
+    this.store = storeRedis(opts.redis);
+    const client = this.store.client;
     client.defineCommand("bazaarPut", { lua: PUT_SCRIPT });
     this.redis = client;
     this.replication = opts.replication;
-    this.connected = this.owned ? client.connect().catch(() => undefined) : Promise.resolve();
     this.prefix = opts.prefix ?? "x402:{bazaar}:";
   }
 
   async get(id: string, now: number): Promise<StoredResource | undefined> {
-    await this.connected;
+    await this.store.connected;
     const json = await this.redis.hget(`${this.prefix}resources`, id);
     const r = json === null ? undefined : (JSON.parse(json) as StoredResource);
     return r && r.expiresAt > now ? r : undefined;
@@ -86,13 +81,13 @@ export class RedisBazaarStore implements BazaarStore {
     const keys = [`${this.prefix}resources`, `${this.prefix}expiry`, ...record.groups.map((g) => `${this.prefix}group:${g.key}`)];
     const args = [record.id, JSON.stringify(record), record.expiresAt, opts.now, opts.maxTotal, Math.max(1, record.expiresAt - opts.now)];
     for (const g of record.groups) args.push(g.max, g.reason);
-    await this.connected;
+    await this.store.connected;
     const outcome = await writeReplicated<string>(this.redis, this.replication, "bazaarPut", [keys.length, ...keys, ...args], keys[0]);
     return outcome === "created" || outcome === "updated" ? { ok: true, created: outcome === "created" } : { ok: false, reason: outcome };
   }
 
   async list(now: number): Promise<StoredResource[]> {
-    await this.connected;
+    await this.store.connected;
     const ids = await this.redis.zrangebyscore(`${this.prefix}expiry`, `(${now}`, "+inf");
     const fresh: StoredResource[] = [];
     for (let i = 0; i < ids.length; i += LIST_CHUNK) {
@@ -106,6 +101,6 @@ export class RedisBazaarStore implements BazaarStore {
   }
 
   async close(): Promise<void> {
-    if (this.owned) await this.redis.quit().catch(() => this.redis.disconnect());
+    await this.store.close();
   }
 }

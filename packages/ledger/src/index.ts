@@ -1,5 +1,5 @@
 export { LmdbLedger, type LmdbLedgerOptions } from "./lmdb-ledger.ts";
-export { RedisLedger, FAIL_FAST_REDIS_OPTIONS, type RedisLedgerOptions } from "./redis.ts";
+export { RedisLedger, type RedisLedgerOptions } from "./redis.ts";
 export { isFinished, keepForMs } from "./entry.ts";
 export { LmdbBazaarStore } from "./bazaar-lmdb.ts";
 export { RedisBazaarStore, type RedisBazaarStoreOptions } from "./bazaar-redis.ts";

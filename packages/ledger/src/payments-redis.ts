@@ -1,9 +1,8 @@
-import { openRedis, writeReplicated, type RedisClient, type Replication } from "@facilitator/redis";
+import { storeRedis, writeReplicated, type RedisClient, type Replication, type StoreRedis } from "@facilitator/redis";
 import {
   BIG_COUNTERS, COUNTER_NAMES, countersFrom, countersJson,
   type Bucket, type Delivery, type PaymentRecord, type PaymentsStore, type RecentQuery, type WritePlan,
 } from "@facilitator/payments";
-import { FAIL_FAST_REDIS_OPTIONS } from "./redis.ts";
 
 export interface RedisPaymentsStoreOptions {
   /** A REDIS_URL (`redis://`, or `redis+cluster://` for a Redis Cluster; this store opens and closes its own client) or a client it borrows. */
@@ -117,22 +116,18 @@ return 1
  */
 export class RedisPaymentsStore implements PaymentsStore {
   private readonly redis: RedisClient;
-  private readonly owned: boolean;
+  private readonly store: StoreRedis;
   private readonly prefix: string;
   private readonly retentionMs: number;
   private readonly replication?: Replication;
-  /** Commands wait for the first connection of an owned client (it has no offline queue), later ones fail fast. */
-  private readonly connected: Promise<unknown>;
 
   constructor(opts: RedisPaymentsStoreOptions) {
-    this.owned = typeof opts.redis === "string";
-    const client = typeof opts.redis === "string" ? openRedis(opts.redis, { ...FAIL_FAST_REDIS_OPTIONS, lazyConnect: true }) : opts.redis;
-    if (this.owned) client.on("error", () => undefined);
+    this.store = storeRedis(opts.redis);
+    const client = this.store.client;
     client.defineCommand("paymentsWrite", { lua: WRITE_SCRIPT });
     client.defineCommand("paymentsClaim", { lua: CLAIM_SCRIPT });
     client.defineCommand("paymentsFinish", { numberOfKeys: 2, lua: FINISH_SCRIPT });
     this.redis = client;
-    this.connected = this.owned ? client.connect().catch(() => undefined) : Promise.resolve();
     this.prefix = opts.prefix ?? "x402:{payments}:";
     this.retentionMs = opts.retentionMs;
     this.replication = opts.replication;
@@ -141,7 +136,7 @@ export class RedisPaymentsStore implements PaymentsStore {
   private key = (...parts: string[]) => this.prefix + parts.join(":");
 
   async write(id: string, plan: (current: PaymentRecord | undefined) => WritePlan | undefined, now: number): Promise<PaymentRecord | undefined> {
-    await this.connected;
+    await this.store.connected;
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
       const current = await this.get(id);
       const p = plan(current);
@@ -171,13 +166,13 @@ export class RedisPaymentsStore implements PaymentsStore {
   }
 
   async get(id: string): Promise<PaymentRecord | undefined> {
-    await this.connected;
+    await this.store.connected;
     const json = await this.redis.get(this.key("p", id));
     return json === null ? undefined : (JSON.parse(json) as PaymentRecord);
   }
 
   async recent(q: RecentQuery): Promise<PaymentRecord[]> {
-    await this.connected;
+    await this.store.connected;
     const index = q.outcome ? this.key("by-outcome", q.outcome) : q.network ? this.key("by-network", q.network) : this.key("by-time");
     const max = q.before === undefined ? "+inf" : `(${q.before}`;
     const out: PaymentRecord[] = [];
@@ -198,7 +193,7 @@ export class RedisPaymentsStore implements PaymentsStore {
   }
 
   async totals(days: readonly string[], payTo?: string): Promise<Bucket[]> {
-    await this.connected;
+    await this.store.connected;
     const out: Bucket[] = [];
     for (const day of days) {
       const fields = await this.redis.hgetall(this.key("day", day));
@@ -218,13 +213,13 @@ export class RedisPaymentsStore implements PaymentsStore {
 
   async deliveries(ids: readonly string[]): Promise<Delivery[]> {
     if (!ids.length) return [];
-    await this.connected;
+    await this.store.connected;
     const jsons = await this.redis.mget(...ids.map((id) => this.key("d", id)));
     return jsons.filter((j): j is string => j !== null).map((j) => JSON.parse(j) as Delivery);
   }
 
   async claimDeliveries(now: number, leaseMs: number, limit: number): Promise<Delivery[]> {
-    await this.connected;
+    await this.store.connected;
     const ids = await this.redis.zrangebyscore(this.key("due"), "-inf", now, "LIMIT", 0, limit);
     if (!ids.length) return [];
     const keys = [this.key("due"), ...ids.map((id) => this.key("d", id))];
@@ -233,13 +228,13 @@ export class RedisPaymentsStore implements PaymentsStore {
   }
 
   async finishDelivery(d: Delivery, now: number): Promise<boolean> {
-    await this.connected;
+    await this.store.connected;
     const pending = d.state === "pending" ? "1" : "0";
     const args = [this.key("due"), this.key("d", d.id), d.id, JSON.stringify(d), d.attempts - 1, pending, d.nextAt, this.retentionMs];
     return (await writeReplicated<number>(this.redis, this.replication, "paymentsFinish", args)) === 1;
   }
 
   async close(): Promise<void> {
-    if (this.owned) await this.redis.quit().catch(() => this.redis.disconnect());
+    await this.store.close();
   }
 }

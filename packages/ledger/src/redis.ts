@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
-import type { RedisOptions } from "ioredis";
 import type { LedgerEntry, SettlementLedger } from "@facilitator/core";
-import { isCluster, openRedis, writeReplicated, type RedisClient, type Replication } from "@facilitator/redis";
+import { isCluster, storeRedis, writeReplicated, type RedisClient, type Replication, type StoreRedis } from "@facilitator/redis";
 import { keepForMs, nextStored } from "./entry.ts";
 import { CLUSTER_LEDGER_SHARDS, clusterReady, ledgerLayout, type LedgerLayout } from "./redis-layout.ts";
 
@@ -25,13 +24,6 @@ export interface RedisLedgerOptions {
   now?: () => number;
 }
 
-/**
- * A caller waiting on the ledger (a /settle, a /verify) hears of a Redis outage at once, not after
- * ioredis's default 20 reconnect attempts (about 10 s): a command issued while disconnected fails
- * without being sent, and one in flight when the connection drops is re-sent after the first
- * reconnect, or fails if that attempt fails too.
- */
-export const FAIL_FAST_REDIS_OPTIONS = { maxRetriesPerRequest: 1, enableOfflineQueue: false } as const satisfies RedisOptions;
 
 /**
  * Compare-and-set in one Lua script, so it is atomic across every process sharing the Redis.
@@ -74,38 +66,29 @@ return 1
  */
 export class RedisLedger implements SettlementLedger {
   private readonly redis: RedisClient;
-  private readonly ownsClient: boolean;
+  private readonly store: StoreRedis;
   private readonly keys: LedgerLayout;
   private readonly replication?: Replication;
   private readonly retentionMs: number | undefined;
   private readonly now: () => number;
-  /**
-   * Settles with the first connection attempt of a client this ledger created. Without an offline
-   * queue a command sent before the client is connected would fail, so the first commands wait for
-   * it; later ones fail at once while Redis is away.
-   */
-  private readonly firstConnection: Promise<void>;
 
   constructor(opts: RedisLedgerOptions) {
-    this.ownsClient = typeof opts.redis === "string";
-    const client = typeof opts.redis === "string" ? openRedis(opts.redis, { ...FAIL_FAST_REDIS_OPTIONS, lazyConnect: true }) : opts.redis;
+    this.store = storeRedis(opts.redis, opts.onConnectionError);
+    const client = this.store.client;
     const prefix = opts.prefix ?? "x402:ledger:";
     const shards = opts.shards ?? (isCluster(client) ? CLUSTER_LEDGER_SHARDS : 1);
     if (isCluster(client) && !clusterReady(prefix, shards)) throw new Error(`RedisLedger on a Redis Cluster: one shard needs a hash tag in the prefix ("${prefix}")`);
     this.keys = ledgerLayout(prefix, shards);
     this.replication = opts.replication;
-    if (this.ownsClient) client.on("error", opts.onConnectionError ?? (() => undefined));
     client.defineCommand("ledgerCas", { numberOfKeys: 2, lua: CAS_SCRIPT });
     client.defineCommand("ledgerRelease", { numberOfKeys: 2, lua: RELEASE_SCRIPT });
     this.redis = client;
-    // A failed first attempt rejects here; the client goes on reconnecting by itself.
-    this.firstConnection = this.ownsClient ? client.connect().catch(() => undefined) : Promise.resolve();
     this.retentionMs = opts.retentionMs;
     this.now = opts.now ?? Date.now;
   }
 
   async get(key: string): Promise<LedgerEntry | undefined> {
-    await this.firstConnection;
+    await this.store.connected;
     const json = await this.redis.hget(this.keys.entry(key), "d");
     return json === null ? undefined : (JSON.parse(json) as LedgerEntry);
   }
@@ -115,25 +98,25 @@ export class RedisLedger implements SettlementLedger {
     const json = JSON.stringify(stored);
     const keepMs = keepForMs(stored, this.retentionMs, this.now()) ?? 0;
     const token = randomBytes(12).toString("hex");
-    await this.firstConnection;
+    await this.store.connected;
     const args = [this.keys.entry(stored.key), this.keys.unconfirmed(stored.key), expectedVersion, stored.version, json, stored.state, stored.key, token, keepMs];
     const won = await writeReplicated<number>(this.redis, this.replication, "ledgerCas", args);
     return won === 1 ? stored : undefined;
   }
 
   async release(key: string, expectedVersion: number): Promise<boolean> {
-    await this.firstConnection;
+    await this.store.connected;
     return (await writeReplicated<number>(this.redis, this.replication, "ledgerRelease", [this.keys.entry(key), this.keys.unconfirmed(key), expectedVersion, key])) === 1;
   }
 
   async countUnconfirmed(): Promise<number> {
-    await this.firstConnection;
+    await this.store.connected;
     const counts = await Promise.all(this.keys.allUnconfirmed.map((set) => this.redis.scard(set)));
     return counts.reduce((a, b) => a + b, 0);
   }
 
   async listUnconfirmed(limit: number, _after?: string): Promise<LedgerEntry[]> {
-    await this.firstConnection;
+    await this.store.connected;
     // A random sample when there are more (shards in random order, a random few of each): repeated calls
     // reach every one, and none is starved by a stuck few.
     const keys: string[] = [];
@@ -146,7 +129,7 @@ export class RedisLedger implements SettlementLedger {
   }
 
   async close(): Promise<void> {
-    if (this.ownsClient) await this.redis.quit().catch(() => this.redis.disconnect());
+    await this.store.close();
   }
 }
 

@@ -38,3 +38,46 @@ export function openRedis(url: string, options: RedisOptions = {}, cluster: Omit
     },
   });
 }
+
+/**
+ * A caller waiting on a store (a /settle, a /verify, the inference door) hears of a Redis outage at
+ * once, not after ioredis's default 20 reconnect attempts (about 10 s): a command issued while
+ * disconnected fails without being sent, and one in flight when the connection drops is re-sent after
+ * the first reconnect, or fails if that attempt fails too.
+ */
+export const FAIL_FAST_REDIS_OPTIONS = { maxRetriesPerRequest: 1, enableOfflineQueue: false } as const satisfies RedisOptions;
+
+/** A store's Redis client, and what the store owes it. */
+export interface StoreRedis {
+  client: RedisClient;
+  /**
+   * Settles with the first connection attempt of a client the store opened: without an offline queue
+   * a command sent before it is connected would fail, so the first commands wait for it; later ones
+   * fail at once while Redis is away. At once for a client the caller gave.
+   */
+  connected: Promise<void>;
+  /** Quits a client the store opened; leaves the caller's alone. */
+  close(): Promise<void>;
+}
+
+/**
+ * The client of a store given a REDIS_URL (its own, fail-fast, errors to `onError`: it reconnects by
+ * itself) or a client to share (the caller's, configured and closed by the caller).
+ */
+export function storeRedis(redis: string | RedisClient, onError: (e: Error) => void = () => undefined): StoreRedis {
+  if (typeof redis !== "string") return { client: redis, connected: Promise.resolve(), close: async () => undefined };
+  const client = openRedis(redis, { ...FAIL_FAST_REDIS_OPTIONS, lazyConnect: true });
+  client.on("error", onError);
+  return {
+    client,
+    // A failed first attempt settles this too; the client goes on reconnecting by itself.
+    connected: client.connect().then(
+      () => undefined,
+      () => undefined,
+    ),
+    close: () => client.quit().then(
+      () => undefined,
+      () => client.disconnect(),
+    ),
+  };
+}
